@@ -92,7 +92,5 @@ def test_no_module_imports_the_bundled_plugins() -> None:
     plugin_packages = {
         p.name for p in (MICRO.parent / "plugins").glob("*/*") if (p / "__init__.py").exists()
     }
-    bad = {
-        str(p.relative_to(MICRO)): imported_modules(p) & plugin_packages for p in files("")
-    }
+    bad = {str(p.relative_to(MICRO)): imported_modules(p) & plugin_packages for p in files("")}
     assert {k: v for k, v in bad.items() if v} == {}
