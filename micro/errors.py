@@ -17,6 +17,7 @@ and are raised when the mistake is made, usually at start-up.
     │   ├── NotImplementedByServer 501
     │   └── VersionNotSupported    505
     ├── HTTPError                  a handler answers `status` (the connection lives on)
+    ├── InvalidResponse            the application produced a response HTTP cannot carry
     ├── ConfigError                a setting or an argument is wrong
     ├── RoutingError               a route cannot be registered or reversed
     └── PluginError                a plugin cannot be found, ordered or loaded
@@ -32,6 +33,7 @@ __all__ = [
     "ContentTooLarge",
     "HTTPError",
     "HeaderFieldsTooLarge",
+    "InvalidResponse",
     "MicroError",
     "NotImplementedByServer",
     "PluginError",
@@ -120,6 +122,14 @@ class HTTPError(MicroError):
         self.log_message = log_message
         self.headers = dict(headers or {})
         super().__init__(f"HTTP {status}: {self.reason}")
+
+
+class InvalidResponse(MicroError):
+    """The application gave a status line or header HTTP cannot carry (CR, LF, NUL, ...).
+
+    The server answers 500 instead and logs this error; nothing of the bad response
+    reaches the client.
+    """
 
 
 class ConfigError(MicroError):
