@@ -1,0 +1,68 @@
+"""sans-IO HTTP layer: the pieces of chunked framing (RFC 9112 §7.1).
+
+The RequestParser keeps the state; these functions read one framing element at
+the front of its buffer: a chunk-size line, the CRLF after chunk data, and the
+trailer section. Chunk extensions are checked against the grammar and dropped.
+"""
+
+from __future__ import annotations
+
+from micro.errors import BadRequest, ContentTooLarge, HeaderFieldsTooLarge
+from micro.http import grammar
+from micro.http.head import diagnose_fields
+
+# 16 hex digits are already 2**64 bytes: a longer size (after leading zeros) is an
+# overflow attempt, refused before int() sees it.
+_MAX_SIZE_DIGITS = 16
+_CR = 13
+_LF = 10
+
+
+def parse_chunk_line(buf: bytearray, max_line: int) -> tuple[int, int] | None:
+    """Return (chunk size, bytes of the line with its CRLF), or None if incomplete."""
+    lf = buf.find(b"\n", 0, max_line + 2)
+    if lf < 0:
+        if len(buf) >= max_line + 2:
+            raise BadRequest("chunk-size line too long")
+        cr = buf.find(b"\r")
+        if 0 <= cr < len(buf) - 1:
+            raise BadRequest("bare CR in chunk-size line")
+        return None
+    if lf == 0 or buf[lf - 1] != _CR:
+        raise BadRequest("chunk-size line not ended by CRLF")
+    match = grammar.CHUNK_LINE.fullmatch(buf, 0, lf - 1)
+    if match is None:
+        raise BadRequest("invalid chunk-size line")
+    digits = match.group(1)
+    if len(digits.lstrip(b"0")) > _MAX_SIZE_DIGITS:
+        raise ContentTooLarge("chunk size too large")
+    return int(digits, 16), lf + 1
+
+
+def check_body_size(total: int, max_body: int) -> None:
+    if total > max_body:
+        raise ContentTooLarge("request body too large")
+
+
+def consume_chunk_end(buf: bytearray) -> bool:
+    """Remove the CRLF that ends chunk data; False if it has not fully arrived."""
+    if len(buf) < 2:
+        if buf and buf[0] != _CR:
+            raise BadRequest("chunk data not followed by CRLF")
+        return False
+    if buf[0] != _CR or buf[1] != _LF:
+        raise BadRequest("chunk data not followed by CRLF")
+    del buf[:2]
+    return True
+
+
+def parse_trailers(fields: str, max_count: int) -> list[tuple[str, str]]:
+    """Parse a trailer section (field lines, each ended by CRLF) like a header section."""
+    crlf = fields.count("\r\n")
+    if fields.count("\r") != crlf or fields.count("\n") != crlf:
+        raise BadRequest("bare CR or LF in trailer section")
+    if crlf > max_count:
+        raise HeaderFieldsTooLarge("too many trailer fields")
+    if grammar.FIELD_LINES.fullmatch(fields) is None:
+        raise BadRequest(diagnose_fields(fields).replace("header", "trailer"))
+    return [(n.lower(), v) for n, v in grammar.FIELD_LINE.findall(fields)]

@@ -1,0 +1,94 @@
+"""sans-IO HTTP layer: the events a RequestParser returns, and its limits.
+
+A request arrives as one :class:`RequestHead`, zero or more :class:`Data`, then one
+:class:`EndOfMessage`. :class:`ConnectionClosed` says the peer closed between
+requests; :data:`NEED_DATA` says the parser needs more bytes first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Size limits of one request; past a limit the parser raises the status shown.
+
+    - ``max_request_line`` (8190 bytes, without CRLF): 414 URI Too Long.
+    - ``max_header_bytes`` (65536): the field lines of the head, CRLFs included: 431.
+    - ``max_header_count`` (100 field lines): 431.
+    - ``max_body_bytes`` (1 GiB): 413, checked against Content-Length when the head
+      arrives and against the running total of chunked data.
+    - ``max_chunk_line`` (4096 bytes, without CRLF): a longer chunk-size line is a 400.
+    - ``max_trailer_bytes`` (16384): the trailer section after the last chunk: 431.
+    """
+
+    max_request_line: int = 8190
+    max_header_bytes: int = 65536
+    max_header_count: int = 100
+    max_body_bytes: int = 1_073_741_824
+    max_chunk_line: int = 4096
+    max_trailer_bytes: int = 16384
+
+
+@dataclass(slots=True)
+class RequestHead:
+    """The request line and header section of one request, checked and digested.
+
+    ``target`` is the request-target as sent (latin-1); ``path`` its path, still
+    percent-encoded (``"*"`` for asterisk-form, ``"/"`` for an absolute-form target
+    with an empty path); ``query`` what follows the first ``?``. ``headers`` keeps
+    every field line in arrival order, names lower-cased, values without their
+    surrounding whitespace. ``host`` is the authority of an absolute-form target,
+    else the Host field, else ``""``. ``content_length`` is None when the body is
+    chunked or absent; ``keep_alive`` says whether the client lets the connection
+    stay open after this exchange; ``expect_continue`` is True only for an HTTP/1.1
+    request with ``Expect: 100-continue`` that has a body to send.
+    """
+
+    method: str
+    target: str
+    path: str
+    query: str
+    http_version: str
+    headers: list[tuple[str, str]]
+    host: str
+    scheme: str | None
+    content_length: int | None
+    chunked: bool
+    keep_alive: bool
+    expect_continue: bool
+
+
+@dataclass(slots=True)
+class Data:
+    """A piece of the request body, already freed of chunked framing."""
+
+    data: bytes
+
+
+@dataclass(slots=True)
+class EndOfMessage:
+    """The request body is complete; ``trailers`` are the chunked trailer fields."""
+
+    trailers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ConnectionClosed:
+    """The peer closed the connection between two requests."""
+
+
+class NeedData:
+    """Type of :data:`NEED_DATA`: the parser needs more bytes to say anything."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = NeedData()
+
+Event = RequestHead | Data | EndOfMessage | ConnectionClosed | NeedData

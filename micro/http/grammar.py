@@ -1,0 +1,69 @@
+"""sans-IO HTTP layer: the ABNF rules of RFC 9110/9112 as precompiled regexes.
+
+Each name is the rule it implements (``TCHAR`` is ``tchar``, ``FIELD_VALUE`` is
+``field-value``, ...). The request head is decoded as latin-1 before parsing, so
+the head rules are ``str`` patterns in which U+0080..U+00FF stand for the
+``obs-text`` bytes 0x80..0xFF; chunk lines are matched on the raw buffer, so
+their rules are ``bytes`` patterns. Nothing here has state; the parser imports
+the compiled patterns.
+"""
+
+from __future__ import annotations
+
+import re
+
+# RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "."
+#                          / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+TOKEN = TCHAR + "+"
+OWS = r"[ \t]*"
+# field-vchar = VCHAR / obs-text; a field value may also hold SP and HTAB inside.
+FIELD_VCHAR = r"[\x21-\x7e\x80-\xff]"
+FIELD_CONTENT_CHAR = r"[\t\x20-\x7e\x80-\xff]"
+# A field value without its surrounding OWS: starts and ends with a field-vchar.
+FIELD_VALUE = rf"(?:{FIELD_VCHAR}(?:{FIELD_CONTENT_CHAR}*{FIELD_VCHAR})?)?"
+
+# RFC 9112 §3: request-line = method SP request-target SP HTTP-version. The target
+# takes any VCHAR or obs-text here (see micro.http.parser for that decision); its
+# form is checked after the split.
+REQUEST_LINE = re.compile(
+    rf"({TOKEN}) ([\x21-\x7e\x80-\xff]+) HTTP/([0-9])\.([0-9])",
+)
+# Only to tell a well-formed but unsupported version (505) from garbage (400).
+HTTP_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
+TOKEN_RE = re.compile(TOKEN)
+METHOD = TOKEN_RE
+REQUEST_TARGET = re.compile(r"[\x21-\x7e\x80-\xff]+")
+
+# RFC 9112 §5: field-line = field-name ":" OWS field-value OWS, each ended by CRLF.
+# FIELD_LINES checks a whole header section at once; FIELD_LINE then extracts the
+# pairs (it only runs on text FIELD_LINES accepted, so its matches are contiguous).
+FIELD_LINES = re.compile(rf"(?:{TOKEN}:{FIELD_CONTENT_CHAR}*\r\n)*")
+FIELD_LINE = re.compile(rf"({TOKEN}):{OWS}({FIELD_VALUE}){OWS}\r\n")
+FIELD_NAME = re.compile(TOKEN)
+FIELD_CONTENT = re.compile(rf"{FIELD_CONTENT_CHAR}*")
+
+# RFC 3986 §3.2: authority without userinfo (RFC 9110 §4.2.4 forbids it for http).
+# host = IP-literal / IPv4address / reg-name; reg-name covers IPv4address.
+_IP_LITERAL = r"\[(?:[0-9A-Fa-f:.]+|v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+)\]"
+_REG_NAME = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*"
+HOST = re.compile(rf"(?:{_IP_LITERAL}|{_REG_NAME})(?::[0-9]*)?")
+
+# RFC 9112 §3.2.2: absolute-form = absolute-URI (scheme "://" authority path-abempty
+# [ "?" query ]); the path and query characters were checked by REQUEST_TARGET.
+ABSOLUTE_FORM = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*)://([^/?#]*)((?:/[^?]*)?)(?:\?(.*))?")
+
+# RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+#   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+#   chunk-ext-val = token / quoted-string
+_B_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_B_QUOTED_STRING = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+CHUNK_LINE = re.compile(
+    rb"([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*"
+    + _B_TOKEN
+    + rb"(?:[ \t]*=[ \t]*(?:"
+    + _B_TOKEN
+    + rb"|"
+    + _B_QUOTED_STRING
+    + rb"))?)*",
+)

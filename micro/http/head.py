@@ -1,0 +1,237 @@
+"""sans-IO HTTP layer: turn one complete request head into a checked RequestHead.
+
+:func:`parse_head` receives the head decoded as latin-1, without its final empty
+line, and either returns a :class:`RequestHead` or raises the ProtocolError to
+answer with. It decides the message framing (RFC 9112 §6.3) and every rule that
+keeps a front proxy and micro from reading different requests out of the same
+bytes; the decisions that go beyond the RFC are listed in micro.http.parser.
+
+PERF: this runs once per request. The common case costs three ``str.count``, one
+regex ``fullmatch`` for the request line, one ``fullmatch`` plus one ``findall``
+for all field lines, and one Python loop over the fields; every error is
+diagnosed on a slow path after the fast checks failed.
+"""
+
+from __future__ import annotations
+
+from micro.errors import (
+    BadRequest,
+    ContentTooLarge,
+    HeaderFieldsTooLarge,
+    NotImplementedByServer,
+    URITooLong,
+    VersionNotSupported,
+)
+from micro.http import grammar
+from micro.http.events import Limits, RequestHead
+
+# Content-Length values longer than this are past any sane limit (and past what
+# int() accepts from a string without a fuss); they get a 413 without parsing.
+_MAX_LENGTH_DIGITS = 18
+
+
+def parse_head(head: str, limits: Limits) -> RequestHead:
+    """Parse ``head`` (request line and field lines, CRLF-separated, no final CRLF)."""
+    crlf = head.count("\r\n")
+    if head.count("\r") != crlf or head.count("\n") != crlf:
+        _bare_cr_or_lf(head)
+    line_end = head.find("\r\n")
+    if line_end < 0:
+        request_line, fields = head, ""
+    else:
+        request_line, fields = head[:line_end], head[line_end + 2 :] + "\r\n"
+    if len(request_line) > limits.max_request_line:
+        raise URITooLong("request line too long")
+    if len(fields) > limits.max_header_bytes:
+        raise HeaderFieldsTooLarge("header section too large")
+    match = grammar.REQUEST_LINE.fullmatch(request_line)
+    if match is None:
+        _bad_request_line(request_line)
+    method, target, major, minor = match.groups()  # type: ignore[union-attr]
+    if major != "1":
+        raise VersionNotSupported("HTTP version not supported")
+    # RFC 9110 §2.5: a higher minor version is served as the highest we know.
+    version = "1.0" if minor == "0" else "1.1"
+
+    headers: list[tuple[str, str]] = []
+    if fields:
+        if fields.count("\r\n") > limits.max_header_count:
+            raise HeaderFieldsTooLarge("too many header fields")
+        if grammar.FIELD_LINES.fullmatch(fields) is None:
+            raise BadRequest(diagnose_fields(fields))
+        headers = [(n.lower(), v) for n, v in grammar.FIELD_LINE.findall(fields)]
+
+    path, query, scheme, authority = _split_target(method, target)
+    return _digest(method, target, path, query, scheme, authority, version, headers, limits)
+
+
+def _bare_cr_or_lf(head: str) -> None:
+    if head.count("\n") != head.count("\r\n"):
+        raise BadRequest("bare LF in request head (lines must end with CRLF)")
+    raise BadRequest("bare CR in request head")
+
+
+def _bad_request_line(line: str) -> None:
+    parts = line.split(" ")
+    if len(parts) != 3:
+        raise BadRequest("malformed request line")
+    method, target, version = parts
+    if grammar.METHOD.fullmatch(method) is None:
+        raise BadRequest("invalid method")
+    if grammar.REQUEST_TARGET.fullmatch(target) is None:
+        raise BadRequest("invalid request target")
+    if grammar.HTTP_VERSION.fullmatch(version) is not None:
+        raise VersionNotSupported("HTTP version not supported")
+    raise BadRequest("invalid HTTP version")
+
+
+def diagnose_fields(fields: str) -> str:
+    """Say what is wrong with field lines FIELD_LINES refused (a client-safe reason)."""
+    for line in fields.split("\r\n"):
+        if not line:
+            continue
+        if line[0] in " \t":
+            # RFC 9112 §5.2: obs-fold is rejected here, never unfolded.
+            return "obsolete line folding in header field"
+        name, colon, value = line.partition(":")
+        if not colon:
+            return "header field without colon"
+        if name != name.rstrip(" \t"):
+            return "whitespace between header field name and colon"
+        if grammar.FIELD_NAME.fullmatch(name) is None:
+            return "invalid header field name"
+        if grammar.FIELD_CONTENT.fullmatch(value) is None:
+            return "invalid character in header field value"
+    return "malformed header field"
+
+
+def _split_target(method: str, target: str) -> tuple[str, str, str | None, str | None]:
+    """Return (path, query, scheme, authority) of the request-target (RFC 9112 §3.2)."""
+    if target[0] == "/":
+        path, _, query = target.partition("?")
+        return path, query, None, None
+    if target == "*":
+        if method != "OPTIONS":
+            raise BadRequest("asterisk-form target is only for OPTIONS")
+        return "*", "", None, None
+    match = grammar.ABSOLUTE_FORM.fullmatch(target)
+    if match is None:
+        raise BadRequest("unsupported request-target form")
+    scheme, authority, path, query = match.groups()
+    if not authority or grammar.HOST.fullmatch(authority) is None or authority[0] == ":":
+        raise BadRequest("invalid authority in absolute-form target")
+    return path or "/", query or "", scheme.lower(), authority
+
+
+def _digest(
+    method: str,
+    target: str,
+    path: str,
+    query: str,
+    scheme: str | None,
+    authority: str | None,
+    version: str,
+    headers: list[tuple[str, str]],
+    limits: Limits,
+) -> RequestHead:
+    """Apply the framing and routing rules of the fields to build the RequestHead."""
+    hosts: list[str] = []
+    lengths: list[str] = []
+    codings: list[str] = []
+    connection: list[str] = []
+    expect: list[str] = []
+    for name, value in headers:
+        if name == "host":
+            hosts.append(value)
+        elif name == "content-length":
+            lengths.append(value)
+        elif name == "transfer-encoding":
+            codings.append(value)
+        elif name == "connection":
+            connection.append(value)
+        elif name == "expect":
+            expect.append(value)
+
+    if len(hosts) > 1:
+        raise BadRequest("more than one Host field")
+    if hosts and grammar.HOST.fullmatch(hosts[0]) is None:
+        raise BadRequest("invalid Host field")
+    if not hosts and version == "1.1":
+        raise BadRequest("missing Host field")
+    # RFC 9112 §3.2.2: the authority of an absolute-form target replaces Host.
+    host = authority if authority is not None else (hosts[0] if hosts else "")
+
+    chunked = False
+    content_length: int | None = None
+    if codings:
+        if version == "1.0":
+            raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
+        if lengths:
+            raise BadRequest("both Content-Length and Transfer-Encoding")
+        _check_codings(codings)
+        chunked = True
+    elif lengths:
+        content_length = _content_length(lengths)
+        if content_length > limits.max_body_bytes:
+            raise ContentTooLarge("request body too large")
+
+    tokens = _list_elements(connection)
+    if version == "1.1":
+        keep_alive = "close" not in tokens
+        has_body = chunked or bool(content_length)
+        expect_continue = has_body and "100-continue" in _list_elements(expect)
+    else:
+        # RFC 9110 §10.1.1: Expect is ignored on HTTP/1.0.
+        keep_alive = "keep-alive" in tokens and "close" not in tokens
+        expect_continue = False
+    return RequestHead(
+        method,
+        target,
+        path,
+        query,
+        version,
+        headers,
+        host,
+        scheme,
+        content_length,
+        chunked,
+        keep_alive,
+        expect_continue,
+    )
+
+
+def _list_elements(values: list[str]) -> set[str]:
+    if not values:
+        return set()
+    return {e.strip(" \t").lower() for v in values for e in v.split(",")}
+
+
+def _check_codings(values: list[str]) -> None:
+    """Accept exactly one ``chunked``, last; no empty elements, no parameters."""
+    codings = [c.strip(" \t").lower() for v in values for c in v.split(",")]
+    if codings[-1] != "chunked":
+        raise BadRequest("Transfer-Encoding whose final coding is not chunked")
+    for coding in codings[:-1]:
+        if coding == "chunked":
+            raise BadRequest("chunked applied more than once")
+        if grammar.TOKEN_RE.fullmatch(coding) is None:
+            raise BadRequest("invalid transfer coding")
+    if len(codings) > 1:
+        # RFC 9112 §6.1: a transfer coding we do not implement is a 501.
+        raise NotImplementedByServer("unsupported transfer coding")
+
+
+def _content_length(values: list[str]) -> int:
+    """RFC 9112 §6.3: one decimal value, or a list of identical ones; nothing else."""
+    if len(values) == 1 and values[0].isascii() and values[0].isdigit():
+        text = values[0]
+    else:
+        elements = {e.strip(" \t") for v in values for e in v.split(",")}
+        if len(elements) != 1:
+            raise BadRequest("differing Content-Length values")
+        text = elements.pop()
+        if not (text.isascii() and text.isdigit()):
+            raise BadRequest("invalid Content-Length")
+    if len(text.lstrip("0")) > _MAX_LENGTH_DIGITS:
+        raise ContentTooLarge("request body too large")
+    return int(text)

@@ -1,0 +1,274 @@
+"""sans-IO HTTP layer: RequestParser turns the bytes of one connection into events.
+
+Strategy: received bytes go into one ``bytearray``; consumed bytes are deleted from
+its front (CPython makes that O(1) for bytearray, so no offset bookkeeping is
+needed). A request head is found with one ``bytes.find(b"\\r\\n\\r\\n")``, decoded
+as latin-1 and parsed in one go by :func:`micro.http.head.parse_head`; the search
+resumes where it stopped when a head arrives in pieces. Bodies are sliced out of
+the buffer, never past the current message, and chunked framing is decoded by
+:mod:`micro.http.chunked`. Any input gives events or a
+:class:`~micro.errors.ProtocolError` carrying its status; after an error the parser
+is dead and raises that error again on every call, so no byte after a rejected
+request is ever read as another request.
+
+Decisions beyond the letter of RFC 9112, all on the strict side:
+
+- Line endings: every line of a head, of a chunk-size line and of the trailers
+  must end in CRLF. A bare LF is a 400 as soon as it is seen, even when the head is
+  not complete yet, so a client that ends lines with LF gets an answer at once
+  instead of waiting for a CRLFCRLF that will never come. A CR not followed by LF
+  is a 400 likewise.
+- obs-fold (a field line that starts with SP or HTAB) is rejected with 400, never
+  unfolded (RFC 9112 §5.2 allows either).
+- Empty lines before a request line are skipped (RFC 9112 §2.2), so a client's
+  stray CRLF after a body does no harm.
+- Bytes 0x80..0xFF in the request-target are accepted and passed on as latin-1
+  (what PEP 3333 does with them in PATH_INFO); controls, SP and DEL are a 400. The
+  target is split on its first ``?``; nothing else in it is interpreted.
+- Expect: ``100-continue`` sets ``expect_continue`` only on HTTP/1.1 and only when
+  a body is announced (Content-Length > 0 or chunked); other expectations are
+  ignored, as is the whole field on HTTP/1.0.
+- Transfer-Encoding: a request may carry it only on HTTP/1.1, never together with
+  Content-Length, and its codings must end with exactly one ``chunked`` (400
+  otherwise); another coding before it (``gzip, chunked``) is a 501 since micro
+  decodes none. Empty list elements and parameters are a 400.
+- Content-Length: ASCII digits only; a repeated field or a list is accepted only
+  if all values are equal.
+- Host: on HTTP/1.1 it must be present exactly once with a valid value (empty is
+  valid); on HTTP/1.0 it is optional but checked if sent. The authority of an
+  absolute-form target wins over it.
+- HTTP versions: 1.0 and 1.1; ``HTTP/1.2``..``HTTP/1.9`` are served as 1.1
+  (RFC 9110 §2.5); any other well-formed ``HTTP/x.y`` is a 505.
+- Limits: see :class:`~micro.http.events.Limits` for the defaults and statuses.
+"""
+
+from __future__ import annotations
+
+import re
+
+from micro.errors import BadRequest, HeaderFieldsTooLarge, ProtocolError, URITooLong
+from micro.http import chunked
+from micro.http.events import (
+    NEED_DATA,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    Limits,
+    NeedData,
+    RequestHead,
+)
+from micro.http.head import parse_head
+
+__all__ = [
+    "NEED_DATA",
+    "ConnectionClosed",
+    "Data",
+    "EndOfMessage",
+    "Event",
+    "Limits",
+    "NeedData",
+    "RequestHead",
+    "RequestParser",
+]
+
+# Parser states: what the next bytes of the buffer are.
+_HEAD = 0  # a request head (or EOF between requests)
+_LENGTH = 1  # Content-Length body bytes
+_END = 2  # nothing: the message is complete, EndOfMessage is due
+_CHUNK_LINE = 3  # a chunk-size line
+_CHUNK_DATA = 4  # chunk data
+_CHUNK_END = 5  # the CRLF after chunk data
+_TRAILERS = 6  # the trailer section after the last chunk
+
+_LEADING_CRLF = re.compile(rb"(?:\r\n)+")
+# A CR followed by something else than LF, or an LF without its CR. The CR case
+# needs the next byte, so a CR at the very end of the buffer never matches.
+_BARE_CR_OR_LF = re.compile(rb"\r[^\n]|(?<!\r)\n")
+
+
+class RequestParser:
+    """Parse the requests of one connection, one after another (sans-IO).
+
+    ``feed(data)`` appends received bytes (``feed(b"")`` means EOF);
+    ``next_event()`` returns the next event or :data:`NEED_DATA`.
+    """
+
+    __slots__ = (
+        "_body_total",
+        "_buf",
+        "_eof",
+        "_error",
+        "_limits",
+        "_line_end",
+        "_remaining",
+        "_scan",
+        "_state",
+    )
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self._limits = limits if limits is not None else Limits()
+        self._buf = bytearray()
+        self._state = _HEAD
+        self._eof = False
+        self._error: ProtocolError | None = None
+        self._remaining = 0  # body or chunk bytes still to come
+        self._body_total = 0  # chunked bytes so far, for max_body_bytes
+        self._scan = 0  # buffer prefix already searched for the end of a section
+        self._line_end = -1  # where the request line ends, once seen in a partial head
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as events."""
+        return len(self._buf)
+
+    @property
+    def between_requests(self) -> bool:
+        """True when the next event belongs to a new request (or is ConnectionClosed)."""
+        return self._state == _HEAD
+
+    def feed(self, data: bytes) -> None:
+        """Append received bytes; ``b""`` means the peer closed (bytes after it are ignored)."""
+        if self._error is not None:
+            raise self._error.with_traceback(None)
+        if not data:
+            self._eof = True
+        elif not self._eof:
+            self._buf += data
+
+    def next_event(self) -> Event:
+        """Return the next event, NEED_DATA, or raise the ProtocolError to answer with."""
+        if self._error is not None:
+            raise self._error.with_traceback(None)
+        try:
+            return self._next()
+        except ProtocolError as exc:
+            self._error = exc
+            raise
+
+    def _next(self) -> Event:
+        buf = self._buf
+        while True:
+            state = self._state
+            if state == _HEAD:
+                return self._head()
+            if state in (_LENGTH, _CHUNK_DATA):
+                if not buf:
+                    return self._need("request body")
+                n = self._remaining
+                if len(buf) <= n:
+                    data = bytes(buf)
+                    buf.clear()
+                else:
+                    data = bytes(buf[:n])
+                    del buf[:n]
+                self._remaining = n = n - len(data)
+                if not n:
+                    self._state = _END if state == _LENGTH else _CHUNK_END
+                return Data(data)
+            if state == _END:
+                self._state = _HEAD
+                return EndOfMessage([])
+            if state == _CHUNK_LINE:
+                parsed = chunked.parse_chunk_line(buf, self._limits.max_chunk_line)
+                if parsed is None:
+                    return self._need("chunk-size line")
+                size, consumed = parsed
+                del buf[:consumed]
+                if size:
+                    self._body_total += size
+                    chunked.check_body_size(self._body_total, self._limits.max_body_bytes)
+                    self._remaining = size
+                    self._state = _CHUNK_DATA
+                else:
+                    self._state = _TRAILERS
+                    self._scan = 0
+            elif state == _CHUNK_END:
+                if not chunked.consume_chunk_end(buf):
+                    return self._need("chunk")
+                self._state = _CHUNK_LINE
+            else:
+                return self._trailers()
+
+    def _need(self, where: str) -> NeedData:
+        if self._eof:
+            raise BadRequest(f"connection closed inside {where}")
+        return NEED_DATA
+
+    def _head(self) -> Event:
+        buf = self._buf
+        if buf[:2] == b"\r\n":
+            # RFC 9112 §2.2: empty lines before a request-line are ignored.
+            del buf[: _LEADING_CRLF.match(buf).end()]  # type: ignore[union-attr]
+            self._scan = 0
+            self._line_end = -1
+        end = self._section_end()
+        if end < 0:
+            if not buf and self._eof:
+                return ConnectionClosed()
+            self._check_partial_head()
+            return self._need("request head")
+        head = buf[:end].decode("latin-1")
+        del buf[: end + 4]
+        self._scan = 0
+        self._line_end = -1
+        request = parse_head(head, self._limits)
+        if request.chunked:
+            self._state = _CHUNK_LINE
+            self._body_total = 0
+        elif request.content_length:
+            self._state = _LENGTH
+            self._remaining = request.content_length
+        else:
+            self._state = _END
+        return request
+
+    def _section_end(self) -> int:
+        """Index of the CRLFCRLF that ends the head or trailers at the buffer's start.
+
+        Returns -1 while it has not arrived, after checking the new bytes for a
+        bare CR or LF (which would make the client wait forever for our answer).
+        """
+        buf = self._buf
+        end = buf.find(b"\r\n\r\n", max(0, self._scan - 3))
+        if end >= 0:
+            return end
+        bare = _BARE_CR_OR_LF.search(buf, max(0, self._scan - 1))
+        if bare is not None:
+            if bare.group().endswith(b"\n"):
+                raise BadRequest("bare LF in message head (lines must end with CRLF)")
+            raise BadRequest("bare CR in message head")
+        self._scan = len(buf)
+        return -1
+
+    def _check_partial_head(self) -> None:
+        """Apply the size limits to a head that is still arriving."""
+        limits = self._limits
+        buf = self._buf
+        if self._line_end < 0:
+            self._line_end = buf.find(b"\r\n", 0, limits.max_request_line + 2)
+            if self._line_end < 0:
+                if len(buf) >= limits.max_request_line + 2:
+                    raise URITooLong("request line too long")
+                return
+        if len(buf) - self._line_end - 2 > limits.max_header_bytes + 2:
+            raise HeaderFieldsTooLarge("header section too large")
+
+    def _trailers(self) -> Event:
+        buf = self._buf
+        if buf[:2] == b"\r\n":
+            del buf[:2]
+            self._state = _HEAD
+            return EndOfMessage([])
+        end = self._section_end()
+        if end < 0:
+            if len(buf) > self._limits.max_trailer_bytes + 2:
+                raise HeaderFieldsTooLarge("trailer section too large")
+            return self._need("trailer section")
+        if end > self._limits.max_trailer_bytes:
+            raise HeaderFieldsTooLarge("trailer section too large")
+        fields = buf[:end].decode("latin-1") + "\r\n"
+        del buf[: end + 4]
+        self._scan = 0
+        self._state = _HEAD
+        return EndOfMessage(chunked.parse_trailers(fields, self._limits.max_header_count))

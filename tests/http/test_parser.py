@@ -1,0 +1,136 @@
+"""Tests of micro.http.parser: events out of bytes, framing, limits, dead state."""
+
+from __future__ import annotations
+
+import pytest
+
+from micro.errors import (
+    BadRequest,
+    ContentTooLarge,
+    HeaderFieldsTooLarge,
+    ProtocolError,
+    URITooLong,
+)
+from micro.http import (
+    NEED_DATA,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    Limits,
+    RequestHead,
+    RequestParser,
+)
+
+
+def events(raw: bytes, *, eof: bool = True, limits: Limits | None = None) -> list[Event]:
+    """Feed ``raw`` whole (then EOF) and collect events up to NEED_DATA/ConnectionClosed."""
+    parser = RequestParser(limits)
+    parser.feed(raw)
+    if eof:
+        parser.feed(b"")
+    out: list[Event] = []
+    for _ in range(10_000):
+        event = parser.next_event()
+        out.append(event)
+        if event is NEED_DATA or isinstance(event, ConnectionClosed):
+            return out
+    raise AssertionError("parser produced more than 10000 events")
+
+
+def head_of(raw: bytes) -> RequestHead:
+    event = events(raw)[0]
+    assert isinstance(event, RequestHead)
+    return event
+
+
+def test_simple_get_gives_head_then_end_then_closed() -> None:
+    out = events(b"GET /a/b?x=1&y HTTP/1.1\r\nHost: example.com:8080\r\nAccept: */*\r\n\r\n")
+    head = out[0]
+    assert isinstance(head, RequestHead)
+    assert (head.method, head.target, head.path, head.query) == (
+        "GET",
+        "/a/b?x=1&y",
+        "/a/b",
+        "x=1&y",
+    )
+    assert head.http_version == "1.1"
+    assert head.headers == [("host", "example.com:8080"), ("accept", "*/*")]
+    assert head.host == "example.com:8080"
+    assert head.content_length is None and not head.chunked
+    assert head.keep_alive and not head.expect_continue
+    assert out[1:] == [EndOfMessage([]), ConnectionClosed()]
+
+
+def test_content_length_body_never_includes_the_next_request() -> None:
+    out = events(
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+        b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"
+    )
+    assert out[1:3] == [Data(b"hello"), EndOfMessage([])]
+    second = out[3]
+    assert isinstance(second, RequestHead) and second.target == "/next"
+
+
+def test_chunked_body_is_decoded_with_trailers() -> None:
+    raw = (
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;name=value\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: abc\r\n\r\n"
+    )
+    out = events(raw)
+    head = out[0]
+    assert isinstance(head, RequestHead) and head.chunked and head.content_length is None
+    body = b"".join(e.data for e in out if isinstance(e, Data))
+    assert body == b"hello world"
+    assert out[-2:] == [EndOfMessage([("x-sum", "abc")]), ConnectionClosed()]
+
+
+def test_eof_inside_a_body_is_a_bad_request() -> None:
+    with pytest.raises(BadRequest):
+        events(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nshort")
+
+
+def test_partial_head_without_eof_needs_data() -> None:
+    assert events(b"GET / HTTP/1.1\r\nHost: h\r\n", eof=False) == [NEED_DATA]
+
+
+def test_after_an_error_every_call_raises_it_again() -> None:
+    parser = RequestParser()
+    parser.feed(b"GET / HTTP/1.1\r\nHost : h\r\n\r\nGET /ok HTTP/1.1\r\nHost: h\r\n\r\n")
+    with pytest.raises(BadRequest) as first:
+        parser.next_event()
+    for _ in range(3):
+        with pytest.raises(BadRequest) as again:
+            parser.next_event()
+        assert again.value is first.value
+    with pytest.raises(BadRequest):
+        parser.feed(b"more")
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (
+            b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\nHost: h\n\n", 400),
+    ],
+)
+def test_rejections_carry_their_status(raw: bytes, status: int) -> None:
+    with pytest.raises(ProtocolError) as info:
+        events(raw)
+    assert info.value.status == status
+
+
+def test_limits_give_414_431_413() -> None:
+    limits = Limits(max_request_line=20, max_header_bytes=30, max_body_bytes=4)
+    with pytest.raises(URITooLong):
+        events(b"GET /" + b"a" * 30 + b" HTTP/1.1\r\n", eof=False, limits=limits)
+    with pytest.raises(HeaderFieldsTooLarge):
+        events(b"GET / HTTP/1.1\r\nX: " + b"a" * 40, eof=False, limits=limits)
+    with pytest.raises(ContentTooLarge):
+        events(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n", limits=limits)
