@@ -1,0 +1,190 @@
+"""micro-transforms: the ``gzip`` plugin, response compression as micro middleware.
+
+Enabled with ``App(plugins=["gzip"])``; the entry point ``gzip`` in the
+``micro.plugins`` group names :func:`plugin`. The middleware compresses with gzip
+or deflate (the zlib format, which is what HTTP calls "deflate"), whichever the
+client's ``Accept-Encoding`` prefers (server preference breaks ties).
+
+It leaves a response alone when it is an informational, 204, 206 or 304 answer,
+answers HEAD, already has a ``Content-Encoding`` (never compress twice), says
+``Cache-Control: no-transform``, has a type outside ``gzip_content_types``, or has a
+known length under ``gzip_min_length``. Every response of a compressible type gets
+``Vary: Accept-Encoding``, compressed or not, so caches keep the variants apart.
+
+A buffered body (a list) is compressed at once and gets an exact Content-Length.
+Any other body (a generator, a file) is compressed chunk by chunk, each chunk
+followed by a ``Z_SYNC_FLUSH`` so that what the app streams reaches the client
+without waiting for more: the body is never buffered whole. A strong ETag becomes
+weak, because the compressed bytes differ from the representation it named.
+
+Settings (defaults below): ``gzip_min_length``, ``gzip_content_types``,
+``gzip_level`` (1-9), ``gzip_encodings`` (the codings offered, in preference order).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from micro.errors import ConfigError
+from micro_transforms.negotiation import choose_encoding, is_compressible
+
+if TYPE_CHECKING:
+    from micro.request import Request
+    from micro.response import Response
+
+__all__ = ["CompressedStream", "GzipMiddleware", "GzipPlugin", "plugin"]
+
+DEFAULT_CONTENT_TYPES = (
+    "text/*",
+    "application/json",
+    "application/*+json",
+    "application/javascript",
+    "application/xml",
+    "application/*+xml",
+    "image/svg+xml",
+)
+
+# The window bits zlib needs for each HTTP content coding.
+_WBITS = {"gzip": 31, "deflate": 15}
+
+_UNCOMPRESSED_STATUSES = frozenset({204, 206, 304})
+
+
+class CompressedStream:
+    """A body compressed chunk by chunk, with a sync flush after each chunk.
+
+    A class rather than a generator so that ``close()`` reaches the wrapped body
+    even when the server closes us before the first chunk (a generator that never
+    started would skip its ``finally``).
+    """
+
+    def __init__(self, body: Iterable[bytes], coding: str, level: int) -> None:
+        self._body = body
+        self._compressor = zlib.compressobj(level, zlib.DEFLATED, _WBITS[coding])
+
+    def __iter__(self) -> Iterator[bytes]:
+        compressor = self._compressor
+        for chunk in self._body:
+            if chunk:
+                yield compressor.compress(chunk) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        yield compressor.flush(zlib.Z_FINISH)
+
+    def close(self) -> None:
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()
+
+
+class GzipMiddleware:
+    """Compress the responses the client may take compressed (see the module docstring)."""
+
+    name = "gzip"
+
+    def __init__(
+        self,
+        *,
+        min_length: int = 1024,
+        content_types: Sequence[str] = DEFAULT_CONTENT_TYPES,
+        level: int = 6,
+        encodings: Sequence[str] = ("gzip", "deflate"),
+    ) -> None:
+        unknown = [e for e in encodings if e not in _WBITS]
+        if unknown:
+            raise ConfigError(f"gzip_encodings: unsupported coding(s) {unknown}; use gzip/deflate")
+        if not 0 <= level <= 9:
+            raise ConfigError(f"gzip_level must be in 0..9, got {level!r}")
+        self.min_length = int(min_length)
+        self.content_types = tuple(content_types)
+        self.level = level
+        self.encodings = tuple(encodings)
+
+    def __call__(self, request: Request, call_next: Callable[[Request], Response]) -> Response:
+        response = call_next(request)
+        self.transform(request, response)
+        return response
+
+    def transform(self, request: Request, response: Response) -> None:
+        """Compress ``response`` in place when the rules allow it."""
+        headers = response.headers
+        if response.status < 200 or response.status in _UNCOMPRESSED_STATUSES:
+            return
+        if not is_compressible(headers.get("Content-Type"), self.content_types):
+            return
+        _add_vary(response, "Accept-Encoding")
+        if request.method == "HEAD" or headers.get("Content-Encoding"):
+            return
+        if "no-transform" in (headers.get("Cache-Control") or "").lower():
+            return
+        coding = choose_encoding(request.headers.get("Accept-Encoding"), self.encodings)
+        if coding is None:
+            return
+        body = response.body
+        buffered = isinstance(body, list | tuple)
+        length = _length(headers.get("Content-Length"))
+        if length is None and buffered:
+            length = sum(len(chunk) for chunk in body)
+        if length is not None and length < self.min_length:
+            return
+        if buffered:
+            compressor = zlib.compressobj(self.level, zlib.DEFLATED, _WBITS[coding])
+            data = compressor.compress(b"".join(body)) + compressor.flush()
+            response.body = [data]
+            headers.set("Content-Length", str(len(data)))
+        else:
+            response.body = CompressedStream(body, coding, self.level)
+            headers.remove("Content-Length")
+        headers.set("Content-Encoding", coding)
+        etag = headers.get("ETag")
+        if etag and not etag.startswith("W/"):
+            headers.set("ETag", "W/" + etag)
+
+
+def _length(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _add_vary(response: Response, field: str) -> None:
+    existing = [v.strip() for h in response.headers.get_all("Vary") for v in h.split(",")]
+    lowered = {v.lower() for v in existing if v}
+    if field.lower() in lowered or "*" in lowered:
+        return
+    response.headers.set("Vary", ", ".join([*(v for v in existing if v), field]))
+
+
+class GzipPlugin:
+    """The ``gzip`` plugin: one GzipMiddleware configured from the app's settings."""
+
+    name = "gzip"
+    api_version = 1
+    # Outermost of the first-party plugins, so files served by ``static`` and pages
+    # protected by ``xsrf`` both pass through compression.
+    before: Sequence[str] = ("static", "xsrf")
+    after: Sequence[str] = ()
+    requires: Sequence[str] = ()
+    settings: Mapping[str, Any] = MappingProxyType(
+        {
+            "gzip_min_length": 1024,
+            "gzip_content_types": DEFAULT_CONTENT_TYPES,
+            "gzip_level": 6,
+            "gzip_encodings": ("gzip", "deflate"),
+        }
+    )
+
+    def setup(self, app: Any) -> None:
+        settings = app.settings
+        app.add_middleware(
+            GzipMiddleware(
+                min_length=settings["gzip_min_length"],
+                content_types=settings["gzip_content_types"],
+                level=settings["gzip_level"],
+                encodings=settings["gzip_encodings"],
+            )
+        )
+
+
+def plugin() -> GzipPlugin:
+    """The entry point's factory: a fresh plugin for each app."""
+    return GzipPlugin()
