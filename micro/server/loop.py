@@ -1,0 +1,238 @@
+"""Server layer: the I/O loop (one thread on ``selectors``): accept, read heads, time out.
+
+The loop owns every connection that is not being served: it accepts, reads whatever
+arrives and feeds the connection's parser until a complete request head comes out,
+then submits the connection to the worker pool and stops watching it. Workers give
+connections back (:meth:`IOLoop.resume`, :meth:`IOLoop.linger`) through a deque and
+a wake-up socketpair. Slow clients therefore cost the loop a few bytes of buffer,
+never a thread. Deadlines are checked by a sweep a few times per shortest timeout:
+
+- idle (nothing buffered): ``idle_timeout``, then close;
+- a head arriving: ``head_timeout`` since it started, then 408 and close;
+- lingering (answered, shut for writing, dropping input until EOF): a short grace.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from micro.errors import ProtocolError
+from micro.http import NEED_DATA, Limits, RequestHead
+
+from .channel import Channel, State
+from .config import ServerConfig
+from .logs import ERROR_LOGGER
+
+__all__ = ["IOLoop"]
+
+LINGER_SECONDS = 2.0
+ACCEPT_BATCH = 64
+
+
+class IOLoop:
+    """The listener and every connection between requests, on one thread."""
+
+    def __init__(
+        self,
+        listener: socket.socket,
+        config: ServerConfig,
+        submit: Callable[[Channel, RequestHead], None],
+        error_bytes: Callable[[int, str], bytes],
+    ) -> None:
+        self._listener = listener
+        self._limits: Limits = config.limits
+        self._idle_timeout = config.idle_timeout
+        self._head_timeout = config.head_timeout
+        self._linger = min(LINGER_SECONDS, config.head_timeout)
+        self._submit = submit
+        self._error_bytes = error_bytes
+        self._log = logging.getLogger(ERROR_LOGGER)
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._wake_pending = False
+        self._returned: collections.deque[Channel] = collections.deque()
+        self._channels: dict[int, Channel] = {}
+        self._stopping = False
+        self._closed = False
+        self._sweep_every = max(
+            0.01, min(1.0, config.idle_timeout / 4, config.head_timeout / 4, self._linger / 4)
+        )
+        self._thread = threading.Thread(target=self._run, name="micro-io", daemon=True)
+
+    # -- called from other threads ----------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """Stop accepting and close every connection the loop holds."""
+        self._stopping = True
+        self._wake()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def resume(self, channel: Channel) -> None:
+        channel.state = State.BUSY  # the loop sets IDLE or HEAD when it takes it back
+        self._give_back(channel)
+
+    def linger(self, channel: Channel) -> None:
+        channel.state = State.CLOSING
+        self._give_back(channel)
+
+    def _give_back(self, channel: Channel) -> None:
+        self._returned.append(channel)
+        if self._closed:
+            self._close_returned()
+        elif not self._wake_pending:
+            self._wake()
+
+    def _wake(self) -> None:
+        # The flag is cleared by the loop before it drains the deque, so a channel
+        # appended after the drain always finds it clear and wakes the loop again.
+        self._wake_pending = True
+        # OSError: the pair is full (a wake is pending anyway) or closed at shutdown.
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    # -- the loop thread --------------------------------------------------------------
+    def _run(self) -> None:
+        selector = self._selector
+        self._listener.setblocking(False)
+        selector.register(self._listener, selectors.EVENT_READ, None)
+        selector.register(self._wake_r, selectors.EVENT_READ, self._wake_r)
+        next_sweep = time.monotonic() + self._sweep_every
+        try:
+            while not self._stopping:
+                timeout = max(0.0, next_sweep - time.monotonic())
+                for key, _ in selector.select(timeout):
+                    data = key.data
+                    if data is None:
+                        self._accept()
+                    elif data is self._wake_r:
+                        self._take_back()
+                    else:
+                        self._readable(data)
+                now = time.monotonic()
+                if now >= next_sweep:
+                    self._sweep(now)
+                    next_sweep = now + self._sweep_every
+        except Exception:
+            self._log.exception("the I/O loop failed; the server stops accepting")
+        finally:
+            self._shutdown()
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, addr = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # Out of descriptors or a connection reset before accept: try later.
+                self._log.error("accept failed: %s", exc)
+                return
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            channel = Channel(sock, (str(addr[0]), int(addr[1])), self._limits)
+            channel.set_deadline(State.IDLE, self._idle_timeout)
+            self._watch(channel)
+
+    def _watch(self, channel: Channel) -> None:
+        self._channels[channel.fd] = channel
+        self._selector.register(channel.sock, selectors.EVENT_READ, channel)
+
+    def _unwatch(self, channel: Channel) -> None:
+        if self._channels.pop(channel.fd, None) is not None:
+            self._selector.unregister(channel.sock)
+
+    def _take_back(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        self._wake_pending = False
+        now = time.monotonic()
+        returned = self._returned
+        while returned:
+            channel = returned.popleft()
+            if channel.state == State.CLOSING:
+                channel.shutdown_write()
+                channel.deadline = now + self._linger
+            elif channel.parser.buffered:
+                channel.state = State.HEAD
+                channel.deadline = now + self._head_timeout
+            else:
+                channel.state = State.IDLE
+                channel.deadline = now + self._idle_timeout
+            self._watch(channel)
+
+    def _readable(self, channel: Channel) -> None:
+        data = channel.recv_nowait()
+        if data is None:
+            return
+        if channel.state == State.CLOSING:
+            if not data:
+                self._close(channel)
+            return
+        parser = channel.parser
+        try:
+            parser.feed(data)
+            event = parser.next_event()
+        except ProtocolError as exc:
+            if data:
+                channel.send_nowait(self._error_bytes(exc.status, exc.reason))
+                self._start_linger(channel)
+            else:
+                self._close(channel)  # EOF inside a head: nobody is left to answer
+            return
+        if type(event) is RequestHead:
+            self._unwatch(channel)
+            channel.state = State.BUSY
+            self._submit(channel, event)
+        elif event is NEED_DATA:
+            if channel.state == State.IDLE:
+                channel.set_deadline(State.HEAD, self._head_timeout)
+        else:
+            self._close(channel)  # ConnectionClosed between requests
+
+    def _start_linger(self, channel: Channel) -> None:
+        channel.shutdown_write()
+        channel.set_deadline(State.CLOSING, self._linger)
+
+    def _close(self, channel: Channel) -> None:
+        self._unwatch(channel)
+        channel.close()
+
+    def _sweep(self, now: float) -> None:
+        for channel in [c for c in self._channels.values() if c.deadline <= now]:
+            if channel.state == State.HEAD:
+                channel.send_nowait(self._error_bytes(408, "request head timed out"))
+                self._start_linger(channel)
+            else:
+                self._close(channel)
+
+    def _shutdown(self) -> None:
+        self._closed = True
+        for channel in list(self._channels.values()):
+            self._close(channel)
+        self._close_returned()
+        self._selector.close()
+        for sock in (self._listener, self._wake_r, self._wake_w):
+            sock.close()
+
+    def _close_returned(self) -> None:
+        while True:
+            try:
+                channel = self._returned.popleft()
+            except IndexError:
+                return
+            channel.close()

@@ -1,0 +1,112 @@
+"""Server layer: :class:`Server` binds the listener and runs the I/O loop and the workers.
+
+This is the object the CLI, the tests and embedding code hold: ``start()`` returns at
+once, ``address`` tells where it listens, ``stop()`` stops accepting, lets requests
+already under way finish, closes idle connections and joins the threads.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from micro.errors import ConfigError
+
+from .config import ServerConfig
+from .loop import IOLoop
+from .workers import ServerContext, WorkerPool
+
+__all__ = ["Server", "serve"]
+
+
+def _listen(config: ServerConfig) -> socket.socket:
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    return socket.create_server(
+        (config.host, config.port), family=family, backlog=config.backlog, reuse_port=False
+    )
+
+
+class Server:
+    """An HTTP/1.1 server for one WSGI app."""
+
+    def __init__(self, app: Callable[..., Any], config: ServerConfig | None = None) -> None:
+        if not callable(app):
+            raise ConfigError(f"the app must be a WSGI callable, got {app!r}")
+        self.app = app
+        self.config = config or ServerConfig()
+        self._listener: socket.socket | None = None
+        self._loop: IOLoop | None = None
+        self._pool: WorkerPool | None = None
+        self._ctx: ServerContext | None = None
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._listener is None:
+            raise ConfigError("the server is not started")
+        host, port = self._listener.getsockname()[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        """Bind and start the threads; raises OSError if the address cannot be bound."""
+        with self._lock:
+            if self._listener is not None:
+                return
+            listener = _listen(self.config)
+            port = int(listener.getsockname()[1])
+            ctx = ServerContext(self.app, self.config, port)
+            pool: WorkerPool
+            loop = IOLoop(listener, self.config, lambda c, h: pool.submit(c, h), ctx.error_bytes)
+            pool = WorkerPool(ctx, self.config.threads, loop)
+            self._listener, self._ctx, self._loop, self._pool = listener, ctx, loop, pool
+            self._stopped.clear()
+            pool.start()
+            loop.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, finish requests under way, close idle connections, join."""
+        with self._lock:
+            if self._listener is None or self._ctx is None:
+                return
+            self._ctx.stopping = True
+            if self._loop is not None:
+                self._loop.stop(timeout)
+            if self._pool is not None:
+                self._pool.stop(timeout)
+            self._listener = self._loop = self._pool = self._ctx = None
+            self._stopped.set()
+
+    def serve_forever(self) -> None:
+        """Start if needed and block until :meth:`stop` or Ctrl-C (then stop cleanly)."""
+        self.start()
+        try:
+            # wait() with a timeout keeps the main thread responsive to Ctrl-C.
+            while not self._stopped.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve(
+    app: Callable[..., Any], host: str = "127.0.0.1", port: int = 8000, **fields: Any
+) -> None:
+    """Build a :class:`ServerConfig` from the arguments and serve ``app`` until stopped."""
+    Server(app, ServerConfig(host=host, port=port, **fields)).serve_forever()

@@ -1,0 +1,151 @@
+"""Server layer: the worker pool that runs the WSGI app for complete request heads.
+
+The I/O loop submits a connection whose parser holds a complete head; a worker
+serves it (see :mod:`micro.server.wsgi`), then serves the next pipelined head if
+the parser already holds one, tries one non-blocking read for a next request, and
+otherwise hands the connection back to the loop to wait idle. A worker never dies
+from an app's or a client's failure: each connection's trouble ends that connection.
+
+:class:`ServerContext` is what workers share: the app, the settings they read on
+every request (copied to attributes for speed), the Date clock and the loggers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from micro.errors import ProtocolError
+from micro.http import NEED_DATA, RequestHead, error_response
+
+from .channel import Channel, ConnectionLost, IOTimeout
+from .config import ServerConfig
+from .environ import base_environ
+from .logs import ACCESS_LOGGER, ERROR_LOGGER, DateClock, ErrorStream
+from .wsgi import CLOSE, KEEP, run_exchange
+
+__all__ = ["Loop", "ServerContext", "WorkerPool"]
+
+
+class ServerContext:
+    """State shared by the workers of one server (never module-level)."""
+
+    def __init__(self, app: Callable[..., Any], config: ServerConfig, port: int) -> None:
+        self.app = app
+        self.config = config
+        self.write_timeout = config.write_timeout
+        self.body_timeout = config.body_timeout
+        self.max_discard = config.max_discard
+        self.server_name = config.server_name
+        self.clock = DateClock()
+        self.error_log = logging.getLogger(ERROR_LOGGER)
+        self.access_log: logging.Logger | None = (
+            logging.getLogger(ACCESS_LOGGER) if config.access_log else None
+        )
+        self.default_port = "443" if config.url_scheme == "https" else "80"
+        self.base_environ = base_environ(
+            server_name=config.host,
+            server_port=str(port),
+            url_scheme=config.url_scheme,
+            errors=ErrorStream(self.error_log),
+        )
+        self.header_keys: dict[str, str | None] = {}
+        self.stopping = False
+
+    def error_bytes(self, status: int, reason: str) -> bytes:
+        return error_response(status, reason, date=self.clock.now(), server=self.server_name)
+
+
+class Loop(Protocol):
+    """What the workers need from the I/O loop."""
+
+    def resume(self, channel: Channel) -> None:
+        """Take back a connection to wait for its next request."""
+
+    def linger(self, channel: Channel) -> None:
+        """Take back a connection to shut, drain and close."""
+
+
+class WorkerPool:
+    """N threads taking (connection, head) pairs off one queue."""
+
+    def __init__(self, ctx: ServerContext, threads: int, loop: Loop) -> None:
+        self._ctx = ctx
+        self._loop = loop
+        # SimpleQueue is implemented in C: put/get cost far less than queue.Queue.
+        self._queue: queue.SimpleQueue[tuple[Channel, RequestHead] | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"micro-worker-{i}", daemon=True)
+            for i in range(threads)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, channel: Channel, head: RequestHead) -> None:
+        self._queue.put((channel, head))
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def stop(self, timeout: float) -> None:
+        """Let queued requests finish, then end the threads (waiting up to ``timeout``)."""
+        for _ in self._threads:
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _run(self) -> None:
+        get = self._queue.get
+        while True:
+            item = get()
+            if item is None:
+                return
+            channel, head = item
+            try:
+                self._serve(channel, head)
+            except Exception:
+                self._ctx.error_log.exception("unexpected server error; connection closed")
+                channel.close()
+
+    def _serve(self, channel: Channel, head: RequestHead) -> None:
+        ctx = self._ctx
+        parser = channel.parser
+        while True:
+            outcome = run_exchange(ctx, channel, head)
+            if outcome != KEEP:
+                if outcome == CLOSE:
+                    channel.close()
+                else:
+                    self._loop.linger(channel)
+                return
+            try:
+                event = parser.next_event()
+                if event is NEED_DATA:
+                    # PERF: a client that pipelines or answers fast is served here
+                    # without a round trip through the I/O loop.
+                    data = channel.recv_nowait()
+                    if data is not None:
+                        parser.feed(data)
+                        event = parser.next_event()
+            except ProtocolError as exc:
+                with contextlib.suppress(ConnectionLost, IOTimeout):
+                    channel.sendall(ctx.error_bytes(exc.status, exc.reason), ctx.write_timeout)
+                self._loop.linger(channel)
+                return
+            if type(event) is RequestHead:
+                head = event
+                continue
+            if event is NEED_DATA:
+                self._loop.resume(channel)
+                return
+            channel.close()  # ConnectionClosed: the client is done
+            return

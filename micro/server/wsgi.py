@@ -1,0 +1,382 @@
+"""Server layer: one request/response exchange with a WSGI app (PEP 3333).
+
+:func:`run_exchange` builds the environ, calls the app, and writes what it returns:
+``start_response`` with the exc_info rules, the ``write()`` callable, ``close()``
+always called on the result. Framing is decided when the head goes out: the app's
+Content-Length, else the length of a list/tuple result, else chunked on HTTP/1.1 and
+close-delimited on HTTP/1.0; HEAD, 204 and 304 carry no body whatever the app
+returns. An app that sends more or fewer bytes than its Content-Length, or headers
+HTTP cannot carry, never desynchronises the connection: it is closed (or the client
+gets a 500 if nothing was sent yet). The return value says whether the connection
+may carry another request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from micro.errors import InvalidResponse, ProtocolError
+from micro.http import (
+    LAST_CHUNK,
+    EndOfMessage,
+    RequestHead,
+    build_response_head,
+    encode_chunk,
+    error_response,
+)
+
+from .channel import Channel, ConnectionLost, IOTimeout
+from .environ import CONTINUE, FileWrapper, Input, build_environ
+from .logs import access_line
+
+if TYPE_CHECKING:
+    from .workers import ServerContext
+
+__all__ = ["CLOSE", "KEEP", "LINGER", "run_exchange"]
+
+_HOP_BY_HOP = frozenset(
+    ("transfer-encoding", "keep-alive", "upgrade", "proxy-connection", "te", "trailer")
+)
+_NOBODY, _FIXED, _CHUNKED, _CLOSE = 0, 1, 2, 3
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+class Exchange:
+    """The response side of one request: status, headers, framing and bytes written."""
+
+    __slots__ = (
+        "body",
+        "channel",
+        "ctx",
+        "head",
+        "head_sent",
+        "headers",
+        "keep_alive",
+        "known_length",
+        "mode",
+        "remaining",
+        "sent",
+        "status",
+        "status_code",
+    )
+
+    def __init__(self, ctx: ServerContext, channel: Channel, head: RequestHead) -> None:
+        self.ctx = ctx
+        self.channel = channel
+        self.head = head
+        self.status: str | None = None
+        self.status_code = 0
+        self.headers: list[tuple[str, str]] = []
+        self.head_sent = False
+        self.keep_alive = head.keep_alive and not ctx.stopping
+        self.known_length: int | None = None
+        self.mode = _NOBODY
+        self.remaining = 0
+        self.sent = 0
+        self.body: Input | None = None
+
+    # -- WSGI callables -------------------------------------------------------------
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+    ) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise InvalidResponse("start_response called a second time without exc_info")
+        if type(status) is not str:
+            raise InvalidResponse(f"status must be a str, got {type(status).__name__}")
+        if type(headers) is not list:
+            raise InvalidResponse(f"headers must be a list, got {type(headers).__name__}")
+        self.status = status
+        self.headers = headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        if self.status is None:
+            raise InvalidResponse("the app wrote body bytes before calling start_response")
+        if type(data) is not bytes and not isinstance(data, bytes | bytearray):
+            raise InvalidResponse(f"body chunks must be bytes, got {type(data).__name__}")
+        if not data:
+            return
+        if not self.head_sent:
+            head = self._head()
+            mode = self.mode
+            if mode == _FIXED and len(data) <= self.remaining:
+                # PERF: the common small response leaves in one send.
+                self.channel.sendall(head + data, self.ctx.write_timeout)
+                self.remaining -= len(data)
+                self.sent += len(data)
+                return
+            if mode == _CHUNKED:
+                self.channel.sendall(head + encode_chunk(data), self.ctx.write_timeout)
+                self.sent += len(data)
+                return
+            self.channel.sendall(head, self.ctx.write_timeout)
+        self._body(data)
+
+    def _body(self, data: bytes) -> None:
+        mode = self.mode
+        if mode == _FIXED:
+            if len(data) > self.remaining:
+                data = data[: self.remaining]
+                self.keep_alive = False
+                self.ctx.error_log.error(
+                    "app sent more than its Content-Length for %s %s; connection closed",
+                    self.head.method,
+                    self.head.target,
+                )
+            self.remaining -= len(data)
+        elif mode == _CHUNKED:
+            self.channel.sendall(encode_chunk(data), self.ctx.write_timeout)
+            self.sent += len(data)
+            return
+        elif mode == _NOBODY:
+            return
+        if data:
+            self.channel.sendall(data, self.ctx.write_timeout)
+            self.sent += len(data)
+
+    # -- framing --------------------------------------------------------------------
+    def _head(self) -> bytes:
+        """Decide framing and build the head bytes; marks the head as sent."""
+        status = self.status
+        if status is None:
+            raise InvalidResponse("the app returned without calling start_response")
+        code = status[:3]
+        if not code.isdigit() or len(status) < 4 or status[3] != " ":
+            raise InvalidResponse(f"status must be 'NNN reason', got {status!r}")
+        self.status_code = status_code = int(code)
+        if status_code < 200:
+            raise InvalidResponse(f"a WSGI app cannot answer with {status_code}")
+        head = self.head
+        out: list[tuple[str, str]] = []
+        length: int | None = None
+        has_date = has_server = False
+        for item in self.headers:
+            if type(item) is not tuple or len(item) != 2:
+                raise InvalidResponse(f"a header must be a (name, value) tuple, got {item!r}")
+            name, value = item
+            if type(name) is not str or type(value) is not str:
+                raise InvalidResponse(f"header names and values must be str: {item!r}")
+            lower = name.lower()
+            if lower == "content-length":
+                stripped = value.strip()
+                if not stripped.isdigit() or not stripped.isascii():
+                    raise InvalidResponse(f"invalid Content-Length from the app: {value!r}")
+                if length is not None and length != int(stripped):
+                    raise InvalidResponse("the app gave two different Content-Lengths")
+                length = int(stripped)
+                continue
+            if lower == "connection":
+                if "close" in value.lower():
+                    self.keep_alive = False
+                continue
+            if lower in _HOP_BY_HOP:
+                raise InvalidResponse(f"a WSGI app must not set the hop-by-hop header {name!r}")
+            if lower == "date":
+                has_date = True
+            elif lower == "server":
+                has_server = True
+            out.append((name, value))
+        if head.method == "HEAD" or status_code == 204 or status_code == 304:
+            self.mode = _NOBODY
+            if status_code != 204:
+                if length is None and head.method == "HEAD":
+                    length = self.known_length
+                if length is not None:
+                    out.append(("Content-Length", str(length)))
+        elif length is not None or self.known_length is not None:
+            self.mode = _FIXED
+            self.remaining = length if length is not None else self.known_length or 0
+            out.append(("Content-Length", str(self.remaining)))
+        elif head.http_version == "1.1":
+            self.mode = _CHUNKED
+            out.append(("Transfer-Encoding", "chunked"))
+        else:
+            self.mode = _CLOSE
+            self.keep_alive = False
+        if not self.keep_alive:
+            out.append(("Connection", "close"))
+        elif head.http_version == "1.0":
+            out.append(("Connection", "keep-alive"))
+        if not has_date:
+            out.append(("Date", self.ctx.clock.now()))
+        if not has_server:
+            out.append(("Server", self.ctx.server_name))
+        data = build_response_head("1.1", status, out)
+        self.head_sent = True
+        return data
+
+    def finish(self) -> None:
+        """The app is done: complete the framing, or close if it fell short."""
+        if not self.head_sent:
+            if self.known_length is None:
+                self.known_length = 0
+            self.channel.sendall(self._head(), self.ctx.write_timeout)
+        if self.mode == _CHUNKED:
+            self.channel.sendall(LAST_CHUNK, self.ctx.write_timeout)
+        elif self.mode == _FIXED and self.remaining:
+            self.keep_alive = False
+            self.ctx.error_log.error(
+                "app sent %d bytes less than its Content-Length for %s %s; connection closed",
+                self.remaining,
+                self.head.method,
+                self.head.target,
+            )
+
+    def send_file(self, wrapper: FileWrapper) -> bool:
+        """Send a real file with os.sendfile; False if it is not one (iterate instead)."""
+        filelike = wrapper.filelike
+        try:
+            fileno = filelike.fileno()
+            info = os.fstat(fileno)
+            offset = filelike.tell()
+        except (AttributeError, OSError, ValueError):
+            return False
+        if not stat.S_ISREG(info.st_mode):
+            return False
+        available = max(0, info.st_size - offset)
+        self.known_length = available
+        if not self.head_sent:
+            self.channel.sendall(self._head(), self.ctx.write_timeout)
+        if self.mode == _NOBODY:
+            return True
+        if self.mode != _FIXED:  # pragma: no cover - a known length always gives _FIXED
+            return False
+        count = min(self.remaining, available)
+        done = self.channel.sendfile(filelike, offset, count, self.ctx.write_timeout)
+        self.remaining -= done
+        self.sent += done
+        return True
+
+
+def _send_continue(exchange: Exchange) -> Callable[[], None]:
+    def send() -> None:
+        if not exchange.head_sent:
+            exchange.channel.sendall(CONTINUE, exchange.ctx.write_timeout)
+
+    return send
+
+
+def _answer_error(exchange: Exchange, status: int, reason: str) -> None:
+    if exchange.head_sent:
+        return
+    exchange.status_code = status
+    exchange.head_sent = True
+    with contextlib.suppress(ConnectionLost, IOTimeout):
+        exchange.channel.sendall(
+            error_response(
+                status, reason, date=exchange.ctx.clock.now(), server=exchange.ctx.server_name
+            ),
+            exchange.ctx.write_timeout,
+        )
+
+
+KEEP, CLOSE, LINGER = 0, 1, 2
+
+
+def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int:
+    """Serve one request on ``channel``.
+
+    Returns KEEP (the connection can carry another request), CLOSE (close it now:
+    nothing more is expected from the client) or LINGER (close it, but bytes may be
+    on their way: shut writing and drain them so the answer is not lost to a reset).
+    """
+    ex = Exchange(ctx, channel, head)
+    parser = channel.parser
+    no_body = not head.chunked and not head.content_length
+    if no_body:
+        event = parser.next_event()
+        if type(event) is not EndOfMessage:  # pragma: no cover - parser contract
+            raise RuntimeError(f"expected the end of a bodiless request, got {event!r}")
+    body = Input(
+        channel,
+        ctx.body_timeout,
+        _send_continue(ex) if head.expect_continue and not no_body else None,
+        no_body,
+    )
+    ex.body = body
+    environ = build_environ(
+        ctx.base_environ, ctx.header_keys, head, channel.peer, body, ctx.default_port
+    )
+    started = time.time() if ctx.access_log is not None else 0.0
+    result: Iterable[bytes] | None = None
+    try:
+        result = ctx.app(environ, ex.start_response)
+        if type(result) is list or type(result) is tuple:
+            if ex.status is not None and not ex.head_sent:
+                ex.known_length = sum(map(len, result))
+            for chunk in result:
+                ex.write(chunk)
+        elif type(result) is FileWrapper and ex.status is not None and ex.send_file(result):
+            pass
+        else:
+            for chunk in result:
+                ex.write(chunk)
+        ex.finish()
+    except (ConnectionLost, IOTimeout) as exc:
+        if body.failed and type(exc) is IOTimeout:
+            _answer_error(ex, 408, "request body timed out")
+        ex.keep_alive = False
+    except ProtocolError as exc:
+        # Raised by wsgi.input when the body breaks HTTP (bad chunk, too large, EOF).
+        _answer_error(ex, exc.status, exc.reason)
+        ex.keep_alive = False
+    except Exception as exc:
+        if isinstance(exc, InvalidResponse):
+            ctx.error_log.error("invalid response for %s %s: %s", head.method, head.target, exc)
+        else:
+            ctx.error_log.exception("error in the app for %s %s", head.method, head.target)
+        _answer_error(ex, 500, "Internal Server Error")
+        ex.keep_alive = False
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                ctx.error_log.exception("error closing the response of %s", head.target)
+    if ex.keep_alive and not body.done:
+        if body.continue_pending:
+            # The client may still be holding its body back for a 100 we never
+            # sent: we cannot tell whether body bytes or a new request come next.
+            ex.keep_alive = False
+        else:
+            ex.keep_alive = body.discard(ctx.max_discard)
+    if body.failed:
+        ex.keep_alive = False
+    if ctx.access_log is not None:
+        _log_access(ctx.access_log, ex, environ, started)
+    if ex.keep_alive:
+        return KEEP
+    if body.done and not body.failed and not parser.buffered:
+        return CLOSE
+    return LINGER
+
+
+def _log_access(logger: logging.Logger, ex: Exchange, environ: dict[str, Any], t: float) -> None:
+    head = ex.head
+    logger.info(
+        "%s",
+        access_line(
+            remote_addr=ex.channel.peer[0],
+            timestamp=t,
+            request_line=f"{head.method} {head.target} HTTP/{head.http_version}",
+            status=ex.status_code,
+            size=ex.sent,
+            referer=environ.get("HTTP_REFERER"),
+            user_agent=environ.get("HTTP_USER_AGENT"),
+        ),
+    )
