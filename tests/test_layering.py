@@ -83,7 +83,7 @@ def test_routing_knows_no_http() -> None:
     forbidden = ("micro.http", "micro.server", "micro.web")
     bad = {
         k: {m for m in v if m.startswith(forbidden)}
-        for k, v in micro_imports(files("routing.py")).items()
+        for k, v in micro_imports(files("routing")).items()
     }
     assert {k: v for k, v in bad.items() if v} == {}
 
