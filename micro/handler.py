@@ -1,0 +1,415 @@
+"""Framework layer: Tornado-style RequestHandler classes and the runner that drives them.
+
+The App makes one handler per request: ``initialize(**kwargs)`` (from the URL spec),
+``prepare()`` (which may finish early), the method (``get``, ``post`` ...), ``finish``,
+then ``on_finish``. Output is buffered until the method returns, so an exception can
+still become a clean error page; ``flush()`` only marks chunk boundaries.
+
+Streaming: WSGI cannot push bytes out of a plain method while it runs, so a method
+that wants to stream is written as a generator. Every ``yield`` flushes: what was
+written (plus the yielded value, if any) goes to the server before the method
+resumes, and the first ``yield`` commits the status and headers::
+
+    def get(self):
+        for row in rows():
+            yield json.dumps(row) + "\\n"
+
+Once bytes have left, an exception cannot change the status any more; it is logged
+and re-raised so that the server cuts the connection instead of pretending success.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from micro.cookies import format_set_cookie
+from micro.errors import HTTPError, MicroError, RoutingError
+from micro.headers import ResponseHeaders
+from micro.response import Response, json_bytes, reason_phrase
+from micro.signing import create_signed_value, decode_signed_value
+
+if TYPE_CHECKING:
+    from micro.request import Request
+    from micro.web import App
+
+__all__ = ["HandlerError", "RequestHandler", "handler_methods", "run_handler"]
+
+log = logging.getLogger("micro.web")
+_MISSING: Any = object()
+_HTML = "text/html; charset=utf-8"
+
+
+class HandlerError(MicroError, RuntimeError):
+    """A handler used its API out of order (write after finish, redirect after flush)."""
+
+
+class RequestHandler:
+    """Subclass and define ``get``/``post``/...; see the module docstring for the life cycle."""
+
+    SUPPORTED_METHODS: ClassVar[tuple[str, ...]] = (
+        "GET",
+        "HEAD",
+        "POST",
+        "DELETE",
+        "PATCH",
+        "PUT",
+        "OPTIONS",
+    )
+    skip_middleware: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, app: App, request: Request, **kwargs: Any) -> None:
+        self.app = self.application = app
+        self.request = request
+        self.path_args = request.path_args
+        self.path_kwargs = request.path_kwargs
+        self._status = 200
+        self._reason = "OK"
+        self._headers = ResponseHeaders([("Content-Type", _HTML)])
+        self._write_buffer: list[bytes] = []
+        self._chunks: list[bytes] = []
+        self._committed = False
+        self._streaming = False
+        self._finished = False
+        self._current_user: Any = _MISSING
+        self.initialize(**kwargs)
+
+    # -- hooks ---------------------------------------------------------------------
+
+    def initialize(self, **kwargs: Any) -> None:
+        """Receives the URL spec's kwargs; store what the methods need."""
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__}.initialize() got arguments {sorted(kwargs)} "
+                "but does not take them"
+            )
+
+    def prepare(self) -> None:
+        """Runs before the method; call ``finish()`` (or raise HTTPError) to answer early."""
+
+    def on_finish(self) -> None:
+        """Runs after the response is complete (for cleanup and logging)."""
+
+    def get_current_user(self) -> Any:
+        """Override to identify the user (from a signed cookie, a token ...)."""
+        return None
+
+    @property
+    def current_user(self) -> Any:
+        if self._current_user is _MISSING:
+            self._current_user = self.get_current_user()
+        return self._current_user
+
+    @current_user.setter
+    def current_user(self, value: Any) -> None:
+        self._current_user = value
+
+    # -- conveniences ----------------------------------------------------------------
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.app.settings
+
+    def reverse_url(self, name: str, *args: Any, **kwargs: Any) -> str:
+        return self.app.reverse_url(name, *args, **kwargs)
+
+    def get_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
+        if default is _MISSING:
+            return self.request.get_argument(name, strip=strip)
+        return self.request.get_argument(name, default, strip)
+
+    def get_arguments(self, name: str, strip: bool = True) -> list[str]:
+        return self.request.get_arguments(name, strip)
+
+    def get_query_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
+        if default is _MISSING:
+            return self.request.get_query_argument(name, strip=strip)
+        return self.request.get_query_argument(name, default, strip)
+
+    def get_body_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
+        if default is _MISSING:
+            return self.request.get_body_argument(name, strip=strip)
+        return self.request.get_body_argument(name, default, strip)
+
+    def __getattr__(self, name: str) -> Any:
+        # Helpers registered with app.add_helper (xsrf_token, static_url ...).
+        if name.startswith("_"):
+            raise AttributeError(name)
+        factory = self.app._helpers.get(name)
+        if factory is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return factory(self.request)
+
+    # -- cookies -------------------------------------------------------------------
+
+    def get_cookie(self, name: str, default: str | None = None) -> str | None:
+        return self.request.cookies.get(name, default)
+
+    def set_cookie(self, name: str, value: str, **options: Any) -> None:
+        """Options: max_age, expires, path, domain, secure, httponly, samesite."""
+        self._check_open("set a cookie")
+        self._headers.add("Set-Cookie", format_set_cookie(name, value, **options))
+
+    def clear_cookie(self, name: str, *, path: str | None = "/", domain: str | None = None) -> None:
+        self.set_cookie(name, "", max_age=0, expires=0, path=path, domain=domain, samesite=None)
+
+    def set_signed_cookie(self, name: str, value: str | bytes, **options: Any) -> None:
+        """Sign with the first ``cookie_secret`` (ConfigError without one); HttpOnly by default."""
+        signed = create_signed_value(self.settings.get("cookie_secret"), name, value)
+        options.setdefault("httponly", True)
+        self.set_cookie(name, signed, **options)
+
+    def get_signed_cookie(self, name: str, max_age_days: float = 31) -> bytes | None:
+        return decode_signed_value(
+            self.settings.get("cookie_secret"),
+            name,
+            self.request.cookies.get(name),
+            max_age_days=max_age_days,
+        )
+
+    # -- output --------------------------------------------------------------------
+
+    def _check_open(self, what: str) -> None:
+        if self._committed:
+            raise HandlerError(f"cannot {what}: the headers were already flushed")
+
+    def set_status(self, status: int, reason: str | None = None) -> None:
+        self._check_open("set the status")
+        if not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"HTTP status must be an int in 100..599, got {status!r}")
+        self._status = status
+        self._reason = reason or reason_phrase(status)
+
+    def get_status(self) -> int:
+        return self._status
+
+    @staticmethod
+    def _header_value(value: Any) -> str:
+        if isinstance(value, datetime):
+            return format_datetime(value, usegmt=True)
+        if isinstance(value, int | float):
+            return str(value)
+        return value  # type: ignore[no-any-return]  # check_header rejects non-str
+
+    def set_header(self, name: str, value: Any) -> None:
+        self._check_open("set a header")
+        self._headers.set(name, self._header_value(value))
+
+    def add_header(self, name: str, value: Any) -> None:
+        self._check_open("add a header")
+        self._headers.add(name, self._header_value(value))
+
+    def clear_header(self, name: str) -> None:
+        self._check_open("clear a header")
+        self._headers.remove(name)
+
+    def write(self, chunk: str | bytes | dict[str, Any] | list[Any]) -> None:
+        """Buffer output; a dict or list is sent as JSON with an application/json type."""
+        if self._finished:
+            raise HandlerError("cannot write() after finish()")
+        if isinstance(chunk, bytes):
+            self._write_buffer.append(chunk)
+        elif isinstance(chunk, str):
+            self._write_buffer.append(chunk.encode("utf-8"))
+        elif isinstance(chunk, dict | list):
+            self._write_buffer.append(json_bytes(chunk))
+            if not self._committed:
+                self._headers.set("Content-Type", "application/json; charset=utf-8")
+        else:
+            raise TypeError(f"write() takes str, bytes, dict or list, not {type(chunk).__name__}")
+
+    def flush(self) -> None:
+        """Commit the headers and close the current chunk (sent at the next ``yield``)."""
+        self._committed = True
+        if self._write_buffer:
+            self._chunks.append(b"".join(self._write_buffer))
+            self._write_buffer = []
+
+    def finish(self, chunk: str | bytes | dict[str, Any] | list[Any] | None = None) -> None:
+        if self._finished:
+            raise HandlerError("finish() called twice")
+        if chunk is not None:
+            self.write(chunk)
+        self.flush()
+        self._finished = True
+
+    def clear(self) -> None:
+        """Forget the status, headers and output written so far (not yet flushed)."""
+        self._check_open("clear the response")
+        self._status, self._reason = 200, "OK"
+        self._headers = ResponseHeaders([("Content-Type", _HTML)])
+        self._write_buffer = []
+        self._chunks = []
+
+    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
+        self._check_open("redirect")
+        if status is None:
+            status = 301 if permanent else 302
+        elif not 300 <= status <= 399:
+            raise ValueError(f"a redirect status is 3xx, not {status}")
+        self.set_status(status)
+        self.set_header("Location", url)
+        self.finish()
+
+    def send_error(self, status: int = 500, **kwargs: Any) -> None:
+        """Replace the response with an error page (``write_error`` renders it)."""
+        if self._committed and (self._chunks or self._streaming):
+            raise HandlerError("cannot send_error: output was already flushed")
+        self._committed = False
+        self._finished = False
+        self.clear()
+        self.set_status(status, kwargs.get("reason"))
+        try:
+            self.write_error(status, **kwargs)
+        except Exception:
+            log.exception("write_error failed")
+            self.clear()
+            self.set_status(500)
+        if not self._finished:
+            self.finish()
+
+    def write_error(self, status: int, **kwargs: Any) -> None:
+        """Render the error page: the app's error handler for ``status``, or HTML/JSON.
+
+        ``kwargs["exc_info"]`` is the exception being handled, if any; its traceback
+        appears only in debug mode.
+        """
+        exc_info = kwargs.get("exc_info")
+        exc = exc_info[1] if exc_info else None
+        if isinstance(exc, HTTPError):
+            error, exc_info = exc, None
+        else:
+            error = HTTPError(status, self._reason)
+        response = self.app.handle_error(self.request, error, exc_info)
+        self._status, self._reason = response.status, response.reason
+        self._headers = response.headers
+        for chunk in response.body:
+            self._write_buffer.append(chunk)
+
+    # -- execution -------------------------------------------------------------------
+
+    def _take(self) -> list[bytes]:
+        self.flush()
+        chunks, self._chunks = self._chunks, []
+        return chunks
+
+    def _method(self, method: str) -> Any:
+        if method == "HEAD" and type(self).head is RequestHandler.head:
+            method = "GET"  # HEAD wherever GET: same code, the App drops the body
+        elif method not in self.SUPPORTED_METHODS:
+            raise HTTPError(405)
+        return getattr(self, method.lower())
+
+    def _execute(self) -> Iterator[list[bytes]]:
+        request = self.request
+        try:
+            try:
+                self.prepare()
+                if not self._finished:
+                    result: Any = self._method(request.method)(*self.path_args, **self.path_kwargs)
+                    if inspect.isgenerator(result):
+                        item: Any
+                        for item in result:
+                            if item is not None:
+                                self.write(item)
+                            batch = self._take()
+                            self._streaming = True
+                            yield batch
+                    elif result is not None:
+                        raise TypeError(f"handler methods return None, got {result!r}")
+                    if not self._finished:
+                        self.finish()
+            except Exception as exc:
+                if self._streaming:
+                    log.error("%s %s failed while streaming", request.method, request.path)
+                    raise
+                if isinstance(exc, HTTPError):
+                    if exc.log_message:
+                        log.warning("%s %s: %s", request.method, request.path, exc.log_message)
+                else:
+                    log.error("%s %s failed", request.method, request.path, exc_info=exc)
+                self.send_error(
+                    exc.status if isinstance(exc, HTTPError) else 500,
+                    reason=exc.reason if isinstance(exc, HTTPError) else None,
+                    exc_info=(type(exc), exc, exc.__traceback__),
+                )
+            yield self._take()
+        finally:
+            try:
+                self.on_finish()
+            except Exception:
+                log.exception("on_finish failed")
+
+    # Stubs: a subclass overrides the ones it supports (handler_methods looks for that).
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        raise HTTPError(405)
+
+    def head(self, *args: Any, **kwargs: Any) -> Any:
+        raise HTTPError(405)
+
+    def post(self, *args: Any, **kwargs: Any) -> Any:
+        raise HTTPError(405)
+
+    def put(self, *args: Any, **kwargs: Any) -> Any:
+        raise HTTPError(405)
+
+    def patch(self, *args: Any, **kwargs: Any) -> Any:
+        raise HTTPError(405)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise HTTPError(405)
+
+    def options(self, *args: Any, **kwargs: Any) -> Any:
+        raise HTTPError(405)
+
+
+def handler_methods(cls: type[RequestHandler]) -> frozenset[str]:
+    """The methods a handler class implements (overrides), limited to SUPPORTED_METHODS."""
+    found = frozenset(
+        m
+        for m in cls.SUPPORTED_METHODS
+        if getattr(cls, m.lower(), None) is not getattr(RequestHandler, m.lower(), None)
+    )
+    if not found:
+        raise RoutingError(f"{cls.__name__} implements none of its SUPPORTED_METHODS")
+    return found
+
+
+def _stream(first: list[bytes], rest: Iterator[list[bytes]]) -> Iterator[bytes]:
+    try:
+        for chunk in first:
+            if chunk:
+                yield chunk
+        for batch in rest:
+            for chunk in batch:
+                if chunk:
+                    yield chunk
+    finally:
+        close = getattr(rest, "close", None)
+        if close is not None:
+            close()
+
+
+def run_handler(
+    cls: type[RequestHandler], request: Request, init_kwargs: dict[str, Any]
+) -> Response:
+    """Run one handler up to its first streamed chunk (or to the end) and wrap the result."""
+    handler = cls(request.app, request, **init_kwargs)
+    batches = handler._execute()
+    body: list[bytes] = next(batches)
+    if handler._streaming:
+        stream = _stream(body, batches)
+        response = Response(
+            stream, handler._status, headers=handler._headers, reason=handler._reason
+        )
+    else:
+        for batch in batches:
+            body.extend(batch)
+        response = Response(body, handler._status, headers=handler._headers, reason=handler._reason)
+    if response.status in (204, 304):
+        response.headers.remove("Content-Type")
+    return response

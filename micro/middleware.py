@@ -1,0 +1,110 @@
+"""Framework layer: the middleware protocol and the chain the App builds from it.
+
+A middleware is any object with a ``name`` and a ``__call__(request, call_next)`` that
+returns a :class:`~micro.response.Response`. The chain is an onion; for
+``App(middleware=[A, B])`` (or ``add_middleware(A)`` then ``add_middleware(B)``)::
+
+    WSGI call ──► App: Request built, route matched (request.route set, None on 404/405)
+                   │
+              ┌────▼──────────────────────────────── A ─┐   A sees the request first
+              │    ┌───────────────────────────── B ─┐  │
+              │    │    innermost step: handler,     │  │   404/405/HTTPError raised here
+              │    │    or the 404/405 error; an     │  │   become error Responses here,
+              │    │    HTTPError → error Response   │  │   so A and B see them as answers
+              │    └─────────────┬───────────────────┘  │
+              │                  ▼   B sees the response first
+              └──────────────────┬──────────────────────┘
+                                 ▼   A sees it last, then the App sends it
+    (HEAD body dropped, Content-Length added to buffered bodies, file_wrapper used)
+
+- Early answer: a middleware that returns a Response without calling ``call_next``
+  stops the request there; inner middleware and the handler never run, and only the
+  middleware outside it (added before it) see that response.
+- Exceptions: an exception other than HTTPError raised by the handler travels out
+  through B then A (each may catch it around ``call_next`` and answer instead); if
+  none does, the App answers 500 (with the app's 500 error handler). An HTTPError
+  raised by a middleware itself becomes its error response at the App boundary.
+- Streaming: ``response.body`` may be any iterable; a middleware transforms a stream by
+  replacing it with a generator that wraps the old body (chunk by chunk, never whole).
+- Opt-out: ``@skip_middleware("xsrf")`` on a function route, or ``skip_middleware =
+  {"xsrf"}`` on a RequestHandler class; the chain then passes that request straight to
+  ``call_next`` for the named middleware. The set is computed once per route.
+
+PERF: the chain is built once, as nested closures, when the first request arrives;
+with no middleware the App calls the innermost step directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+
+from micro.errors import ConfigError
+
+if TYPE_CHECKING:
+    from micro.request import Request
+    from micro.response import Response
+
+__all__ = ["CallNext", "Middleware", "build_chain", "skip_middleware", "skipped_middleware"]
+
+CallNext = Callable[["Request"], "Response"]
+_T = TypeVar("_T")
+_SKIP_ATTR = "skip_middleware"
+
+
+@runtime_checkable
+class Middleware(Protocol):
+    """Framework middleware: sees the Request, returns a Response (see the module docs)."""
+
+    name: str
+
+    def __call__(self, request: Request, call_next: CallNext) -> Response: ...
+
+
+def skip_middleware(*names: str) -> Callable[[_T], _T]:
+    """Opt a function route (or a handler class) out of the named middleware."""
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"skip_middleware takes middleware names, got {name!r}")
+
+    def mark(target: _T) -> _T:
+        current = frozenset(getattr(target, _SKIP_ATTR, ()))
+        setattr(target, _SKIP_ATTR, current | frozenset(names))
+        return target
+
+    return mark
+
+
+def skipped_middleware(target: object) -> frozenset[str]:
+    """The names a route target opted out of (decorator or class attribute)."""
+    names = getattr(target, _SKIP_ATTR, ())
+    if isinstance(names, str):
+        raise ConfigError(f"{target!r}: skip_middleware must be a set of names, not a string")
+    return frozenset(names)
+
+
+def _step(middleware: Middleware, call_next: CallNext) -> CallNext:
+    name = middleware.name
+
+    def step(request: Request) -> Response:
+        if name in request._skip:
+            return call_next(request)
+        return middleware(request, call_next)
+
+    return step
+
+
+def build_chain(middleware: Sequence[Middleware], innermost: CallNext) -> CallNext:
+    """Wrap ``innermost`` so that ``middleware[0]`` sees the request first."""
+    seen: set[str] = set()
+    for mw in middleware:
+        name = getattr(mw, "name", None)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"middleware {mw!r} has no 'name' attribute")
+        if name in seen:
+            raise ConfigError(f"two middleware are called {name!r}")
+        seen.add(name)
+    call = innermost
+    for mw in reversed(middleware):
+        call = _step(mw, call)
+    return call

@@ -1,0 +1,318 @@
+"""Framework layer: the Request, a lazy view of one WSGI environ.
+
+PERF: building a Request costs four attribute stores. Headers, query and body
+arguments, cookies, the body, JSON and uploads are parsed the first time they are
+asked for and cached in slots, so a handler that reads nothing pays for nothing.
+
+Forwarded headers (``X-Forwarded-For``, ``X-Real-Ip``, ``X-Forwarded-Proto``,
+``X-Scheme``) change ``remote_ip`` and ``scheme`` only when the ``xheaders`` setting
+is true, and, if ``trusted_proxies`` is set, only for a peer listed there: a client
+talking to micro directly must not choose its own address.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from micro.cookies import parse_cookie_header
+from micro.errors import HTTPError
+from micro.headers import RequestHeaders
+from micro.multipart import UploadedFile, parse_multipart, parse_options_header
+from micro.signing import decode_signed_value
+
+if TYPE_CHECKING:
+    from micro.web import App
+
+__all__ = ["Request"]
+
+_MISSING: Any = object()
+
+
+class Request:
+    """One HTTP request, as the handler and the middleware see it."""
+
+    __slots__ = (
+        "_arguments",
+        "_body",
+        "_body_arguments",
+        "_cookies",
+        "_endpoint",
+        "_files",
+        "_headers",
+        "_json",
+        "_query_arguments",
+        "_route_error",
+        "_skip",
+        "_state",
+        "app",
+        "environ",
+        "method",
+        "path",
+        "path_args",
+        "path_kwargs",
+        "route",
+    )
+
+    def __init__(self, app: App, environ: dict[str, Any], method: str, path: str) -> None:
+        self.app = app
+        self.environ = environ
+        self.method = method
+        self.path = path
+        self.route: Any = None
+        self.path_args: tuple[Any, ...] = ()
+        self.path_kwargs: dict[str, Any] = {}
+        self._endpoint: Any = None
+        self._route_error: Exception | None = None
+        self._skip: frozenset[str] = frozenset()
+        self._state: SimpleNamespace | None = None
+        self._headers: RequestHeaders | None = None
+        self._cookies: dict[str, str] | None = None
+        self._query_arguments: dict[str, list[str]] | None = None
+        self._body_arguments: dict[str, list[str]] | None = None
+        self._arguments: dict[str, list[str]] | None = None
+        self._files: dict[str, list[UploadedFile]] | None = None
+        self._body: bytes | None = None
+        self._json: Any = _MISSING
+
+    # -- cheap, always-there facts -------------------------------------------------
+
+    @property
+    def state(self) -> SimpleNamespace:
+        """Per-request scratch space for middleware and plugins."""
+        if self._state is None:
+            self._state = SimpleNamespace()
+        return self._state
+
+    @property
+    def query(self) -> str:
+        """The raw query string (without ``?``)."""
+        return str(self.environ.get("QUERY_STRING", ""))
+
+    @property
+    def headers(self) -> RequestHeaders:
+        if self._headers is None:
+            self._headers = RequestHeaders(self.environ)
+        return self._headers
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.app.settings
+
+    @property
+    def host(self) -> str:
+        """The Host header as sent (with a port if any), else the server's name."""
+        environ = self.environ
+        host = environ.get("HTTP_HOST")
+        if host is None:
+            host = environ.get("SERVER_NAME", "")
+            port = environ.get("SERVER_PORT", "")
+            default = "443" if environ.get("wsgi.url_scheme") == "https" else "80"
+            if port and port != default:
+                host = f"{host}:{port}"
+        return str(host)
+
+    @property
+    def host_name(self) -> str:
+        """The host without its port, lower-cased."""
+        host = self.host
+        if host.startswith("["):  # IPv6 literal
+            return host[: host.find("]") + 1].lower()
+        return host.rsplit(":", 1)[0].lower() if ":" in host else host.lower()
+
+    def _forwarded_trusted(self) -> bool:
+        settings = self.app.settings
+        if not settings.get("xheaders"):
+            return False
+        proxies = settings.get("trusted_proxies")
+        return not proxies or self.environ.get("REMOTE_ADDR") in proxies
+
+    @property
+    def remote_ip(self) -> str:
+        ip = str(self.environ.get("REMOTE_ADDR", ""))
+        if self._forwarded_trusted():
+            environ = self.environ
+            forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+            if forwarded:
+                # The nearest proxy appends the peer it saw: the last entry is the one
+                # our trusted proxy vouches for.
+                ip = forwarded.split(",")[-1].strip() or ip
+            else:
+                ip = environ.get("HTTP_X_REAL_IP", ip).strip() or ip
+        return ip
+
+    @property
+    def scheme(self) -> str:
+        scheme = str(self.environ.get("wsgi.url_scheme", "http"))
+        if self._forwarded_trusted():
+            environ = self.environ
+            proto = environ.get("HTTP_X_FORWARDED_PROTO") or environ.get("HTTP_X_SCHEME")
+            if proto:
+                proto = proto.split(",")[-1].strip().lower()
+                if proto in ("http", "https"):
+                    scheme = proto
+        return scheme
+
+    @property
+    def content_type(self) -> str:
+        return str(self.environ.get("CONTENT_TYPE", ""))
+
+    # -- cookies -----------------------------------------------------------------
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        if self._cookies is None:
+            header = self.environ.get("HTTP_COOKIE")
+            self._cookies = parse_cookie_header(header) if header else {}
+        return self._cookies
+
+    def get_cookie(self, name: str, default: str | None = None) -> str | None:
+        return self.cookies.get(name, default)
+
+    def get_signed_cookie(self, name: str, max_age_days: float = 31) -> bytes | None:
+        """The verified payload of a signed cookie, or None (missing, forged or too old)."""
+        return decode_signed_value(
+            self.app.settings.get("cookie_secret"),
+            name,
+            self.cookies.get(name),
+            max_age_days=max_age_days,
+        )
+
+    # -- body --------------------------------------------------------------------
+
+    def _content_length(self) -> int | None:
+        raw = self.environ.get("CONTENT_LENGTH")
+        if not raw:
+            return None
+        if not raw.isdigit():
+            raise HTTPError(400, "Invalid Content-Length")
+        return int(raw)
+
+    @property
+    def body(self) -> bytes:
+        """The whole request body (limited by the ``max_body_size`` setting: 413 past it)."""
+        if self._body is None:
+            limit = int(self.app.settings["max_body_size"])
+            length = self._content_length()
+            stream = self.environ.get("wsgi.input")
+            if stream is None or length == 0:
+                self._body = b""
+            elif length is not None:
+                if length > limit:
+                    raise HTTPError(413, "Request body too large")
+                self._body = stream.read(length)
+            elif self.environ.get("wsgi.input_terminated"):
+                data = stream.read(limit + 1)
+                if len(data) > limit:
+                    raise HTTPError(413, "Request body too large")
+                self._body = data
+            else:
+                self._body = b""
+        return self._body
+
+    @property
+    def json(self) -> Any:
+        """The body parsed as JSON; a 400 when it is not valid JSON."""
+        if self._json is _MISSING:
+            try:
+                self._json = json.loads(self.body)
+            except (ValueError, UnicodeDecodeError):
+                raise HTTPError(400, "Invalid JSON body") from None
+        return self._json
+
+    def _parse_body(self) -> tuple[dict[str, list[str]], dict[str, list[UploadedFile]]]:
+        if self._body_arguments is None or self._files is None:
+            self._body_arguments, self._files = self._read_form()
+        return self._body_arguments, self._files
+
+    def _read_form(self) -> tuple[dict[str, list[str]], dict[str, list[UploadedFile]]]:
+        ctype, params = parse_options_header(self.content_type)
+        if ctype == "application/x-www-form-urlencoded":
+            try:
+                text = self.body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise HTTPError(400, "Form body is not UTF-8") from None
+            return parse_qs(text, keep_blank_values=True), {}
+        elif ctype == "multipart/form-data":
+            boundary = params.get("boundary")
+            if not boundary:
+                raise HTTPError(400, "multipart/form-data without a boundary")
+            settings = self.app.settings
+            length = self._content_length()
+            limit = int(settings["max_upload_size"])
+            if length is not None and length > limit:
+                raise HTTPError(413, "Upload too large")
+            return parse_multipart(
+                self.environ["wsgi.input"],
+                boundary,
+                length,
+                max_size=limit,
+                spool_size=int(settings["multipart_spool_size"]),
+                max_parts=int(settings["max_multipart_parts"]),
+            )
+        return {}, {}
+
+    @property
+    def body_arguments(self) -> dict[str, list[str]]:
+        return self._parse_body()[0]
+
+    @property
+    def files(self) -> dict[str, list[UploadedFile]]:
+        """Uploaded files of a multipart/form-data body, by field name."""
+        return self._parse_body()[1]
+
+    @property
+    def query_arguments(self) -> dict[str, list[str]]:
+        if self._query_arguments is None:
+            qs = self.environ.get("QUERY_STRING")
+            self._query_arguments = parse_qs(qs, keep_blank_values=True) if qs else {}
+        return self._query_arguments
+
+    @property
+    def arguments(self) -> dict[str, list[str]]:
+        """Query and body arguments together (query values first)."""
+        if self._arguments is None:
+            merged = {k: list(v) for k, v in self.query_arguments.items()}
+            for key, values in self.body_arguments.items():
+                merged.setdefault(key, []).extend(values)
+            self._arguments = merged
+        return self._arguments
+
+    # -- Tornado-style accessors -------------------------------------------------
+
+    @staticmethod
+    def _pick(source: Mapping[str, list[str]], name: str, default: Any, strip: bool) -> Any:
+        values = source.get(name)
+        if not values:
+            if default is _MISSING:
+                raise HTTPError(400, f"Missing argument {name}")
+            return default
+        return values[-1].strip() if strip else values[-1]
+
+    def get_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
+        """The last value of ``name`` from query or body; 400 when missing and no default."""
+        return self._pick(self.arguments, name, default, strip)
+
+    def get_arguments(self, name: str, strip: bool = True) -> list[str]:
+        values = self.arguments.get(name, [])
+        return [v.strip() for v in values] if strip else list(values)
+
+    def get_query_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
+        return self._pick(self.query_arguments, name, default, strip)
+
+    def get_query_arguments(self, name: str, strip: bool = True) -> list[str]:
+        values = self.query_arguments.get(name, [])
+        return [v.strip() for v in values] if strip else list(values)
+
+    def get_body_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
+        return self._pick(self.body_arguments, name, default, strip)
+
+    def get_body_arguments(self, name: str, strip: bool = True) -> list[str]:
+        values = self.body_arguments.get(name, [])
+        return [v.strip() for v in values] if strip else list(values)
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.path}>"

@@ -1,0 +1,168 @@
+"""Framework layer: the Response a handler returns and middleware may rewrite.
+
+A Response is status + reason + :class:`~micro.headers.ResponseHeaders` + a body that
+is an iterable of bytes: a list when buffered (the App adds Content-Length), any
+iterable when streamed, or a :class:`FileBody` that the App hands to the server's
+``wsgi.file_wrapper`` (sendfile) when there is one. Middleware may replace ``body``
+with a generator that wraps it to transform the stream chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from http import HTTPStatus
+from typing import IO, Any
+
+from micro.cookies import format_set_cookie
+from micro.headers import ResponseHeaders
+
+__all__ = ["FileBody", "Response", "json_bytes", "reason_phrase"]
+
+_PHRASES = {s.value: s.phrase for s in HTTPStatus}
+
+
+def reason_phrase(status: int) -> str:
+    return _PHRASES.get(status, "Unknown")
+
+
+def json_bytes(data: Any) -> bytes:
+    """Compact JSON; ``</`` escaped so JSON embedded in HTML cannot close a script tag."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("</", "<\\/").encode("utf-8")
+
+
+class FileBody:
+    """An open binary file sent block by block (or by ``wsgi.file_wrapper``)."""
+
+    __slots__ = ("block_size", "fileobj", "length")
+
+    def __init__(self, fileobj: IO[bytes], block_size: int = 64 * 1024) -> None:
+        self.fileobj = fileobj
+        self.block_size = block_size
+        self.length: int | None = None
+        try:
+            # From the current position, so a caller may seek first (Range requests).
+            size = os.fstat(fileobj.fileno()).st_size
+            self.length = max(0, size - fileobj.tell())
+        except (AttributeError, OSError, ValueError):
+            pass
+
+    def __iter__(self) -> Iterator[bytes]:
+        read = self.fileobj.read
+        size = self.block_size
+        while True:
+            block = read(size)
+            if not block:
+                return
+            yield block
+
+    def close(self) -> None:
+        self.fileobj.close()
+
+
+class Response:
+    """What a handler answers; what middleware sees and may change."""
+
+    __slots__ = ("body", "headers", "reason", "status")
+
+    def __init__(
+        self,
+        body: Iterable[bytes] | bytes | str | None = None,
+        status: int = 200,
+        *,
+        headers: Mapping[str, str] | ResponseHeaders | None = None,
+        content_type: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.status = status
+        self.reason = reason or _PHRASES.get(status, "Unknown")
+        if isinstance(headers, ResponseHeaders):
+            self.headers = headers
+        else:
+            self.headers = ResponseHeaders.from_mapping(headers)
+        if body is None:
+            self.body: Iterable[bytes] = []
+        elif isinstance(body, str):
+            self.body = [body.encode("utf-8")]
+            if content_type is None and "content-type" not in self.headers:
+                content_type = "text/plain; charset=utf-8"
+        elif isinstance(body, bytes | bytearray | memoryview):
+            self.body = [bytes(body)]
+        else:
+            self.body = body
+        if content_type is not None:
+            self.headers.set("Content-Type", content_type)
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200, **kwargs: Any) -> Response:
+        return cls(
+            [json_bytes(data)],
+            status,
+            content_type="application/json; charset=utf-8",
+            **kwargs,
+        )
+
+    @classmethod
+    def redirect(cls, location: str, status: int = 302) -> Response:
+        response = cls(None, status)
+        response.headers.set("Location", location)
+        return response
+
+    @classmethod
+    def from_file(
+        cls,
+        fileobj: IO[bytes],
+        *,
+        content_type: str,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        block_size: int = 64 * 1024,
+    ) -> Response:
+        """A response streaming ``fileobj`` from its current position; the App closes it."""
+        return cls(
+            FileBody(fileobj, block_size), status, headers=headers, content_type=content_type
+        )
+
+    def set_cookie(
+        self,
+        name: str,
+        value: str,
+        *,
+        max_age: int | None = None,
+        expires: datetime | float | None = None,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = "Lax",
+    ) -> None:
+        self.headers.add(
+            "Set-Cookie",
+            format_set_cookie(
+                name,
+                value,
+                max_age=max_age,
+                expires=expires,
+                path=path,
+                domain=domain,
+                secure=secure,
+                httponly=httponly,
+                samesite=samesite,
+            ),
+        )
+
+    def delete_cookie(
+        self, name: str, *, path: str | None = "/", domain: str | None = None
+    ) -> None:
+        self.headers.add(
+            "Set-Cookie",
+            format_set_cookie(
+                name, "", max_age=0, expires=0, path=path, domain=domain, samesite=None
+            ),
+        )
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason}>"

@@ -1,0 +1,460 @@
+"""Framework layer: ``micro.App``, the WSGI app that joins router, middleware and handlers.
+
+One call, in order: build a lazy :class:`~micro.request.Request`; match the route
+(404, 405 with ``Allow``, automatic OPTIONS, HEAD served by GET, trailing-slash
+redirects all decided here, before any middleware runs); run the prebuilt middleware
+chain around the innermost step (a function route or a RequestHandler); turn an
+HTTPError into an error response (a custom ``@app.error_handler(status)`` or the
+default HTML/JSON page) and any other exception into a logged 500; send the
+Response (Content-Length for buffered bodies, no body for HEAD, ``wsgi.file_wrapper``
+for files).
+
+Unknown hosts answer 404 rather than Tornado 3's redirect to the default host: a
+redirect would leak which hosts the app serves and turns a misconfigured DNS name
+into a loop, while a 404 says plainly that this server has nothing there.
+
+PERF: what can be known at registration is known then (handler kind, allowed
+methods, middleware opt-outs: one ``_Endpoint`` per route); the chain is built once;
+the Request parses nothing until asked; the per-call path allocates the Request,
+the Response and its header list, and little else.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from micro.errorpages import error_response
+from micro.errors import ConfigError, HTTPError, RoutingError
+from micro.handler import RequestHandler, handler_methods, run_handler
+from micro.headers import ResponseHeaders
+from micro.middleware import CallNext, Middleware, build_chain, skipped_middleware
+from micro.request import Request
+from micro.response import FileBody, Response, json_bytes, reason_phrase
+from micro.routing import MethodNotAllowed, NotFound, Router, TrailingSlashRedirect
+from micro.signing import create_signed_value, decode_signed_value
+
+__all__ = ["App", "URLSpec"]
+
+log = logging.getLogger("micro.web")
+
+_T = TypeVar("_T")
+_FUNCTION = 0
+_HANDLER = 1
+_HTML = "text/html; charset=utf-8"
+_JSON = "application/json; charset=utf-8"
+_STATUS_LINES = {s: f"{s} {reason_phrase(s)}" for s in range(100, 600)}
+_METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
+
+DEFAULT_SETTINGS: Mapping[str, Any] = {
+    "debug": False,
+    "cookie_secret": None,
+    "xheaders": False,
+    "trusted_proxies": (),
+    "redirect_trailing_slash": False,
+    "max_body_size": 10 * 1024 * 1024,
+    "max_upload_size": 100 * 1024 * 1024,
+    "multipart_spool_size": 1024 * 1024,
+    "max_multipart_parts": 1000,
+}
+
+
+class URLSpec:
+    """A Tornado-style URL spec: pattern, handler, ``initialize`` kwargs and a name."""
+
+    __slots__ = ("handler", "kwargs", "name", "pattern")
+
+    def __init__(
+        self,
+        pattern: str,
+        handler: Any,
+        kwargs: Mapping[str, Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.pattern = pattern
+        self.handler = handler
+        self.kwargs = dict(kwargs or {})
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"URLSpec({self.pattern!r}, {self.handler!r}, name={self.name!r})"
+
+
+class _Endpoint:
+    """What the App needs per route, computed once at registration."""
+
+    __slots__ = ("init_kwargs", "kind", "skip", "target")
+
+    def __init__(self, kind: int, target: Any, init_kwargs: dict[str, Any]) -> None:
+        self.kind = kind
+        self.target = target
+        self.init_kwargs = init_kwargs
+        self.skip = skipped_middleware(target)
+
+
+def _stream(items: Iterable[Any]) -> Iterator[bytes]:
+    """Encode a streamed body lazily, and close the source when the server closes us."""
+    try:
+        for item in items:
+            if isinstance(item, bytes):
+                yield item
+            elif isinstance(item, str):
+                yield item.encode("utf-8")
+            else:
+                raise TypeError(f"a streamed body yields str or bytes, not {type(item).__name__}")
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
+def to_response(result: Any) -> Response:
+    """What a function route returned, as a Response."""
+    kind = type(result)
+    if kind is str:
+        return Response(
+            [result.encode("utf-8")], headers=ResponseHeaders([("Content-Type", _HTML)])
+        )
+    if kind is Response or isinstance(result, Response):
+        return result  # type: ignore[no-any-return]
+    if kind is dict or kind is list:
+        return Response([json_bytes(result)], headers=ResponseHeaders([("Content-Type", _JSON)]))
+    if kind is bytes:
+        return Response([result], headers=ResponseHeaders([("Content-Type", _HTML)]))
+    if result is None:
+        return Response(None, 204)
+    if isinstance(result, str | bytes | bytearray):
+        return to_response(str(result) if isinstance(result, str) else bytes(result))
+    if isinstance(result, Iterable):
+        return Response(_stream(result), headers=ResponseHeaders([("Content-Type", _HTML)]))
+    raise TypeError(
+        f"a route returned {type(result).__name__}; return str, bytes, dict, list, "
+        "a Response, an iterable of str/bytes, or None"
+    )
+
+
+def _status_line(status: int, reason: str) -> str:
+    line = _STATUS_LINES.get(status)
+    if line is not None and line[4:] == reason:
+        return line
+    safe = "".join(c if " " <= c <= "~" or "\xa0" <= c <= "\xff" else "?" for c in reason)
+    return f"{status} {safe or reason_phrase(status)}"
+
+
+class App:
+    """A WSGI application; see the module docstring for what one call does."""
+
+    def __init__(
+        self,
+        *,
+        settings: Mapping[str, Any] | None = None,
+        plugins: Sequence[str] = (),
+        middleware: Sequence[Middleware] = (),
+        debug: bool = False,
+    ) -> None:
+        self.settings: dict[str, Any] = {**DEFAULT_SETTINGS, **(settings or {})}
+        if debug:
+            self.settings["debug"] = True
+        self.router = Router(redirect_trailing_slash=bool(self.settings["redirect_trailing_slash"]))
+        self.plugins: tuple[str, ...] = tuple(plugins)
+        self._endpoints: dict[int, _Endpoint] = {}
+        self._middleware: list[Middleware] = list(middleware)
+        self._helpers: dict[str, Callable[[Request], Any]] = {}
+        self._error_handlers: dict[int, Callable[[Request, HTTPError], Any]] = {}
+        self._chain: CallNext | None = None
+        self._lock = threading.Lock()
+        self._host_routing = False
+        names = list(plugins)
+        names += [n for n in self.settings.get("plugins", ()) if n not in names]
+        if names:
+            from micro.plugins import install_plugins
+
+            install_plugins(self, names)
+
+    @property
+    def debug(self) -> bool:
+        return bool(self.settings.get("debug"))
+
+    # -- registration --------------------------------------------------------------
+
+    def add_route(
+        self,
+        pattern: str,
+        target: Any,
+        *,
+        methods: Iterable[str] | None = None,
+        name: str | None = None,
+        host: str | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Register a function or RequestHandler class; returns the router's Route."""
+        if isinstance(target, type) and issubclass(target, RequestHandler):
+            implemented = handler_methods(target)
+            if methods is None:
+                allowed = implemented
+            else:
+                allowed = frozenset(m.upper() for m in methods)
+                missing = allowed - implemented - {"HEAD", "OPTIONS"}
+                if missing:
+                    raise RoutingError(
+                        f"{target.__name__} does not implement {', '.join(sorted(missing))}"
+                    )
+            endpoint = _Endpoint(_HANDLER, target, dict(kwargs or {}))
+        elif callable(target):
+            if inspect.iscoroutinefunction(target):
+                raise RoutingError(f"{target!r}: micro.App is WSGI; routes must not be async")
+            if kwargs:
+                raise RoutingError("initialize kwargs are for RequestHandler classes only")
+            allowed = frozenset(m.upper() for m in (methods or ("GET",)))
+            endpoint = _Endpoint(_FUNCTION, target, {})
+        else:
+            raise RoutingError(
+                f"a route target must be a function or RequestHandler, not {target!r}"
+            )
+        for method in allowed:
+            if not method or not set(method) <= _METHOD_CHARS:
+                raise RoutingError(f"invalid HTTP method {method!r} for {pattern!r}")
+        route = self.router.add(pattern, target, methods=allowed, name=name, host=host)
+        self._endpoints[id(route)] = endpoint
+        if host is not None:
+            self._host_routing = True
+        return route
+
+    def route(
+        self,
+        pattern: str,
+        methods: Iterable[str] | None = None,
+        name: str | None = None,
+        host: str | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> Callable[[_T], _T]:
+        """Decorator form of :meth:`add_route` for functions and RequestHandler classes."""
+
+        def register(target: _T) -> _T:
+            self.add_route(pattern, target, methods=methods, name=name, host=host, kwargs=kwargs)
+            return target
+
+        return register
+
+    def add_handlers(self, host_pattern: str, specs: Iterable[Any]) -> None:
+        """Tornado's ``add_handlers``: URL specs for one host pattern (``.*$`` = any host)."""
+        host = None if host_pattern in (".*", ".*$", "") else host_pattern
+        for spec in specs:
+            if not isinstance(spec, URLSpec):
+                if not isinstance(spec, tuple | list) or not 2 <= len(spec) <= 4:
+                    raise RoutingError(
+                        f"a URL spec is (pattern, handler[, kwargs[, name]]), not {spec!r}"
+                    )
+                spec = URLSpec(*spec)
+            self.add_route(
+                spec.pattern, spec.handler, name=spec.name, host=host, kwargs=spec.kwargs
+            )
+
+    def error_handler(self, status: int) -> Callable[[_T], _T]:
+        """Decorate ``fn(request, error) -> str | bytes | dict | Response`` to answer ``status``."""
+        if not isinstance(status, int) or not 400 <= status <= 599:
+            raise ConfigError(f"error handlers are for statuses 400..599, not {status!r}")
+
+        def register(fn: _T) -> _T:
+            self._error_handlers[status] = fn  # type: ignore[assignment]
+            return fn
+
+        return register
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Append to the chain (the first added sees the request first)."""
+        if self._chain is not None:
+            raise ConfigError("add_middleware after the first request: the chain is built")
+        self._middleware.append(middleware)
+
+    @property
+    def middleware(self) -> tuple[Middleware, ...]:
+        return tuple(self._middleware)
+
+    def add_helper(self, name: str, factory: Callable[[Request], Any]) -> None:
+        """Make ``handler.<name>`` resolve to ``factory(handler.request)``."""
+        if not name.isidentifier() or hasattr(RequestHandler, name):
+            raise ConfigError(f"helper name {name!r} is not free on RequestHandler")
+        self._helpers[name] = factory
+
+    def helper(self, name: str, request: Request) -> Any:
+        factory = self._helpers.get(name)
+        if factory is None:
+            raise AttributeError(name)
+        return factory(request)
+
+    def reverse_url(self, name: str, *args: Any, **kwargs: Any) -> str:
+        return str(self.router.reverse(name, *args, **kwargs))
+
+    def create_signed_value(self, name: str, value: str | bytes) -> str:
+        """Sign ``value`` for cookie ``name`` with the first ``cookie_secret``."""
+        return create_signed_value(self.settings.get("cookie_secret"), name, value)
+
+    def decode_signed_value(
+        self, name: str, value: str | None, max_age_days: float = 31
+    ) -> bytes | None:
+        return decode_signed_value(
+            self.settings.get("cookie_secret"), name, value, max_age_days=max_age_days
+        )
+
+    def freeze(self) -> CallNext:
+        """Build the middleware chain now (otherwise the first request does)."""
+        with self._lock:
+            if self._chain is None:
+                self._chain = build_chain(self._middleware, self._innermost)
+            return self._chain
+
+    # -- one request ---------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        method: str = environ["REQUEST_METHOD"]
+        path: str = environ.get("PATH_INFO") or "/"
+        if not path.isascii():
+            try:  # WSGI hands the raw bytes over as latin-1 (PEP 3333).
+                path = path.encode("latin-1").decode("utf-8")
+            except UnicodeError:
+                path = ""
+        request = Request(self, environ, method, path)
+        if path:
+            self._match(request, method, path)
+        else:
+            request._route_error = HTTPError(400, "Path is not UTF-8")
+        chain = self._chain or self.freeze()
+        try:
+            response = chain(request)
+        except HTTPError as exc:
+            response = self.handle_error(request, exc)
+        except Exception as exc:
+            response = self.handle_exception(request, exc)
+        return self._send(environ, method, response, start_response)
+
+    def _match(self, request: Request, method: str, path: str) -> None:
+        host = request.environ.get("HTTP_HOST", "") if self._host_routing else ""
+        try:
+            match = self.router.match(path, method, host)
+        except NotFound:
+            request._route_error = HTTPError(404)
+            return
+        except MethodNotAllowed as exc:
+            allowed = set(exc.allowed) | {"OPTIONS"}
+            if "GET" in allowed:
+                allowed.add("HEAD")
+            if method == "HEAD" and "GET" in allowed:
+                try:
+                    match = self.router.match(path, "GET", host)
+                except (NotFound, MethodNotAllowed, TrailingSlashRedirect):
+                    request._route_error = HTTPError(404)
+                    return
+            elif method == "OPTIONS":
+                response = Response(None, 204)
+                response.headers.items.append(("Allow", ", ".join(sorted(allowed))))
+                request._route_error = response  # type: ignore[assignment]
+                return
+            else:
+                request._route_error = HTTPError(405, headers={"Allow": ", ".join(sorted(allowed))})
+                return
+        except TrailingSlashRedirect as exc:
+            location = request.environ.get("SCRIPT_NAME", "") + exc.location
+            query = request.environ.get("QUERY_STRING")
+            if query:
+                location += "?" + query
+            request._route_error = Response.redirect(location, exc.status)  # type: ignore[assignment]
+            return
+        route = match.route
+        request.route = route
+        request.path_args = match.args
+        request.path_kwargs = match.kwargs
+        endpoint = self._endpoints[id(route)]
+        request._endpoint = endpoint
+        request._skip = endpoint.skip
+
+    def _innermost(self, request: Request) -> Response:
+        endpoint: _Endpoint | None = request._endpoint
+        try:
+            if endpoint is None:
+                error: Any = request._route_error
+                if isinstance(error, Response):
+                    return error
+                raise error
+            if endpoint.kind == _FUNCTION:
+                return to_response(
+                    endpoint.target(request, *request.path_args, **request.path_kwargs)
+                )
+            return run_handler(endpoint.target, request, endpoint.init_kwargs)
+        except HTTPError as exc:
+            return self.handle_error(request, exc)
+
+    # -- errors --------------------------------------------------------------------
+
+    def handle_error(self, request: Request, error: HTTPError, exc_info: Any = None) -> Response:
+        """The response for an HTTPError: the app's handler for its status, or the default."""
+        if error.log_message:
+            log.warning("%s %s: %s", request.method, request.path, error.log_message)
+        custom = self._error_handlers.get(error.status)
+        if custom is not None:
+            try:
+                result = custom(request, error)
+                response = to_response(result)
+                if not isinstance(result, Response):
+                    response.status = error.status
+                    response.reason = error.reason
+                for key, value in error.headers.items():
+                    response.headers.set(key, value)
+                return response
+            except Exception:
+                log.exception("error handler for %d failed", error.status)
+                error, exc_info = HTTPError(500), sys.exc_info()
+        return error_response(
+            error.status,
+            error.reason,
+            accept=request.environ.get("HTTP_ACCEPT"),
+            debug=self.debug,
+            exc_info=exc_info,
+            headers=error.headers,
+        )
+
+    def handle_exception(self, request: Request, exc: Exception) -> Response:
+        """Log an unexpected exception (never to wsgi.errors) and answer 500."""
+        log.error("%s %s failed", request.method, request.path, exc_info=exc)
+        error = HTTPError(500)
+        error.__cause__ = exc
+        return self.handle_error(request, error, (type(exc), exc, exc.__traceback__))
+
+    # -- sending -------------------------------------------------------------------
+
+    def _send(
+        self,
+        environ: dict[str, Any],
+        method: str,
+        response: Response,
+        start_response: Callable[..., Any],
+    ) -> Any:
+        status = response.status
+        headers = response.headers.items
+        body: Any = response.body
+        kind = type(body)
+        if kind is list:
+            if status >= 200 and status != 204 and status != 304:
+                for key, _ in headers:
+                    if key.lower() == "content-length":
+                        break
+                else:
+                    headers.append(("Content-Length", str(sum(map(len, body)))))
+        elif kind is FileBody:
+            if body.length is not None and response.headers.get("Content-Length") is None:
+                headers.append(("Content-Length", str(body.length)))
+            wrapper = environ.get("wsgi.file_wrapper")
+            if wrapper is not None and method != "HEAD":
+                start_response(_status_line(status, response.reason), headers)
+                return wrapper(body.fileobj, body.block_size)
+        start_response(_status_line(status, response.reason), headers)
+        if method == "HEAD":
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            return []
+        return body
