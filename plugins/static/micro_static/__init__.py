@@ -1,0 +1,329 @@
+"""micro-static: the ``static`` plugin, files of one directory served under a URL prefix.
+
+Enabled with ``App(plugins=["static"], settings={"static_path": "static"})``; the
+entry point ``static`` in the ``micro.plugins`` group names :func:`plugin`. It is a
+middleware that answers every request under ``static_url_prefix`` itself (files
+win over routes there), so nothing else runs for a file.
+
+- Content-Type from the file name, ETag (a hash of the content, cached per plugin
+  instance and recomputed when the file changes) and Last-Modified; 304 for a
+  matching If-None-Match or, without it, If-Modified-Since.
+- Single byte ranges (206 with Content-Range; 416 beyond the end; If-Range),
+  HEAD, and ``static_cache_control`` on every answer.
+- ``static_url("css/site.css")`` (a handler helper) gives
+  ``/static/css/site.css?v=<hash>``; a request whose ``v`` is the current hash is
+  answered with ``Cache-Control: public, max-age=31536000, immutable``.
+- A ``name.gz`` sibling is sent (``Content-Encoding: gzip``) to clients that
+  accept gzip; ``Vary: Accept-Encoding`` then marks every answer for that file.
+- Traversal is impossible (see :func:`micro_static.http.safe_join`): ``..``,
+  encoded slashes, backslashes, absolute paths, NUL bytes and symlinks leading
+  outside the root are all 404, as are directories and missing files.
+- Files above ``static_inline_max`` bytes go out through ``Response.from_file``,
+  i.e. ``wsgi.file_wrapper`` (sendfile under micro's server); smaller ones are
+  read into memory, which is cheaper than a file wrapper for a few kilobytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import stat
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from micro.errors import ConfigError, HTTPError
+from micro.response import Response
+from micro_static.http import (
+    UNSATISFIABLE,
+    accepts_gzip,
+    etag_matches,
+    http_date,
+    parse_http_date,
+    parse_range,
+    safe_join,
+)
+
+if TYPE_CHECKING:
+    from micro.request import Request
+
+__all__ = ["StaticFiles", "StaticPlugin", "plugin"]
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+_TEXTUAL = ("application/javascript", "application/json", "application/xml", "image/svg+xml")
+
+
+class _RangeBody:
+    """``length`` bytes of ``fileobj`` from its current position, block by block."""
+
+    def __init__(self, fileobj: IO[bytes], length: int, block_size: int = 64 * 1024) -> None:
+        self._file = fileobj
+        self._left = length
+        self._block = block_size
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self._left > 0:
+            data = self._file.read(min(self._block, self._left))
+            if not data:
+                return
+            self._left -= len(data)
+            yield data
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class StaticFiles:
+    """The middleware: answers requests under ``prefix`` from the directory ``root``."""
+
+    name = "static"
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        prefix: str = "/static/",
+        cache_control: str = "no-cache",
+        inline_max: int = 64 * 1024,
+        precompressed: bool = True,
+        charset: str = "utf-8",
+    ) -> None:
+        real = os.path.realpath(root)
+        if not os.path.isdir(real):
+            raise ConfigError(f"static_path {os.fspath(root)!r} is not a directory")
+        if not prefix.startswith("/") or not prefix.endswith("/"):
+            raise ConfigError(f"static_url_prefix must start and end with '/', not {prefix!r}")
+        self.root = real
+        self.prefix = prefix
+        self.cache_control = cache_control
+        self.inline_max = inline_max
+        self.precompressed = precompressed
+        self.charset = charset
+        # Built-in table only (the instance does not read /etc/mime.types), so a
+        # file gets the same type on every machine.
+        self._types = mimetypes.MimeTypes()
+        # path -> ((inode, size, mtime_ns), digest). Plain dict operations are
+        # atomic under the GIL; two threads hashing the same file at once only
+        # do the work twice.
+        self._hashes: dict[str, tuple[tuple[int, int, int], str]] = {}
+
+    # -- versioned URLs --------------------------------------------------------------
+
+    def _digest(self, path: str, st: os.stat_result, fileobj: IO[bytes] | None = None) -> str:
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        cached = self._hashes.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        hasher = hashlib.sha256()
+        if fileobj is not None:
+            position = fileobj.tell()
+            for block in iter(lambda: fileobj.read(256 * 1024), b""):
+                hasher.update(block)
+            fileobj.seek(position)
+        else:
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(256 * 1024), b""):
+                    hasher.update(block)
+        digest = hasher.hexdigest()[:32]
+        self._hashes[path] = (key, digest)
+        return digest
+
+    def static_url(self, path: str) -> str:
+        """The URL of ``path`` (relative to the root) with ``?v=<content hash>``.
+
+        A path that names no file gets its URL without a version, so a typo shows
+        up as a 404 in the browser rather than as an exception in the page.
+        """
+        relative = path.lstrip("/")
+        url = self.prefix + quote(relative)
+        real = safe_join(self.root, relative)
+        if real is None:
+            return url
+        try:
+            st = os.stat(real)
+        except OSError:
+            return url
+        if not stat.S_ISREG(st.st_mode):
+            return url
+        return f"{url}?v={self._digest(real, st)[:16]}"
+
+    # -- serving ---------------------------------------------------------------------
+
+    def __call__(self, request: Request, call_next: Callable[[Request], Response]) -> Response:
+        if not request.path.startswith(self.prefix):
+            return call_next(request)
+        if request.method not in ("GET", "HEAD"):
+            raise HTTPError(405, headers={"Allow": "GET, HEAD"})
+        environ = request.environ
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        real = safe_join(self.root, request.path[len(self.prefix) :], raw)
+        if real is None:
+            raise HTTPError(404)
+        fileobj = _open_regular(real)
+        try:
+            return self._answer(request, real, fileobj)
+        except BaseException:
+            fileobj.close()
+            raise
+
+    def content_type(self, path: str) -> str:
+        guessed, _ = self._types.guess_type(path, strict=False)
+        if guessed is None:
+            return "application/octet-stream"
+        if self.charset and (guessed.startswith("text/") or guessed in _TEXTUAL):
+            return f"{guessed}; charset={self.charset}"
+        return guessed
+
+    def _answer(self, request: Request, real: str, fileobj: IO[bytes]) -> Response:
+        st = os.fstat(fileobj.fileno())
+        digest = self._digest(real, st, fileobj)
+        req = request.headers
+        version = request.get_query_argument("v", None)
+        headers: dict[str, str] = {
+            "Last-Modified": http_date(st.st_mtime),
+            "Cache-Control": IMMUTABLE if version == digest[:16] else self.cache_control,
+            "Accept-Ranges": "bytes",
+        }
+        content_type = self.content_type(real)
+        etag = f'"{digest}"'
+        range_header = req.get("Range")
+        gz = None
+        if self.precompressed and not range_header:
+            gz = _open_sibling(real + ".gz", self.root)
+        if self.precompressed and (gz is not None or os.path.isfile(real + ".gz")):
+            headers["Vary"] = "Accept-Encoding"
+        if gz is not None and accepts_gzip(req.get("Accept-Encoding")):
+            fileobj.close()
+            fileobj, etag = gz, f'"{digest}-gz"'
+            st = os.fstat(fileobj.fileno())
+            headers["Content-Encoding"] = "gzip"
+        elif gz is not None:
+            gz.close()
+        headers["ETag"] = etag
+
+        if _not_modified(req.get("If-None-Match"), req.get("If-Modified-Since"), etag, st):
+            fileobj.close()
+            headers.pop("Accept-Ranges")
+            return Response(None, 304, headers=headers)
+
+        size = st.st_size
+        status = 200
+        first, last = 0, size - 1
+        if range_header and _if_range_holds(req.get("If-Range"), etag, st):
+            wanted = parse_range(range_header, size)
+            if wanted == UNSATISFIABLE:
+                fileobj.close()
+                headers["Content-Range"] = f"bytes */{size}"
+                raise HTTPError(416, headers=headers)
+            if wanted is not None:
+                status, (first, last) = 206, wanted
+                headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+        length = last - first + 1
+        headers["Content-Length"] = str(length)
+        if request.method == "HEAD":
+            fileobj.close()
+            return Response([], status, headers=headers, content_type=content_type)
+        if length <= self.inline_max:
+            with fileobj:
+                fileobj.seek(first)
+                data = fileobj.read(length)
+            return Response([data], status, headers=headers, content_type=content_type)
+        fileobj.seek(first)
+        if last == size - 1:
+            return Response.from_file(
+                fileobj, content_type=content_type, status=status, headers=headers
+            )
+        response = Response(_RangeBody(fileobj, length), status, headers=headers)
+        response.headers.set("Content-Type", content_type)
+        return response
+
+
+def _open_regular(path: str) -> IO[bytes]:
+    try:
+        fileobj = open(path, "rb")  # noqa: SIM115  # closed by the response or on error
+    except OSError:
+        raise HTTPError(404) from None
+    if not stat.S_ISREG(os.fstat(fileobj.fileno()).st_mode):
+        fileobj.close()
+        raise HTTPError(404)
+    return fileobj
+
+
+def _open_sibling(path: str, root: str) -> IO[bytes] | None:
+    """The precompressed sibling, if it is a regular file that stays inside ``root``."""
+    real = os.path.realpath(path)
+    if os.path.commonpath([real, root]) != root:
+        return None
+    try:
+        return _open_regular(real)
+    except HTTPError:
+        return None
+
+
+def _not_modified(
+    if_none_match: str | None, if_modified_since: str | None, etag: str, st: os.stat_result
+) -> bool:
+    # RFC 9110 13.2.2: If-None-Match, when present, decides; the date is ignored then.
+    if if_none_match is not None:
+        return etag_matches(if_none_match, etag, weak=True)
+    if if_modified_since is not None:
+        since = parse_http_date(if_modified_since)
+        return since is not None and int(st.st_mtime) <= since
+    return False
+
+
+def _if_range_holds(if_range: str | None, etag: str, st: os.stat_result) -> bool:
+    """Whether a Range may be honoured: no If-Range, or one naming this version exactly."""
+    if if_range is None:
+        return True
+    value = if_range.strip()
+    if value.startswith(('"', "W/")):
+        return etag_matches(value, etag, weak=False)
+    when = parse_http_date(value)
+    return when is not None and int(st.st_mtime) == int(when)
+
+
+class StaticPlugin:
+    """The ``static`` plugin: the StaticFiles middleware plus the ``static_url`` helper."""
+
+    name = "static"
+    api_version = 1
+    # Files are answered before XSRF runs: a GET needs no token, and this keeps
+    # Set-Cookie off cacheable files.
+    before: Sequence[str] = ("xsrf",)
+    after: Sequence[str] = ()
+    requires: Sequence[str] = ()
+    settings: Mapping[str, Any] = MappingProxyType(
+        {
+            "static_path": None,
+            "static_url_prefix": "/static/",
+            "static_cache_control": "no-cache",
+            "static_inline_max": 64 * 1024,
+            "static_precompressed": True,
+        }
+    )
+
+    def __init__(self) -> None:
+        self.files: StaticFiles | None = None
+
+    def setup(self, app: Any) -> None:
+        settings = app.settings
+        root = settings.get("static_path")
+        if not root:
+            raise ConfigError("the 'static' plugin needs the 'static_path' setting (a directory)")
+        self.files = files = StaticFiles(
+            root,
+            prefix=settings["static_url_prefix"],
+            cache_control=settings["static_cache_control"],
+            inline_max=settings["static_inline_max"],
+            precompressed=settings["static_precompressed"],
+        )
+        app.add_middleware(files)
+        app.add_helper("static_url", lambda request: files.static_url)
+
+
+def plugin() -> StaticPlugin:
+    """The entry point's factory: a fresh plugin (and hash cache) for each app."""
+    return StaticPlugin()
