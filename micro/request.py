@@ -45,7 +45,6 @@ class Request:
         "_headers",
         "_json",
         "_query_arguments",
-        "_route_error",
         "_skip",
         "_state",
         "app",
@@ -57,17 +56,29 @@ class Request:
         "route",
     )
 
-    def __init__(self, app: App, environ: dict[str, Any], method: str, path: str) -> None:
+    def __init__(
+        self,
+        app: App,
+        environ: dict[str, Any],
+        method: str,
+        path: str,
+        route: Any = None,
+        path_args: tuple[Any, ...] = (),
+        path_kwargs: dict[str, Any] | None = None,
+        endpoint: Any = None,
+        skip: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.environ = environ
         self.method = method
         self.path = path
-        self.route: Any = None
-        self.path_args: tuple[Any, ...] = ()
-        self.path_kwargs: dict[str, Any] = {}
-        self._endpoint: Any = None
-        self._route_error: Exception | None = None
-        self._skip: frozenset[str] = frozenset()
+        #: the matched micro.routing.Route; None on 404/405 (and automatic OPTIONS)
+        self.route: Any = route
+        self.path_args = path_args
+        self.path_kwargs: dict[str, Any] = {} if path_kwargs is None else path_kwargs
+        # The App's per-route _Endpoint, or the error/answer that replaces it.
+        self._endpoint: Any = endpoint
+        self._skip = skip
         self._state: SimpleNamespace | None = None
         self._headers: RequestHeaders | None = None
         self._cookies: dict[str, str] | None = None

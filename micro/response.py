@@ -79,12 +79,14 @@ class Response:
     ) -> None:
         self.status = status
         self.reason = reason or _PHRASES.get(status, "Unknown")
-        if isinstance(headers, ResponseHeaders):
+        if type(headers) is ResponseHeaders:
             self.headers = headers
         else:
-            self.headers = ResponseHeaders.from_mapping(headers)
-        if body is None:
-            self.body: Iterable[bytes] = []
+            self.headers = ResponseHeaders.from_mapping(headers)  # type: ignore[arg-type]
+        if type(body) is list:
+            self.body: Iterable[bytes] = body
+        elif body is None:
+            self.body = []
         elif isinstance(body, str):
             self.body = [body.encode("utf-8")]
             if content_type is None and "content-type" not in self.headers:

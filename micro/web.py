@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from micro.errorpages import error_response
-from micro.errors import ConfigError, HTTPError, RoutingError
+from micro.errors import ConfigError, HTTPError, MicroError, RoutingError
 from micro.handler import RequestHandler, handler_methods, run_handler
 from micro.headers import ResponseHeaders
 from micro.middleware import CallNext, Middleware, build_chain, skipped_middleware
@@ -47,7 +47,8 @@ _FUNCTION = 0
 _HANDLER = 1
 _HTML = "text/html; charset=utf-8"
 _JSON = "application/json; charset=utf-8"
-_STATUS_LINES = {s: f"{s} {reason_phrase(s)}" for s in range(100, 600)}
+_PHRASES = {s: reason_phrase(s) for s in range(100, 600)}
+_STATUS_LINES = {s: f"{s} {p}" for s, p in _PHRASES.items()}
 _METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
 
 DEFAULT_SETTINGS: Mapping[str, Any] = {
@@ -138,9 +139,8 @@ def to_response(result: Any) -> Response:
 
 
 def _status_line(status: int, reason: str) -> str:
-    line = _STATUS_LINES.get(status)
-    if line is not None and line[4:] == reason:
-        return line
+    if reason == _PHRASES.get(status):
+        return _STATUS_LINES[status]
     safe = "".join(c if " " <= c <= "~" or "\xa0" <= c <= "\xff" else "?" for c in reason)
     return f"{status} {safe or reason_phrase(status)}"
 
@@ -318,73 +318,106 @@ class App:
                 path = path.encode("latin-1").decode("utf-8")
             except UnicodeError:
                 path = ""
-        request = Request(self, environ, method, path)
-        if path:
-            self._match(request, method, path)
-        else:
-            request._route_error = HTTPError(400, "Path is not UTF-8")
-        chain = self._chain or self.freeze()
         try:
-            response = chain(request)
+            match = self.router.match(
+                path, method, environ.get("HTTP_HOST", "") if self._host_routing else ""
+            )
+        except MicroError as exc:
+            request = Request(
+                self,
+                environ,
+                method,
+                path,
+                None,
+                (),
+                None,
+                self._no_route(exc, environ, path, method),
+            )
+        else:
+            endpoint = self._endpoints[id(match.route)]
+            request = Request(
+                self,
+                environ,
+                method,
+                path,
+                match.route,
+                match.args,
+                match.kwargs,
+                endpoint,
+                endpoint.skip,
+            )
+        try:
+            response = (self._chain or self.freeze())(request)
         except HTTPError as exc:
             response = self.handle_error(request, exc)
         except Exception as exc:
             response = self.handle_exception(request, exc)
-        return self._send(environ, method, response, start_response)
 
-    def _match(self, request: Request, method: str, path: str) -> None:
-        host = request.environ.get("HTTP_HOST", "") if self._host_routing else ""
-        try:
-            match = self.router.match(path, method, host)
-        except NotFound:
-            request._route_error = HTTPError(404)
-            return
-        except MethodNotAllowed as exc:
-            allowed = set(exc.allowed) | {"OPTIONS"}
-            if "GET" in allowed:
-                allowed.add("HEAD")
-            if method == "HEAD" and "GET" in allowed:
-                try:
-                    match = self.router.match(path, "GET", host)
-                except (NotFound, MethodNotAllowed, TrailingSlashRedirect):
-                    request._route_error = HTTPError(404)
-                    return
-            elif method == "OPTIONS":
+        # Send: Content-Length for buffered bodies, no body for HEAD, sendfile for files.
+        status = response.status
+        headers = response.headers.items
+        body: Any = response.body
+        reason = response.reason
+        line = (
+            _STATUS_LINES[status]
+            if reason is _PHRASES.get(status)
+            else _status_line(status, reason)
+        )
+        if type(body) is list:
+            if status >= 200 and status != 204 and status != 304:
+                for key, _ in headers:
+                    if len(key) == 14 and key.lower() == "content-length":
+                        break
+                else:
+                    headers.append(("Content-Length", str(sum(map(len, body)))))
+        elif type(body) is FileBody:
+            if body.length is not None and response.headers.get("Content-Length") is None:
+                headers.append(("Content-Length", str(body.length)))
+            wrapper = environ.get("wsgi.file_wrapper")
+            if wrapper is not None and method != "HEAD":
+                start_response(line, headers)
+                return wrapper(body.fileobj, body.block_size)
+        start_response(line, headers)
+        if method == "HEAD":
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            return []
+        return body
+
+    def _no_route(self, exc: MicroError, environ: dict[str, Any], path: str, method: str) -> Any:
+        """What answers a request no route takes: an HTTPError or a ready Response."""
+        if not path:
+            return HTTPError(400, "Path is not UTF-8")
+        if isinstance(exc, MethodNotAllowed):
+            allow = ", ".join(sorted(exc.allowed))
+            if method == "OPTIONS":
                 response = Response(None, 204)
-                response.headers.items.append(("Allow", ", ".join(sorted(allowed))))
-                request._route_error = response  # type: ignore[assignment]
-                return
-            else:
-                request._route_error = HTTPError(405, headers={"Allow": ", ".join(sorted(allowed))})
-                return
-        except TrailingSlashRedirect as exc:
-            location = request.environ.get("SCRIPT_NAME", "") + exc.location
-            query = request.environ.get("QUERY_STRING")
+                response.headers.items.append(("Allow", allow))
+                return response
+            return HTTPError(405, headers={"Allow": allow})
+        if isinstance(exc, TrailingSlashRedirect):
+            location = environ.get("SCRIPT_NAME", "") + exc.location
+            query = environ.get("QUERY_STRING")
             if query:
                 location += "?" + query
-            request._route_error = Response.redirect(location, exc.status)  # type: ignore[assignment]
-            return
-        route = match.route
-        request.route = route
-        request.path_args = match.args
-        request.path_kwargs = match.kwargs
-        endpoint = self._endpoints[id(route)]
-        request._endpoint = endpoint
-        request._skip = endpoint.skip
+            return Response.redirect(location, exc.status)
+        if isinstance(exc, NotFound):
+            return HTTPError(404)
+        raise exc
 
     def _innermost(self, request: Request) -> Response:
-        endpoint: _Endpoint | None = request._endpoint
+        endpoint = request._endpoint
         try:
-            if endpoint is None:
-                error: Any = request._route_error
-                if isinstance(error, Response):
-                    return error
-                raise error
-            if endpoint.kind == _FUNCTION:
-                return to_response(
-                    endpoint.target(request, *request.path_args, **request.path_kwargs)
-                )
-            return run_handler(endpoint.target, request, endpoint.init_kwargs)
+            if type(endpoint) is _Endpoint:
+                if endpoint.kind == _FUNCTION:
+                    return to_response(
+                        endpoint.target(request, *request.path_args, **request.path_kwargs)
+                    )
+                return run_handler(endpoint.target, request, endpoint.init_kwargs)
+            if isinstance(endpoint, Response):
+                return endpoint
+            raise endpoint
         except HTTPError as exc:
             return self.handle_error(request, exc)
 
@@ -423,38 +456,3 @@ class App:
         error = HTTPError(500)
         error.__cause__ = exc
         return self.handle_error(request, error, (type(exc), exc, exc.__traceback__))
-
-    # -- sending -------------------------------------------------------------------
-
-    def _send(
-        self,
-        environ: dict[str, Any],
-        method: str,
-        response: Response,
-        start_response: Callable[..., Any],
-    ) -> Any:
-        status = response.status
-        headers = response.headers.items
-        body: Any = response.body
-        kind = type(body)
-        if kind is list:
-            if status >= 200 and status != 204 and status != 304:
-                for key, _ in headers:
-                    if key.lower() == "content-length":
-                        break
-                else:
-                    headers.append(("Content-Length", str(sum(map(len, body)))))
-        elif kind is FileBody:
-            if body.length is not None and response.headers.get("Content-Length") is None:
-                headers.append(("Content-Length", str(body.length)))
-            wrapper = environ.get("wsgi.file_wrapper")
-            if wrapper is not None and method != "HEAD":
-                start_response(_status_line(status, response.reason), headers)
-                return wrapper(body.fileobj, body.block_size)
-        start_response(_status_line(status, response.reason), headers)
-        if method == "HEAD":
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
-            return []
-        return body
