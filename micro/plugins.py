@@ -245,10 +245,14 @@ def resolve_order(
 ) -> list[str]:
     """Order ``requested`` under ``constraints[name] = (before, after)``.
 
-    A stable topological sort (Kahn's algorithm that always takes, among the
-    plugins free to go next, the one the user listed first): with no constraints
-    the result is the user's list; constraints on names not requested are ignored.
-    Raises an internal cycle error (turned into PluginError by the caller).
+    A stable topological sort: Kahn's algorithm that always takes, among the
+    plugins free to go next, the one that lets the user's earliest-listed plugin
+    come soonest. Each plugin's priority is the smallest list position among
+    itself and every plugin that must follow it, so a plugin that has to precede
+    ``a`` inherits ``a``'s place: ``[a, b]`` with "c before a" gives ``[c, a, b]``,
+    not ``[b, c, a]``. With no constraints the result is the user's list;
+    constraints on names not requested are ignored. Raises an internal cycle
+    error (turned into PluginError by the caller).
     """
     index = {name: i for i, name in enumerate(requested)}
     successors: dict[str, set[str]] = {name: set() for name in requested}
@@ -262,10 +266,11 @@ def resolve_order(
     for targets in successors.values():
         for target in targets:
             indegree[target] += 1
+    priority = {name: (_earliest(name, successors, index), index[name]) for name in requested}
     order: list[str] = []
     ready = [name for name in requested if indegree[name] == 0]
     while ready:
-        ready.sort(key=index.__getitem__)  # PERF: a handful of plugins; clarity first
+        ready.sort(key=priority.__getitem__)  # PERF: a handful of plugins; clarity first
         name = ready.pop(0)
         order.append(name)
         for target in successors[name]:
@@ -276,6 +281,18 @@ def resolve_order(
         left = [name for name in requested if indegree[name] > 0]
         raise _CycleError(_find_cycle(left, successors))
     return order
+
+
+def _earliest(name: str, successors: Mapping[str, set[str]], index: Mapping[str, int]) -> int:
+    """The smallest list position among ``name`` and everything that must follow it."""
+    seen = {name}
+    stack = [name]
+    while stack:
+        for target in successors[stack.pop()]:
+            if target not in seen:
+                seen.add(target)
+                stack.append(target)
+    return min(index[n] for n in seen)
 
 
 def _find_cycle(nodes: list[str], successors: Mapping[str, set[str]]) -> list[str]:
@@ -291,6 +308,8 @@ def _find_cycle(nodes: list[str], successors: Mapping[str, set[str]]) -> list[st
         node = predecessors[node][0]
     cycle = path[path.index(node) :]
     cycle.reverse()
+    start = cycle.index(min(cycle, key=nodes.index))  # begin with the first one listed
+    cycle = cycle[start:] + cycle[:start]
     return [*cycle, cycle[0]]
 
 
