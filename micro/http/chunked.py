@@ -14,6 +14,7 @@ from micro.http.head import diagnose_fields
 # 16 hex digits are already 2**64 bytes: a longer size (after leading zeros) is an
 # overflow attempt, refused before int() sees it.
 _MAX_SIZE_DIGITS = 16
+_HEXDIG = frozenset(b"0123456789abcdefABCDEF")
 _CR = 13
 _LF = 10
 
@@ -24,6 +25,8 @@ def parse_chunk_line(buf: bytearray, max_line: int) -> tuple[int, int] | None:
     if lf < 0:
         if len(buf) >= max_line + 2:
             raise BadRequest("chunk-size line too long")
+        if buf and buf[0] not in _HEXDIG:
+            raise BadRequest("invalid chunk size")
         cr = buf.find(b"\r")
         if 0 <= cr < len(buf) - 1:
             raise BadRequest("bare CR in chunk-size line")

@@ -154,7 +154,7 @@ def _digest(
 
     if len(hosts) > 1:
         raise BadRequest("more than one Host field")
-    if hosts and grammar.HOST.fullmatch(hosts[0]) is None:
+    if hosts and (grammar.HOST.fullmatch(hosts[0]) is None or hosts[0].startswith(":")):
         raise BadRequest("invalid Host field")
     if not hosts and version == "1.1":
         raise BadRequest("missing Host field")

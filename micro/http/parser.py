@@ -197,7 +197,7 @@ class RequestParser:
 
     def _head(self) -> Event:
         buf = self._buf
-        if buf[:2] == b"\r\n":
+        if buf.startswith(b"\r\n"):
             # RFC 9112 §2.2: empty lines before a request-line are ignored.
             del buf[: _LEADING_CRLF.match(buf).end()]  # type: ignore[union-attr]
             self._scan = 0
@@ -236,8 +236,8 @@ class RequestParser:
         bare = _BARE_CR_OR_LF.search(buf, max(0, self._scan - 1))
         if bare is not None:
             if bare.group().endswith(b"\n"):
-                raise BadRequest("bare LF in message head (lines must end with CRLF)")
-            raise BadRequest("bare CR in message head")
+                raise BadRequest("bare LF (lines must end with CRLF)")
+            raise BadRequest("bare CR (not followed by LF)")
         self._scan = len(buf)
         return -1
 
@@ -256,7 +256,7 @@ class RequestParser:
 
     def _trailers(self) -> Event:
         buf = self._buf
-        if buf[:2] == b"\r\n":
+        if buf.startswith(b"\r\n"):
             del buf[:2]
             self._state = _HEAD
             return EndOfMessage([])
