@@ -20,7 +20,7 @@ __all__ = ["UploadedFile", "parse_multipart", "parse_options_header"]
 
 _BLOCK = 64 * 1024
 _MAX_HEAD = 16 * 1024
-_PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+_PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:\\"|[^"])*"|[^;]*)')
 
 
 def parse_options_header(value: str) -> tuple[str, dict[str, str]]:
@@ -30,7 +30,8 @@ def parse_options_header(value: str) -> tuple[str, dict[str, str]]:
     for match in _PARAM.finditer(";" + rest):
         key, raw = match.group(1).lower(), match.group(2).strip()
         if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+            # Only \" is unescaped: browsers send Windows paths with bare backslashes.
+            raw = raw[1:-1].replace('\\"', '"')
         params[key] = raw
     return main.strip().lower(), params
 

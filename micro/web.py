@@ -138,6 +138,28 @@ def to_response(result: Any) -> Response:
     )
 
 
+def _close_uploads(request: Request, response: Response) -> None:
+    """Close spooled upload files once the response no longer needs them."""
+    files = [f for items in (request._files or {}).values() for f in items]
+    body = response.body
+    if type(body) is list:
+        for f in files:
+            f.close()
+        return
+
+    def closing() -> Iterator[bytes]:
+        try:
+            yield from body
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            for f in files:
+                f.close()
+
+    response.body = closing()
+
+
 def _status_line(status: int, reason: str) -> str:
     if reason == _PHRASES.get(status):
         return _STATUS_LINES[status]
@@ -352,6 +374,9 @@ class App:
             response = self.handle_error(request, exc)
         except Exception as exc:
             response = self.handle_exception(request, exc)
+
+        if request._files:
+            _close_uploads(request, response)
 
         # Send: Content-Length for buffered bodies, no body for HEAD, sendfile for files.
         status = response.status

@@ -1,0 +1,226 @@
+"""Request: arguments, JSON, forms, multipart uploads and limits, headers, host, peer, scheme."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from webtest import TestApp
+
+from micro import App, Request
+
+
+def echo_app(**settings: Any) -> App:
+    app = App(settings=settings)
+
+    @app.route("/args", methods=["GET", "POST"])
+    def args(request: Request) -> dict[str, Any]:
+        return {
+            "a": request.get_argument("a", None),
+            "all_a": request.get_arguments("a"),
+            "q": request.get_query_argument("a", None),
+            "b": request.get_body_argument("a", None),
+            "raw": request.get_argument("s", None, strip=False),
+        }
+
+    @app.route("/need")
+    def need(request: Request) -> str:
+        return str(request.get_query_argument("x"))
+
+    @app.route("/json", methods=["POST"])
+    def as_json(request: Request) -> Any:
+        return {"got": request.json}
+
+    @app.route("/upload", methods=["POST"])
+    def upload(request: Request) -> dict[str, Any]:
+        files = {
+            name: [
+                {
+                    "filename": f.filename,
+                    "type": f.content_type,
+                    "size": f.size,
+                    "data": f.read().decode("latin-1"),
+                }
+                for f in items
+            ]
+            for name, items in request.files.items()
+        }
+        return {"fields": request.body_arguments, "files": files}
+
+    @app.route("/meta")
+    def meta(request: Request) -> dict[str, Any]:
+        return {
+            "method": request.method,
+            "path": request.path,
+            "query": request.query,
+            "host": request.host,
+            "host_name": request.host_name,
+            "remote_ip": request.remote_ip,
+            "scheme": request.scheme,
+            "ua": request.headers.get("user-agent"),
+            "has_ua": "User-Agent" in request.headers,
+            "cookies": request.cookies,
+        }
+
+    return app
+
+
+def test_query_and_body_arguments() -> None:
+    t = TestApp(echo_app())
+    res = t.get("/args?a=1&a=2&s=%20padded%20")
+    assert res.json == {"a": "2", "all_a": ["1", "2"], "q": "2", "b": None, "raw": " padded "}
+    res = t.post("/args?a=q", {"a": "body"})
+    assert res.json["all_a"] == ["q", "body"]
+    assert (res.json["q"], res.json["b"], res.json["a"]) == ("q", "body", "body")
+
+
+def test_missing_required_argument_is_400() -> None:
+    res = TestApp(echo_app()).get("/need", status=400)
+    assert "Missing argument x" in res.text
+
+
+def test_json_body_and_bad_json_400() -> None:
+    t = TestApp(echo_app())
+    assert t.post_json("/json", {"k": [1, 2]}).json == {"got": {"k": [1, 2]}}
+    res = t.post("/json", b"{not json", content_type="application/json", status=400)
+    assert "Invalid JSON" in res.text
+
+
+def test_body_size_limit_is_413() -> None:
+    t = TestApp(echo_app(max_body_size=100))
+    t.post("/json", json.dumps("x" * 50), content_type="application/json")
+    t.post("/json", json.dumps("x" * 200), content_type="application/json", status=413)
+
+
+def test_multipart_fields_and_files() -> None:
+    t = TestApp(echo_app())
+    res = t.post(
+        "/upload",
+        {"title": "héllo"},
+        upload_files=[
+            ("doc", "C:\\Users\\me\\report.txt", b"line1\r\n--not-a-boundary\r\n"),
+            ("doc", "b.bin", b"\x00\x01", "application/x-thing"),
+        ],
+    )
+    data = res.json
+    assert data["fields"] == {"title": ["héllo"]}
+    docs = data["files"]["doc"]
+    assert [d["filename"] for d in docs] == ["report.txt", "b.bin"]
+    assert docs[0]["data"] == "line1\r\n--not-a-boundary\r\n"
+    assert docs[0]["size"] == len(b"line1\r\n--not-a-boundary\r\n")
+    assert docs[1]["type"] == "application/x-thing"
+    assert docs[1]["data"] == "\x00\x01"
+
+
+def test_large_upload_spools_to_disk() -> None:
+    app = App(settings={"multipart_spool_size": 1000})
+    seen: dict[str, Any] = {}
+
+    @app.route("/up", methods=["POST"])
+    def up(request: Request) -> str:
+        f = request.files["big"][0]
+        seen["rolled"] = f.file._rolled  # type: ignore[attr-defined]
+        seen["size"] = f.size
+        seen["data"] = f.read()
+        return "ok"
+
+    payload = bytes(range(256)) * 100
+    TestApp(app).post("/up", upload_files=[("big", "big.bin", payload)])
+    assert seen == {"rolled": True, "size": len(payload), "data": payload}
+
+
+@pytest.mark.parametrize(
+    ("settings", "fields", "files"),
+    [
+        ({"max_upload_size": 500}, {}, [("f", "f.bin", b"x" * 2000)]),
+        ({"max_multipart_parts": 2}, {"a": "1", "b": "2", "c": "3"}, []),
+        ({"multipart_spool_size": 10}, {"long": "y" * 50}, []),
+    ],
+)
+def test_multipart_limits_are_413(
+    settings: dict[str, Any], fields: dict[str, str], files: list[tuple[str, str, bytes]]
+) -> None:
+    t = TestApp(echo_app(**settings))
+    t.post("/upload", fields, upload_files=files, content_type="multipart/form-data", status=413)
+
+
+def test_malformed_multipart_is_400() -> None:
+    t = TestApp(echo_app())
+    for body, ctype in [
+        (b"--XX\r\nContent-Disposition: form-data; name=a\r\n\r\nnever ends", "boundary=XX"),
+        (b"--XX\r\nContent-Type: text/plain\r\n\r\nno name\r\n--XX--", "boundary=XX"),
+        (b"no boundary at all", "boundary=XX"),
+        (b"whatever", ""),
+    ]:
+        res = t.request(
+            "/upload",
+            method="POST",
+            body=body,
+            headers={"Content-Type": "multipart/form-data; " + ctype},
+            status=400,
+        )
+        assert "multipart" in res.text.lower() or "boundary" in res.text.lower(), body
+
+
+def test_meta_headers_host_cookies() -> None:
+    t = TestApp(echo_app())
+    res = t.get(
+        "/meta?x=1",
+        headers={"User-Agent": "tester", "Host": "Example.com:8080", "Cookie": 'a=1; b="two"'},
+        extra_environ={"REMOTE_ADDR": "10.0.0.5"},
+    )
+    assert res.json == {
+        "method": "GET",
+        "path": "/meta",
+        "query": "x=1",
+        "host": "Example.com:8080",
+        "host_name": "example.com",
+        "remote_ip": "10.0.0.5",
+        "scheme": "http",
+        "ua": "tester",
+        "has_ua": True,
+        "cookies": {"a": "1", "b": "two"},
+    }
+
+
+FORWARDED = {"X-Forwarded-For": "1.2.3.4, 5.6.7.8", "X-Forwarded-Proto": "https"}
+
+
+def test_forwarded_headers_ignored_unless_configured() -> None:
+    res = TestApp(echo_app()).get(
+        "/meta", headers=FORWARDED, extra_environ={"REMOTE_ADDR": "10.0.0.1"}
+    )
+    assert (res.json["remote_ip"], res.json["scheme"]) == ("10.0.0.1", "http")
+
+
+def test_forwarded_headers_trusted_when_configured() -> None:
+    res = TestApp(echo_app(xheaders=True)).get(
+        "/meta", headers=FORWARDED, extra_environ={"REMOTE_ADDR": "10.0.0.1"}
+    )
+    assert (res.json["remote_ip"], res.json["scheme"]) == ("5.6.7.8", "https")
+
+
+def test_forwarded_headers_only_from_trusted_proxies() -> None:
+    t = TestApp(echo_app(xheaders=True, trusted_proxies=["10.0.0.1"]))
+    res = t.get("/meta", headers=FORWARDED, extra_environ={"REMOTE_ADDR": "10.0.0.1"})
+    assert res.json["remote_ip"] == "5.6.7.8"
+    res = t.get("/meta", headers=FORWARDED, extra_environ={"REMOTE_ADDR": "10.9.9.9"})
+    assert (res.json["remote_ip"], res.json["scheme"]) == ("10.9.9.9", "http")
+
+
+def test_request_state_is_per_request() -> None:
+    app = App()
+    ids: list[int] = []
+
+    @app.route("/s")
+    def s(request: Request) -> str:
+        assert not hasattr(request.state, "seen")
+        request.state.seen = True
+        ids.append(id(request.state))
+        return "ok"
+
+    t = TestApp(app)
+    t.get("/s")
+    t.get("/s")
+    assert len(ids) == 2
