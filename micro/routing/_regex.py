@@ -20,7 +20,7 @@ from micro.errors import RoutingError
 from micro.routing._patterns import PATH_SAFE
 
 _META = frozenset(".^$|)")
-_QUANT = re.compile(r"(?:[*+?]|\{\d*(?:,\d*)?\})[?+]?")
+_QUANT = re.compile(r"(?:[*+?]|\{(?:\d+(?:,\d*)?|,\d+)\})[?+]?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +149,10 @@ class RegexSpec:
 
 def _text(pattern: str, value: Any) -> str:
     if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RoutingError(f"{pattern!r}: {value!r} is not UTF-8 text") from None
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -224,10 +228,10 @@ def _template(
                 return None, f"{it.text!r} is not a capturing group"
             pieces.append(slot)
             slot += 1
-        elif it.quantified:
-            return None, f"{it.text!r} is optional or repeated"
-        else:
+        elif it.kind == "meta":
             return None, f"{it.text!r} is regex syntax outside a group"
+        else:
+            return None, f"{it.text!r} is optional or repeated"
     if slot != whole.groups:
         return None, "it has nested groups"
     return tuple(pieces), ""

@@ -198,13 +198,17 @@ def _walk(
     values: list[tuple[str, Any]],
     allowed: set[str],
 ) -> Match | None:
-    """Depth first: literal child, typed segments, spanning fields, then regex specs."""
+    """Depth first: literal child, typed segments, spanning fields, then regex specs.
+
+    ``values`` holds the typed values of the segments walked so far; it is appended to
+    before descending and popped after, so a failed branch leaves no trace.
+    """
     if i == len(segs):
         endpoint = node.endpoint
         if endpoint is not None:
             route = endpoint.pick(method)
             if route is not None:
-                return Match(route, (), dict(values))
+                return _new_match((route, (), dict(values)))
             allowed.update(endpoint.by_method)
         return None
     seg = segs[i]
@@ -214,11 +218,24 @@ def _walk(
         if found is not None:
             return found
     for part, child in node.dynamic:
-        got = part.match(seg)
-        if got is not None:
+        fullmatch = part.fullmatch
+        if fullmatch is not None:  # PERF: one field, the whole segment
+            if fullmatch(seg) is None:
+                continue
+            try:
+                value = part.convert(seg)
+            except ValueError:  # e.g. more digits than int() takes
+                continue
+            values.append((part.name, value))
+            found = _walk(child, segs, i + 1, path, method, values, allowed)
+            values.pop()
+        else:
+            got = part.match(seg)
+            if got is None:
+                continue
             found = _walk(child, segs, i + 1, path, method, values + got, allowed)
-            if found is not None:
-                return found
+        if found is not None:
+            return found
     if node.tails:
         rest = "/".join(segs[i:])
         for part, endpoint in node.tails:
@@ -226,7 +243,7 @@ def _walk(
             if got is not None:
                 route = endpoint.pick(method)
                 if route is not None:
-                    return Match(route, (), dict(values + got))
+                    return _new_match((route, (), dict(values + got)))
                 allowed.update(endpoint.by_method)
     for spec, endpoint in node.regexes:
         m = spec.rest.fullmatch(path[len(spec.head) :])
@@ -234,9 +251,14 @@ def _walk(
             route = endpoint.pick(method)
             if route is not None:
                 args, kwargs = spec.extract(m)
-                return Match(route, args, kwargs)
+                return _new_match((route, args, kwargs))
             allowed.update(endpoint.by_method)
     return None
+
+
+def _new_match(fields: tuple[Route, tuple[Any, ...], dict[str, Any]]) -> Match:
+    # PERF: tuple.__new__ skips the NamedTuple's Python-level __new__.
+    return tuple.__new__(Match, fields)
 
 
 def _host_name(host: str) -> str:
@@ -265,6 +287,7 @@ class Router:
         self.redirect_trailing_slash = redirect_trailing_slash
         self._hosts: list[_Group] = []
         self._default = _Group(None)
+        self._default_only = [self._default]
         self._groups: dict[str | None, _Group] = {None: self._default}
         self._routes: list[Route] = []
         self._names: dict[str, Route] = {}
@@ -311,16 +334,26 @@ class Router:
 
     def match(self, path: str, method: str, host: str = "") -> Match:
         """The route for a percent-decoded ``path``, ``method`` and Host header value."""
+        if not self._hosts and path[:1] == "/":  # PERF: the common case, inlined
+            allowed: set[str] = set()
+            found = _walk(self._default.root, path[1:].split("/"), 0, path, method, [], allowed)
+            if found is not None:
+                return found
+            return self._miss(self._default_only, path, method, allowed)
         if self._hosts:
             name = _host_name(host)
             groups = [g for g in self._hosts if g.host_re and g.host_re.fullmatch(name)]
             groups.append(self._default)
         else:
             groups = [self._default]
-        allowed: set[str] = set()
+        allowed = set()
         found = self._find(groups, path, method, allowed)
         if found is not None:
             return found
+        return self._miss(groups, path, method, allowed)
+
+    def _miss(self, groups: list[_Group], path: str, method: str, allowed: set[str]) -> Match:
+        """No route took (path, method): raise 405, a trailing-slash redirect, or 404."""
         if allowed:
             if "GET" in allowed:
                 allowed.add("HEAD")

@@ -1,0 +1,654 @@
+"""The router (micro.routing): patterns, dispatch, 404/405, hosts, trailing slash, reverse."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from micro.errors import MicroError, RoutingError
+from micro.routing import (
+    Match,
+    MethodNotAllowed,
+    NotFound,
+    Route,
+    Router,
+    TrailingSlashRedirect,
+    classify,
+)
+from micro.routing import _router as router_module
+
+
+def router_with(*patterns: str, **options: Any) -> Router:
+    router = Router(**options)
+    for pattern in patterns:
+        router.add(pattern, pattern, methods=["GET"])
+    return router
+
+
+def target(router: Router, path: str, method: str = "GET", host: str = "") -> Any:
+    return router.match(path, method, host).route.target
+
+
+# ----------------------------------------------------------------------------- the rule
+
+
+@pytest.mark.parametrize(
+    ("pattern", "kind"),
+    [
+        ("/", "typed"),
+        ("/robots.txt", "typed"),
+        ("/user/{id:d}", "typed"),
+        ("/files/{path:path}", "typed"),
+        ("/v{major:d}.{minor:d}", "typed"),
+        ("/caf\u00e9 au lait/{x}", "typed"),
+        ("/index/(\\d+)", "regex"),
+        ("/a/\\d{3}", "regex"),
+        ("/a{2,}", "regex"),
+        ("/a|/b", "regex"),
+        ("/[abc]", "regex"),
+        ("/a*", "regex"),
+        ("/a+", "regex"),
+        ("/a?", "regex"),
+    ],
+)
+def test_one_rule_tells_typed_from_regex(pattern: str, kind: str) -> None:
+    assert classify(pattern) == kind
+    assert Router().add(pattern, None).kind == kind
+
+
+@pytest.mark.parametrize(
+    "pattern", ["/a/{}", "/a/{:d}", "/a/{id:3d}", "/a/{_x}", "/a/{1x}", "/(\\d+)/{id:d}"]
+)
+def test_braces_that_are_neither_field_nor_quantifier_are_errors(pattern: str) -> None:
+    with pytest.raises(RoutingError, match=r"brace|mixes"):
+        Router().add(pattern, None)
+
+
+def test_dot_is_literal_in_typed_patterns_and_any_char_in_regex() -> None:
+    router = router_with("/robots.txt", "/x/a.(b)")
+    assert target(router, "/robots.txt") == "/robots.txt"
+    with pytest.raises(NotFound):
+        router.match("/robotsXtxt", "GET")
+    assert target(router, "/x/aZb") == "/x/a.(b)"
+
+
+def test_anchors_are_optional_and_implied() -> None:
+    router = router_with("^/index/(\\d+)$", "/plain/(\\d+)")
+    assert router.match("/index/12", "GET").args == ("12",)
+    for path in ("/index/12x", "/x/index/12", "/plain/1/", "/plain/1x", "/a/plain/1"):
+        with pytest.raises(NotFound):
+            router.match(path, "GET")
+
+
+def test_anchored_literal_regex_is_the_same_route_as_the_literal() -> None:
+    router = router_with("/about")
+    with pytest.raises(RoutingError, match="conflicts"):
+        router.add("^/about$", None, methods=["GET"])
+
+
+# -------------------------------------------------------------------------- regex specs
+
+
+def test_unnamed_groups_are_positional_named_are_keywords() -> None:
+    router = router_with("/a/(\\d+)/(\\w+)", "/b/(?P<year>\\d{4})/(?P<slug>[a-z-]+)")
+    assert router.match("/a/12/x", "GET")[1:] == (("12", "x"), {})
+    assert router.match("/b/2024/hello-there", "GET")[1:] == (
+        (),
+        {"year": "2024", "slug": "hello-there"},
+    )
+
+
+def test_mixing_named_and_unnamed_groups_is_a_registration_error() -> None:
+    with pytest.raises(RoutingError, match="mixes named and unnamed"):
+        Router().add("/a/(?P<x>\\d+)/(\\d+)", None)
+
+
+def test_optional_group_that_does_not_take_part_is_none() -> None:
+    router = router_with("/opt/(\\d+)?")
+    assert router.match("/opt/", "GET").args == (None,)
+
+
+def test_invalid_regex_is_a_registration_error() -> None:
+    with pytest.raises(RoutingError, match="not a valid regex"):
+        Router().add("/a/(\\d+", None)
+
+
+def test_regex_with_inline_flag_and_no_slash_prefix_still_matches() -> None:
+    router = router_with("(?i)/shout/(\\w+)")
+    assert router.match("/SHOUT/x", "GET").args == ("x",)
+
+
+# ------------------------------------------------------------------------- typed fields
+
+
+@pytest.mark.parametrize(("text", "value"), [("0", 0), ("5", 5), ("1234567890", 1234567890)])
+def test_d_field_takes_canonical_ascii_digits_as_int(text: str, value: int) -> None:
+    match = router_with("/user/{id:d}").match("/user/" + text, "GET")
+    assert match.kwargs == {"id": value}
+    assert type(match.kwargs["id"]) is int
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "+5",
+        "-5",
+        "0x1f",
+        " 12",
+        "12 ",
+        "007",
+        "00",
+        "1_000",
+        "1.0",
+        "\u0661\u0662",  # Arabic-Indic digits
+        "\uff11",  # fullwidth one
+        "",
+        "1" * 5000,  # longer than int() accepts: no match, not a crash
+    ],
+)
+def test_d_field_refuses_non_canonical_spellings(text: str) -> None:
+    with pytest.raises(NotFound):
+        router_with("/user/{id:d}").match("/user/" + text, "GET")
+
+
+def test_typed_segment_matches_one_segment_only() -> None:
+    router = router_with("/user/{name}")
+    assert router.match("/user/a b%", "GET").kwargs == {"name": "a b%"}
+    for path in ("/user/a/b", "/user/", "/user"):
+        with pytest.raises(NotFound):
+            router.match(path, "GET")
+
+
+def test_typed_patterns_are_case_sensitive() -> None:
+    router = router_with("/user/{id:d}", "/tag/{t:slug}")
+    assert target(router, "/tag/a-b") == "/tag/{t:slug}"
+    for path in ("/User/5", "/USER/5", "/tag/A-b"):
+        with pytest.raises(NotFound):
+            router.match(path, "GET")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "kwargs"),
+    [
+        ("/w/{x:w}", "/w/\u00e9t\u00e9_2", {"x": "\u00e9t\u00e9_2"}),
+        ("/s/{x:slug}", "/s/hello-world-2", {"x": "hello-world-2"}),
+        (
+            "/u/{x:uuid}",
+            "/u/12345678-1234-5678-1234-567812345678",
+            {"x": uuid.UUID("12345678-1234-5678-1234-567812345678")},
+        ),
+        ("/f/{p:path}", "/f/a/b/c.txt", {"p": "a/b/c.txt"}),
+        ("/f/{p:path}/edit", "/f/a/b/edit", {"p": "a/b"}),
+        ("/v{major:d}.{minor:d}/api", "/v1.20/api", {"major": 1, "minor": 20}),
+        ("/n/{name}.txt", "/n/a.b.txt", {"name": "a.b"}),
+    ],
+)
+def test_field_types_convert(pattern: str, path: str, kwargs: dict[str, Any]) -> None:
+    assert router_with(pattern).match(path, "GET").kwargs == kwargs
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path"),
+    [
+        ("/w/{x:w}", "/w/a-b"),
+        ("/s/{x:slug}", "/s/a--b"),
+        ("/s/{x:slug}", "/s/-a"),
+        ("/u/{x:uuid}", "/u/12345678-1234-5678-1234-56781234567G"),
+        ("/u/{x:uuid}", "/u/12345678-1234-5678-1234-56781234567A"),  # upper case
+        ("/u/{x:uuid}", "/u/12345678123456781234567812345678"),
+        ("/f/{p:path}", "/f/"),
+        ("/f/{p:path}", "/f//etc/passwd"),
+        ("/f/{p:path}", "/f/a//b"),
+        ("/f/{p:path}", "/f/a/../b"),
+        ("/f/{p:path}", "/f/./a"),
+        ("/f/{p:path}", "/f/a/"),
+        ("/v{major:d}.{minor:d}/api", "/v1.02/api"),
+    ],
+)
+def test_field_types_refuse(pattern: str, path: str) -> None:
+    with pytest.raises(NotFound):
+        router_with(pattern).match(path, "GET")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("/a/{id:x}", "unknown type 'x'"),
+        ("/a/{id:d}/{id}", "used twice"),
+        ("/a/{x}{y}", "literal text between"),
+        ("/a/{p:path}/{q:path}", "one 'path' field"),
+        ("user/{id:d}", "must start with '/'"),
+    ],
+)
+def test_bad_typed_patterns_are_registration_errors(pattern: str, message: str) -> None:
+    with pytest.raises(RoutingError, match=message):
+        Router().add(pattern, None)
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+
+def test_more_specific_wins_whatever_the_registration_order() -> None:
+    router = router_with("/a/(.*)", "/a/{p:path}", "/a/{x}", "/a/{x:d}", "/a/me")
+    assert target(router, "/a/me") == "/a/me"
+    assert target(router, "/a/5") == "/a/{x}"  # typed segments: registration order
+    assert target(router, "/a/b/c") == "/a/{p:path}"
+    assert target(router, "/a/") == "/a/(.*)"
+
+
+def test_walk_backtracks_when_a_deeper_segment_fails() -> None:
+    router = router_with("/a/{x:d}/b", "/a/{y}/c", "/a/(\\d+)/d")
+    assert router.match("/a/5/c", "GET").kwargs == {"y": "5"}
+    assert router.match("/a/5/b", "GET").kwargs == {"x": 5}
+    assert router.match("/a/5/d", "GET").args == ("5",)
+
+
+def test_typed_values_of_a_failed_branch_do_not_leak() -> None:
+    router = router_with("/a/{x:d}/b", "/a/{y}/c")
+    assert router.match("/a/5/c", "GET").kwargs == {"y": "5"}
+
+
+def test_dispatch_cost_does_not_grow_with_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    router = Router()
+    for i in range(1000):
+        router.add(f"/r{i}/{{n:d}}", i, methods=["GET"])
+        router.add(f"/q{i}/(\\d+)", -i, methods=["GET"])
+    visits = 0
+    walk = router_module._walk
+
+    def counting(*args: Any) -> Any:
+        nonlocal visits
+        visits += 1
+        return walk(*args)
+
+    monkeypatch.setattr(router_module, "_walk", counting)
+    assert router.match("/r999/5", "GET").route.target == 999
+    assert visits == 3  # root, r999, its {n:d} child: no sibling is looked at
+    visits = 0
+    assert router.match("/q999/5", "GET").route.target == -999
+    assert visits == 2
+
+
+def test_regex_specs_are_only_tried_under_their_literal_prefix() -> None:
+    router = Router()
+    # (a+)+b backtracks catastrophically on "aaaa...c": it must never see /fast paths.
+    router.add("/slow/(a+)+b", "slow")
+    router.add("/fast/(\\w+)", "fast")
+    assert router.match("/fast/" + "a" * 40 + "c", "GET").route.target == "fast"
+
+
+def test_regex_prefix_stops_before_a_quantified_character() -> None:
+    router = router_with("/a/?b/(\\d+)", "/items/s?/(\\d+)")
+    assert router.match("/ab/1", "GET").args == ("1",)
+    assert router.match("/a/b/1", "GET").args == ("1",)
+    assert router.match("/items//2", "GET").args == ("2",)
+    assert router.match("/items/s/2", "GET").args == ("2",)
+
+
+def test_top_level_alternation_has_no_prefix() -> None:
+    router = router_with("/x/(\\d+)|/y/(\\d+)")
+    assert router.match("/y/3", "GET").args == (None, "3")
+
+
+def test_match_result_shape() -> None:
+    router = Router()
+    route = router.add("/user/{id:d}", "t", methods=["GET"], name="user")
+    match = router.match("/user/7", "GET")
+    assert isinstance(match, Match)
+    assert (match.route, match.args, match.kwargs) == (route, (), {"id": 7})
+    assert isinstance(route, Route)
+    assert route != Route(
+        "/user/{id:d}", "t", frozenset({"GET"}), "user", None, "typed", route.spec
+    )
+
+
+def test_path_without_leading_slash_is_not_found() -> None:
+    router = router_with("/", "(.*)")
+    for path in ("", "*", "a"):
+        with pytest.raises(NotFound):
+            router.match(path, "GET")
+
+
+# ------------------------------------------------------------------------ conflicts
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("/a", "/a"),
+        ("/u/{id:d}", "/u/{uid:d}"),
+        ("/u/(\\d+)", "^/u/(\\d+)$"),
+        ("/f/{p:path}", "/f/{q:path}"),
+    ],
+)
+def test_conflicting_routes_raise_at_registration(first: str, second: str) -> None:
+    router = Router()
+    router.add(first, 1, methods=["GET", "POST"])
+    with pytest.raises(RoutingError, match="conflicts with"):
+        router.add(second, 2, methods=["POST"])
+    with pytest.raises(RoutingError, match="conflicts with"):
+        router.add(second, 2)  # every method overlaps
+    assert [r.target for r in router.routes()] == [1]
+
+
+def test_same_pattern_with_other_methods_or_host_is_fine() -> None:
+    router = Router()
+    router.add("/a", "get", methods=["GET"])
+    router.add("/a", "post", methods=["POST"])
+    router.add("/a", "other-host", methods=["GET"], host="example\\.com")
+    assert target(router, "/a", "POST") == "post"
+    assert target(router, "/a", "GET", "example.com") == "other-host"
+
+
+def test_duplicate_names_raise() -> None:
+    router = Router()
+    router.add("/a", None, name="x")
+    with pytest.raises(RoutingError, match="taken"):
+        router.add("/b", None, name="x")
+
+
+@pytest.mark.parametrize("methods", ["GET", ["get"], [], ["GET", "BAD METHOD"]])
+def test_bad_methods_are_registration_errors(methods: Any) -> None:
+    with pytest.raises(RoutingError, match="methods"):
+        Router().add("/a", None, methods=methods)
+
+
+# ---------------------------------------------------------------------------- 404/405
+
+
+def test_405_lists_every_method_of_every_route_on_the_path() -> None:
+    router = Router()
+    router.add("/u/{id:d}", 1, methods=["GET"])
+    router.add("/u/{name}", 2, methods=["POST", "DELETE"])
+    router.add("/u/(\\d+)", 3, methods=["PUT"])
+    router.add("/u/5", 4, methods=["PATCH"])
+    router.add("/u/{id:d}/x", 5, methods=["TRACE"])  # another path
+    with pytest.raises(MethodNotAllowed) as info:
+        router.match("/u/5", "BREW")
+    assert info.value.allowed == frozenset(
+        {"GET", "HEAD", "POST", "DELETE", "PUT", "PATCH", "OPTIONS"}
+    )
+    with pytest.raises(MethodNotAllowed) as info:
+        router.match("/u/abc", "GET")
+    assert info.value.allowed == frozenset({"POST", "DELETE", "OPTIONS"})
+
+
+def test_first_route_that_takes_the_method_wins_across_patterns() -> None:
+    router = Router()
+    router.add("/u/{id:d}", "by-id", methods=["GET"])
+    router.add("/u/{name}", "by-name", methods=["POST"])
+    assert target(router, "/u/5", "POST") == "by-name"
+    assert router.match("/u/5", "GET").kwargs == {"id": 5}
+
+
+def test_head_goes_to_get_unless_there_is_a_head_route() -> None:
+    router = Router()
+    router.add("/a", "get", methods=["GET"])
+    router.add("/b", "get", methods=["GET"])
+    router.add("/b", "head", methods=["HEAD"])
+    assert target(router, "/a", "HEAD") == "get"
+    assert target(router, "/b", "HEAD") == "head"
+
+
+def test_options_without_a_route_reports_the_allowed_set() -> None:
+    router = Router()
+    router.add("/a", "get", methods=["GET", "POST"])
+    with pytest.raises(MethodNotAllowed) as info:
+        router.match("/a", "OPTIONS")
+    assert info.value.allowed == frozenset({"GET", "HEAD", "POST", "OPTIONS"})
+    router.add("/a", "options", methods=["OPTIONS"])
+    assert target(router, "/a", "OPTIONS") == "options"
+
+
+def test_route_for_every_method_never_gives_405() -> None:
+    router = Router()
+    router.add("/a", "any")
+    assert target(router, "/a", "WHATEVER") == "any"
+
+
+def test_unmatched_path_is_404_not_405() -> None:
+    router = router_with("/a")
+    with pytest.raises(NotFound):
+        router.match("/b", "POST")
+
+
+def test_match_errors_are_micro_errors() -> None:
+    for cls in (NotFound, MethodNotAllowed, TrailingSlashRedirect, RoutingError):
+        assert issubclass(cls, MicroError)
+
+
+# ------------------------------------------------------------------------------ hosts
+
+
+def hosts_router() -> Router:
+    router = Router()
+    router.add("/", "api-root", methods=["GET"], host="api\\.example\\.com")
+    router.add("/only-api", "api", methods=["GET"], host="api\\.example\\.com")
+    router.add("/", "wild", methods=["GET"], host=".*\\.example\\.com")
+    router.add("/shared", "wild-post", methods=["POST"], host=".*\\.example\\.com")
+    router.add("/", "default", methods=["GET"])
+    router.add("/shared", "default-get", methods=["GET"])
+    return router
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("api.example.com", "api-root"),
+        ("API.Example.COM", "api-root"),
+        ("api.example.com:8080", "api-root"),
+        ("api.example.com.", "api-root"),
+        ("www.example.com", "wild"),
+        ("example.com", "default"),
+        ("api.example.com.evil.org", "default"),  # anchored at the end
+        ("evil-api.example.com", "wild"),  # anchored at the start
+        ("unknown.org", "default"),
+        ("", "default"),
+        ("[::1]:8080", "default"),
+    ],
+)
+def test_host_groups_in_order_then_default(host: str, expected: str) -> None:
+    assert target(hosts_router(), "/", host=host) == expected
+
+
+def test_a_path_falls_through_host_groups_to_the_default_group() -> None:
+    router = hosts_router()
+    assert target(router, "/shared", "GET", "api.example.com") == "default-get"
+    assert target(router, "/shared", "POST", "api.example.com") == "wild-post"
+    with pytest.raises(NotFound):
+        router.match("/only-api", "GET", "www.example.com")  # 404, no redirect
+
+
+def test_405_merges_routes_of_every_matching_host_group() -> None:
+    with pytest.raises(MethodNotAllowed) as info:
+        hosts_router().match("/shared", "PUT", "www.example.com")
+    assert info.value.allowed == frozenset({"GET", "HEAD", "POST", "OPTIONS"})
+
+
+def test_ipv6_host_pattern() -> None:
+    router = Router()
+    router.add("/", "v6", host="\\[::1\\]")
+    assert target(router, "/", host="[::1]:8080") == "v6"
+
+
+def test_bad_host_regex_is_a_registration_error() -> None:
+    with pytest.raises(RoutingError, match="host pattern"):
+        Router().add("/", None, host="(")
+
+
+# ---------------------------------------------------------------------- trailing slash
+
+
+def test_trailing_slash_is_strict_by_default() -> None:
+    router = router_with("/a", "/b/")
+    for path in ("/a/", "/b"):
+        with pytest.raises(NotFound):
+            router.match(path, "GET")
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "location", "status"),
+    [
+        ("/a/", "GET", "/a", 301),
+        ("/a/", "HEAD", "/a", 301),
+        ("/b", "GET", "/b/", 301),
+        ("/a/", "POST", "/a", 308),
+        ("/caf\u00e9 x%/", "GET", "/caf%C3%A9%20x%25", 301),
+    ],
+)
+def test_trailing_slash_redirect_when_enabled(
+    path: str, method: str, location: str, status: int
+) -> None:
+    router = Router(redirect_trailing_slash=True)
+    router.add("/a", None, methods=["GET", "POST"])
+    router.add("/b/", None, methods=["GET"])
+    router.add("/caf\u00e9 x%", None, methods=["GET"])
+    with pytest.raises(TrailingSlashRedirect) as info:
+        router.match(path, method)
+    assert (info.value.location, info.value.status) == (location, status)
+
+
+def test_no_redirect_when_the_other_path_lacks_the_method_or_leaves_the_site() -> None:
+    router = Router(redirect_trailing_slash=True)
+    router.add("/b/", None, methods=["GET"])
+    router.add("//evil\\.example", None, methods=["GET"])
+    with pytest.raises(NotFound):
+        router.match("/b", "POST")
+    with pytest.raises(NotFound):  # '//evil.example' as a Location would leave the site
+        router.match("//evil.example/", "GET")
+
+
+def test_existing_route_wins_over_redirect() -> None:
+    router = Router(redirect_trailing_slash=True)
+    router.add("/a", "a", methods=["GET"])
+    router.add("/a/", "a/", methods=["GET"])
+    assert target(router, "/a/") == "a/"
+    with pytest.raises(MethodNotAllowed):
+        router.match("/a/", "POST")
+
+
+# ---------------------------------------------------------------------------- reverse
+
+
+def reverse_router() -> Router:
+    router = Router()
+    router.add("/user/{id:d}", None, name="user")
+    router.add("/post/{year:d}/{slug:slug}", None, name="post")
+    router.add("/n/{name}", None, name="name")
+    router.add("/files/{p:path}", None, name="files")
+    router.add("/v{major:d}.{minor:d}", None, name="version")
+    router.add("/pair/{a}-{b}", None, name="pair")
+    router.add("/u/{x:uuid}", None, name="uuid")
+    router.add("/index/(\\d+)/(\\w+)", None, name="index")
+    router.add("/named/(?P<year>\\d{4})/(?P<rest>.+)", None, name="named")
+    router.add("/esc/\\.(\\d+)\\-x", None, name="escaped")
+    router.add("/caf\u00e9/{x}", None, name="cafe")
+    router.add("/", None, name="root")
+    return router
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "kwargs", "url"),
+    [
+        ("root", (), {}, "/"),
+        ("user", (5,), {}, "/user/5"),
+        ("user", (), {"id": 0}, "/user/0"),
+        ("user", ("12",), {}, "/user/12"),
+        ("post", (2024,), {"slug": "hi-there"}, "/post/2024/hi-there"),
+        ("name", ("a b?c#d%e&f=g",), {}, "/n/a%20b%3Fc%23d%25e&f=g"),
+        ("name", ("\u00fc\u20ac\U0001f600",), {}, "/n/%C3%BC%E2%82%AC%F0%9F%98%80"),
+        ("files", ("a b/c?.txt",), {}, "/files/a%20b/c%3F.txt"),
+        ("version", (1, 2), {}, "/v1.2"),
+        ("pair", ("x", "y"), {}, "/pair/x-y"),
+        ("uuid", (uuid.UUID(int=1),), {}, "/u/00000000-0000-0000-0000-000000000001"),
+        ("index", (12, "ab"), {}, "/index/12/ab"),
+        ("named", (), {"year": "2024", "rest": "a/b c"}, "/named/2024/a/b%20c"),
+        ("named", ("2024",), {"rest": "x"}, "/named/2024/x"),
+        ("escaped", ("7",), {}, "/esc/.7-x"),
+        ("cafe", ("\u00e9",), {}, "/caf%C3%A9/%C3%A9"),
+    ],
+)
+def test_reverse_builds_quoted_urls(
+    name: str, args: tuple[Any, ...], kwargs: dict[str, Any], url: str
+) -> None:
+    assert reverse_router().reverse(name, *args, **kwargs) == url
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "kwargs", "message"),
+    [
+        ("nope", (), {}, "no route is named 'nope'"),
+        ("user", (), {}, "missing values"),
+        ("user", (1, 2), {}, "takes 1 values"),
+        ("user", (1,), {"id": 1}, "given twice"),
+        ("user", (), {"uid": 1}, "no field 'uid'"),
+        ("user", (-1,), {}, "not a canonical value"),
+        ("user", ("007",), {}, "not a canonical value"),
+        ("user", (True,), {}, "cannot hold True"),
+        ("user", (1.5,), {}, "cannot hold 1.5"),
+        ("name", ("a/b",), {}, "one path segment"),
+        ("name", ("",), {}, "not a canonical value"),
+        ("name", (5,), {}, "cannot hold 5"),
+        ("name", ("\ud800",), {}, "UTF-8"),
+        ("files", ("../etc",), {}, "cannot hold .../etc.: dot segment"),
+        ("files", ("/etc",), {}, "not a canonical value"),
+        ("post", (2024, "Not A Slug"), {}, "not a canonical value"),
+        ("uuid", ("0000000-0000",), {}, "not a canonical value"),
+        ("pair", ("x", "y-z"), {}, "does not match back"),
+        ("index", (12,), {}, "needs 2 values"),
+        ("index", (12, "a b"), {}, "does not match back"),
+        ("index", (), {"x": 1}, "positional groups"),
+        ("named", ("24", "x"), {}, "does not match back"),
+        ("named", (None, "x"), {}, "str or int"),
+    ],
+)
+def test_reverse_refuses_values_that_would_not_route_back(
+    name: str, args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(RoutingError, match=message):
+        reverse_router().reverse(name, *args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        ("/a/(\\d+)?", "optional or repeated"),
+        ("/a/(\\d+)*", "optional or repeated"),
+        ("/a/((\\d+)-(\\d+))", "nested groups"),
+        ("/a/\\d+/(\\d+)", "regex syntax outside a group"),
+        ("/a/(?:x|y)/(\\d+)", "not a capturing group"),
+        ("/a|/b", "regex syntax outside a group"),
+        ("/a/[xy]", "regex syntax outside a group"),
+        ("/a/(?=x)x", "not a capturing group"),
+    ],
+)
+def test_named_routes_that_cannot_be_reversed_are_refused(pattern: str, why: str) -> None:
+    router = Router()
+    with pytest.raises(RoutingError, match=f"cannot be reversed: .*{why}"):
+        router.add(pattern, None, name="r")
+    assert router.routes() == []
+    router.add(pattern, None)  # unnamed: nobody can ask for its URL
+
+
+def test_routes_lists_every_route_in_order() -> None:
+    router = Router()
+    a = router.add("/a", 1, methods=["GET"], name="a")
+    b = router.add("/b/(\\d+)", 2, host="h\\.com")
+    assert router.routes() == [a, b]
+    assert (b.pattern, b.target, b.methods, b.name, b.host, b.kind) == (
+        "/b/(\\d+)",
+        2,
+        None,
+        None,
+        "h\\.com",
+        "regex",
+    )
+    router.routes().clear()
+    assert len(router.routes()) == 2
+
+
+def test_route_reverse_works_without_a_name() -> None:
+    route = Router().add("/x/{id:d}", None)
+    assert route.reverse(id=3) == "/x/3"
