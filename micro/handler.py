@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -80,13 +80,11 @@ class RequestHandler:
 
     # -- hooks ---------------------------------------------------------------------
 
-    def initialize(self, **kwargs: Any) -> None:
-        """Receives the URL spec's kwargs; store what the methods need."""
-        if kwargs:
-            raise TypeError(
-                f"{type(self).__name__}.initialize() got arguments {sorted(kwargs)} "
-                "but does not take them"
-            )
+    def _initialize(self) -> None:
+        """Receives the URL spec's kwargs; override with the parameters your spec passes."""
+
+    # Typed loosely so that subclasses may take any keyword parameters (as in Tornado).
+    initialize: Callable[..., None] = _initialize
 
     def prepare(self) -> None:
         """Runs before the method; call ``finish()`` (or raise HTTPError) to answer early."""
