@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["StaticFiles", "StaticPlugin", "plugin"]
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+_ARCHIVES = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz"}
 _TEXTUAL = ("application/javascript", "application/json", "application/xml", "image/svg+xml")
 
 
@@ -169,7 +170,11 @@ class StaticFiles:
             raise
 
     def content_type(self, path: str) -> str:
-        guessed, _ = self._types.guess_type(path, strict=False)
+        guessed, encoding = self._types.guess_type(path, strict=False)
+        if encoding is not None:
+            # "site.css.gz" asked for by name is a gzip file, not CSS: sent as is,
+            # without a Content-Encoding that would make the browser unpack it.
+            return _ARCHIVES.get(encoding, "application/octet-stream")
         if guessed is None:
             return "application/octet-stream"
         if self.charset and (guessed.startswith("text/") or guessed in _TEXTUAL):
@@ -206,6 +211,7 @@ class StaticFiles:
         if _not_modified(req.get("If-None-Match"), req.get("If-Modified-Since"), etag, st):
             fileobj.close()
             headers.pop("Accept-Ranges")
+            headers.pop("Content-Encoding", None)  # a 304 has no body to decode
             return Response(None, 304, headers=headers)
 
         size = st.st_size

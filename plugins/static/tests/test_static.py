@@ -257,6 +257,28 @@ def test_precompressed_siblings_go_to_clients_that_accept_gzip(root: Path) -> No
     assert (status, body) == (206, CSS[:4])
 
 
+def test_a_precompressed_file_asked_for_by_name_is_a_gzip_file(root: Path) -> None:
+    status, headers, body = raw(
+        make_app(root), "/static/css/site.css.gz", {"Accept-Encoding": "gzip"}
+    )
+    assert status == 200
+    assert headers["Content-Type"] == "application/gzip"
+    assert "Content-Encoding" not in headers
+    assert gzip.decompress(body) == CSS
+
+
+def test_a_304_for_the_precompressed_variant(root: Path) -> None:
+    app = make_app(root)
+    etag = raw(app, "/static/css/site.css", {"Accept-Encoding": "gzip"})[1]["ETag"]
+    status, headers, body = raw(
+        app, "/static/css/site.css", {"Accept-Encoding": "gzip", "If-None-Match": etag}
+    )
+    assert (status, body) == (304, b"")
+    assert headers["ETag"] == etag
+    assert headers["Vary"] == "Accept-Encoding"
+    assert "Content-Encoding" not in headers
+
+
 @pytest.mark.parametrize(
     "path",
     [

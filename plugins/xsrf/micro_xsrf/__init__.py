@@ -122,7 +122,12 @@ class XSRFMiddleware:
             if (headers.get("Sec-Fetch-Site") or "").strip().lower() == "cross-site":
                 raise HTTPError(403, "XSRF: cross-site request refused (Sec-Fetch-Site)")
             if origin is not None and _normalize_origin(origin) != _own_origin(request):
-                raise HTTPError(403, f"XSRF: request from another origin refused ({origin})")
+                # The origin goes to the log only: a reason should not echo client input.
+                raise HTTPError(
+                    403,
+                    "XSRF: request from another origin refused (Origin)",
+                    log_message=f"Origin {origin!r} is not {_own_origin(request)!r}",
+                )
         if not token.valid:
             what = "invalid or expired" if token.had_cookie else "missing"
             raise HTTPError(403, f"XSRF cookie {what}")
