@@ -43,9 +43,12 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from micro.errors import MicroError, PluginError
+
+if TYPE_CHECKING:
+    from micro.web import App
 
 __all__ = [
     "API_VERSION",
@@ -93,7 +96,7 @@ class Plugin(Protocol):
     def requires(self) -> Sequence[str]: ...
     @property
     def settings(self) -> Mapping[str, Any]: ...
-    def setup(self, app: Any) -> None: ...
+    def setup(self, app: App) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -319,7 +322,7 @@ def discover(registry: PluginRegistry | None = None) -> dict[str, PluginInfo]:
 
 
 def install_plugins(
-    app: Any, names: Iterable[str], *, registry: PluginRegistry | None = None
+    app: App, names: Iterable[str], *, registry: PluginRegistry | None = None
 ) -> list[Plugin]:
     """Enable ``names`` on ``app``: resolve, merge settings defaults, set up in order.
 
