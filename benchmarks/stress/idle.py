@@ -1,0 +1,212 @@
+"""Stress harness (benchmarks/stress): idle keep-alive connections — cheap and harmless.
+
+One job: measure what N idle keep-alive connections (default 2,000, each has made one
+request) cost the server in RSS, and whether it still answers at full speed with them
+parked. The same measurements (sequential keep-alive latency, a short wrk run) are
+taken without and with the idle connections.
+Pass: every idle connection held, RSS(with) - RSS(before) under 50 MB, wrk
+throughput with them at least 75% of the throughput without (the machine is shared,
+so a small dip is noise; both figures are reported), and the sequential keep-alive
+median latency with them at most twice (or 1 ms above) the median without.
+
+The server runs with idle_timeout raised (default 300 s) so that it does not close the
+connections while they are measured; the script checks they are still open at the end.
+
+    python benchmarks/stress/idle.py [--connections 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import selectors
+import socket
+import sys
+import time
+
+from common import (
+    StressError,
+    finish,
+    main_guard,
+    raise_fd_limit,
+    run_wrk,
+    running_server,
+    server_args,
+    timed_requests,
+)
+from framing import FramingError, parse_responses
+
+MIB = 1024 * 1024
+
+
+def open_idle(host: str, port: int, count: int, batch: int, timeout: float) -> list[socket.socket]:
+    """Open `count` connections, make one GET on each, and keep them open."""
+    conns: list[socket.socket] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(conns) < count:
+            if time.monotonic() > deadline:
+                raise StressError(f"opened only {len(conns)} idle connections in {timeout} s")
+            group = [
+                socket.create_connection((host, port), timeout=10)
+                for _ in range(min(batch, count - len(conns)))
+            ]
+            conns.extend(group)
+            for i, sock in enumerate(group):
+                sock.sendall(f"GET /?idle={i} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            await_responses(group, deadline)
+    except BaseException:
+        for sock in conns:
+            sock.close()
+        raise
+    return conns
+
+
+def await_responses(group: list[socket.socket], deadline: float) -> None:
+    pending = {sock.fileno(): (sock, bytearray()) for sock in group}
+    with selectors.DefaultSelector() as sel:
+        for sock in group:
+            sock.setblocking(False)
+            sel.register(sock, selectors.EVENT_READ)
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StressError(f"{len(pending)} idle connections got no response in time")
+            for key, _ in sel.select(timeout=min(remaining, 1.0)):
+                sock, buf = pending[key.fd]
+                data = sock.recv(65536)
+                if not data:
+                    raise StressError("server closed a keep-alive connection after one request")
+                buf += data
+                try:
+                    responses, rest = parse_responses(bytes(buf), eof=False)
+                except FramingError as exc:
+                    raise StressError(f"bad response on an idle connection: {exc}") from exc
+                if responses:
+                    if responses[0].status != 200 or rest:
+                        raise StressError(f"unexpected response: {bytes(buf)[:200]!r}")
+                    sel.unregister(sock)
+                    del pending[key.fd]
+
+
+def still_open(conns: list[socket.socket]) -> int:
+    """Connections the server has not closed (no EOF, no reset, nothing unexpected)."""
+    alive = 0
+    for sock in conns:
+        try:
+            data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            alive += 1
+            continue
+        except OSError:
+            continue
+        if data:
+            alive += 1  # unexpected bytes, but the connection is open
+    return alive
+
+
+def measure(host: str, port: int, url: str, args: argparse.Namespace) -> dict[str, float]:
+    seq = timed_requests(host, port, args.requests, keepalive=True)
+    if seq.failures:
+        raise StressError(f"sequential requests failed: {seq.failures[:3]}")
+    fresh = timed_requests(host, port, args.requests // 2, keepalive=False)
+    if fresh.failures:
+        raise StressError(f"fresh-connection requests failed: {fresh.failures[:3]}")
+    wrk = run_wrk(url, seconds=args.wrk_seconds, connections=args.wrk_connections)
+    if wrk.errors:
+        raise StressError(f"wrk saw {wrk.errors} errors:\n{wrk.output}")
+    return {
+        "seq_p50_ms": round(seq.ms(50), 3),
+        "seq_p99_ms": round(seq.ms(99), 3),
+        "fresh_p50_ms": round(fresh.ms(50), 3),
+        "fresh_p99_ms": round(fresh.ms(99), 3),
+        "wrk_rps": wrk.rps,
+        "wrk_p99_ms": wrk.latency_p99_ms,
+    }
+
+
+def run(argv: list[str] | None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=100, help="connections opened at a time")
+    parser.add_argument("--requests", type=int, default=500, help="sequential requests timed")
+    parser.add_argument("--wrk-seconds", type=int, default=5)
+    parser.add_argument("--wrk-connections", type=int, default=10)
+    parser.add_argument("--max-mb", type=float, default=50.0, help="RSS budget in MB (10^6)")
+    parser.add_argument(
+        "--min-speed",
+        type=float,
+        default=0.75,
+        help="wrk req/s with idle connections / without, at least",
+    )
+    parser.add_argument("--idle-timeout", type=float, default=300.0)
+    server_args(parser)
+    args = parser.parse_args(argv)
+    raise_fd_limit(args.connections + args.wrk_connections + 200)
+
+    settings = {"idle_timeout": args.idle_timeout}
+    with running_server(
+        impl=args.impl, threads=args.threads, settings=settings, via_cli=args.via_cli
+    ) as server:
+        # Warm-up: threads started, buffers and caches allocated, before the reference.
+        run_wrk(server.url, seconds=2, connections=args.wrk_connections)
+        without = measure(server.host, server.port, server.url, args)
+        time.sleep(1.0)
+        rss_before = server.rss_kib()
+        t0 = time.monotonic()
+        conns = open_idle(server.host, server.port, args.connections, args.batch, timeout=120)
+        try:
+            open_seconds = time.monotonic() - t0
+            time.sleep(2.0)  # let the server settle (parked, buffers released)
+            rss_with = server.rss_kib()
+            held_before = still_open(conns)
+            with_idle = measure(server.host, server.port, server.url, args)
+            held_after = still_open(conns)
+            rss_after_load = server.rss_kib()
+        finally:
+            for sock in conns:
+                sock.close()
+        alive = server.alive()
+
+    delta_mb = (rss_with - rss_before) * 1024 / 1e6
+    ratio = with_idle["wrk_rps"] / without["wrk_rps"]
+    figures = {
+        "connections": args.connections,
+        "open_seconds": round(open_seconds, 2),
+        "held_before_load": held_before,
+        "held_after_load": held_after,
+        "rss_before_mib": round(rss_before / 1024, 1),
+        "rss_with_mib": round(rss_with / 1024, 1),
+        "rss_after_load_mib": round(rss_after_load / 1024, 1),
+        "rss_delta_mb": round(delta_mb, 1),
+        "per_connection_kib": round((rss_with - rss_before) / args.connections, 1),
+        "without": without,
+        "with": with_idle,
+        "wrk_ratio": round(ratio, 3),
+        "server_alive": alive,
+        "server_threads": server.threads,
+    }
+    held = min(held_before, held_after)
+    p50_limit = max(2 * without["seq_p50_ms"], without["seq_p50_ms"] + 1.0)
+    ok = (
+        alive
+        and held == args.connections
+        and delta_mb < args.max_mb
+        and ratio >= args.min_speed
+        and with_idle["seq_p50_ms"] <= p50_limit
+    )
+    summary = (
+        f"{held}/{args.connections} idle conns held; RSS +{delta_mb:.1f} MB "
+        f"(limit {args.max_mb:g}); without/with idle: wrk {without['wrk_rps']:.0f}/"
+        f"{with_idle['wrk_rps']:.0f} req/s ({ratio:.0%}, limit {args.min_speed:.0%}), "
+        f"keep-alive p50 {without['seq_p50_ms']:.2f}/{with_idle['seq_p50_ms']:.2f} ms, "
+        f"(limit {p50_limit:.2f}), p99 {without['seq_p99_ms']:.2f}/{with_idle['seq_p99_ms']:.2f} ms"
+    )
+    return finish("idle", ok, summary, figures, args.json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return main_guard("idle", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Stress harness (benchmarks/stress): run the four stress scripts and print one table.
+
+One job: run slowloris, soak, idle and fuzz one after another (each in its own
+process, each starting its own server), collect their figures, and print a markdown
+table with each criterion, the measured figures and the verdict. With --write it also
+writes benchmarks/stress/RESULTS.md (date, Python, machine, command, table).
+Exits non-zero if any script failed.
+
+    python benchmarks/stress/run_all.py [--quick] [--write] [--only soak,fuzz]
+
+--quick shortens everything (seconds instead of minutes) for checking the harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = ("slowloris", "soak", "idle", "fuzz")
+QUICK = {
+    "slowloris": ["--connections", "100", "--seconds", "5", "--requests", "50"],
+    "soak": ["--seconds", "12", "--warm-seconds", "5"],
+    "idle": ["--connections", "300", "--wrk-seconds", "2"],
+    "fuzz": ["--count", "2000"],
+}
+CRITERIA = {
+    "slowloris": "500 conns dribbling 1 header byte/s for 20 s; 200 sequential requests: "
+    "0 failures, p99 < 100 ms",
+    "soak": "wrk 60 s, 100 conns: 0 errors; RSS at end <= RSS at 10 s + 5%",
+    "idle": "2,000 idle keep-alive conns: < 50 MB RSS; still full speed",
+    "fuzz": "100,000 mutated requests: no crash, every response well-framed, "
+    "normal requests served afterwards",
+}
+
+
+def figures_cell(name: str, f: dict[str, Any]) -> str:
+    """The measured figures of one script, in a line."""
+    if not f:
+        return "(no figures)"
+    if name == "slowloris":
+        return (
+            f"{f['requests']} requests: {f['failures']} failures, p50 {f['p50_ms']} ms, "
+            f"p99 {f['p99_ms']} ms, max {f['max_ms']} ms; attackers held >= "
+            f"{f['attack_open_min']}/{f['connections']}, {f['attack_closed_by_server']} "
+            f"closed by the server (first after {fmt(f['attack_first_close_s'])} s) and reopened"
+        )
+    if name == "soak":
+        errors = sum(f["socket_errors"].values()) + f["non_2xx_3xx"]
+        return (
+            f"{f['requests']} requests, {f['rps']:.0f} req/s, p99 {f['latency_p99_ms']} ms, "
+            f"{errors} errors; RSS {f['rss_ref_mib']} MiB at 10 s -> {f['rss_end_mib']} MiB "
+            f"at end ({f['rss_growth_pct']:+}%), peak {f['rss_peak_mib']} MiB"
+        )
+    if name == "idle":
+        w, wo = f["with"], f["without"]
+        return (
+            f"{f['held_after_load']}/{f['connections']} held; RSS {f['rss_before_mib']} -> "
+            f"{f['rss_with_mib']} MiB (+{f['rss_delta_mb']} MB, {f['per_connection_kib']} KiB "
+            f"each); without/with: wrk {wo['wrk_rps']:.0f}/{w['wrk_rps']:.0f} req/s, "
+            f"keep-alive p50 {wo['seq_p50_ms']}/{w['seq_p50_ms']} ms, p99 "
+            f"{wo['seq_p99_ms']}/{w['seq_p99_ms']} ms, new-connection p50 "
+            f"{wo['fresh_p50_ms']}/{w['fresh_p50_ms']} ms"
+        )
+    outcomes = f["outcomes"]
+    bad = {k: v for k, v in outcomes.items() if k not in ("ok", "silent-close")}
+    return (
+        f"{f['requests']} mutated + {f['valid_requests']} valid requests, "
+        f"{f['connections']} conns, {f['seconds']} s; clean {outcomes.get('ok', 0)}, silent "
+        f"close {outcomes.get('silent-close', 0)}, failures {bad or 0}; statuses "
+        f"{f['statuses']}; server {'alive' if f['server_alive'] else 'DEAD'}, after: "
+        f"{'OK' if not f['after_failures'] else f['after_failures'][0]}"
+    )
+
+
+def fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def run_one(name: str, extra: list[str], workdir: Path) -> dict[str, Any]:
+    out = workdir / f"{name}.json"
+    cmd = [sys.executable, str(HERE / f"{name}.py"), "--json", str(out), *extra]
+    print(f"$ {shlex.join(cmd)}", flush=True)
+    t0 = time.monotonic()
+    # Each script bounds its own time; this limit only guards against a harness bug.
+    try:
+        done = subprocess.run(cmd, timeout=1800, check=False)
+        code = done.returncode
+    except subprocess.TimeoutExpired:
+        code = -1
+    result: dict[str, Any] = {"name": name, "ok": False, "summary": "", "figures": {}}
+    if out.exists():
+        result = json.loads(out.read_text())
+    if code != 0:
+        result["ok"] = False
+        result["summary"] = result.get("summary") or f"exit status {code}"
+    result["wall_s"] = round(time.monotonic() - t0, 1)
+    return result
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB RAM, {platform.platform()}"
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    rows = ["| test | criterion | figures | verdict |", "| --- | --- | --- | --- |"]
+    for r in results:
+        cell = figures_cell(r["name"], r["figures"]).replace("|", "\\|")
+        verdict = "PASS" if r["ok"] else "**FAIL**"
+        rows.append(f"| {r['name']} | {CRITERIA[r['name']]} | {cell} | {verdict} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs to check the harness")
+    parser.add_argument("--write", action="store_true", help="write benchmarks/stress/RESULTS.md")
+    parser.add_argument("--only", default=",".join(SCRIPTS), help="comma-separated subset")
+    parser.add_argument("--impl", choices=("micro", "waitress"), default="micro")
+    args = parser.parse_args(argv)
+    names = [n for n in args.only.split(",") if n]
+    unknown = set(names) - set(SCRIPTS)
+    if unknown:
+        parser.error(f"unknown scripts: {sorted(unknown)}")
+    started = datetime.datetime.now(datetime.UTC)
+    results = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="micro-stress-") as tmp:
+            for name in names:
+                extra = (QUICK[name] if args.quick else []) + ["--impl", args.impl]
+                results.append(run_one(name, extra, Path(tmp)))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    text = table(results)
+    print()
+    print(text)
+    if args.write:
+        command = "python benchmarks/stress/run_all.py " + shlex.join(argv or sys.argv[1:])
+        (HERE / "RESULTS.md").write_text(results_md(text, results, started, command.strip()))
+        print(f"\nwrote {HERE / 'RESULTS.md'}")
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+def results_md(text: str, results: list[dict[str, Any]], started: Any, command: str) -> str:
+    verdicts = "\n".join(
+        f"- {r['name']}: {'PASS' if r['ok'] else 'FAIL'} — {r['summary']} (wall {r['wall_s']} s)"
+        for r in results
+    )
+    return f"""# Stress results (issue 5)
+
+Produced by `benchmarks/stress/run_all.py`; see `benchmarks/stress/README.md` for what
+each script does and how it decides. The server under test runs in its own process
+on 127.0.0.1 serving a hello-world WSGI app; the clients (Python and wrk) share the
+same machine, so the figures are for the pair, not for the server alone.
+
+- Date: {started:%Y-%m-%d %H:%M} UTC
+- Python: {platform.python_version()} ({platform.python_implementation()})
+- Machine: {machine()}
+- Command: `{command}`
+
+{text}
+
+One-line verdicts:
+
+{verdicts}
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
