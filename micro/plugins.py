@@ -56,10 +56,13 @@ __all__ = [
     "Plugin",
     "PluginInfo",
     "PluginRegistry",
+    "configure_list",
     "discover",
     "install_plugins",
     "main_list",
     "resolve_order",
+    "run_list",
+    "run_plugin_command",
 ]
 
 API_VERSION = 1
@@ -349,17 +352,29 @@ def install_plugins(
 
 
 def main_list(argv: Sequence[str], *, registry: PluginRegistry | None = None) -> int:
-    """``micro plugins [--enable a,b,...] [APP]``: list installed plugins.
+    """``micro plugins [--enable a,b,...] [APP]`` as a function: parse ``argv``, list."""
+    parser = argparse.ArgumentParser(prog="micro plugins", description=run_list.__doc__)
+    configure_list(parser)
+    return run_list(parser.parse_args(list(argv)), registry=registry)
 
-    One row per plugin: name, distribution, version, and for an app (``APP``
-    as ``module:attribute`` or ``path/to/file.py[:attribute]``, whose enabled
-    plugins are read from it) or an explicit ``--enable`` list, whether it is
-    enabled and its place in the resolved order.
+
+def configure_list(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``micro plugins`` (for the CLI's subparser)."""
+    parser.add_argument(
+        "app", nargs="?", metavar="APP", help="an app: module:attr or path/to/file.py[:attr]"
+    )
+    parser.add_argument(
+        "--enable", default=None, metavar="NAMES", help="comma-separated plugin names to order"
+    )
+
+
+def run_list(args: argparse.Namespace, *, registry: PluginRegistry | None = None) -> int:
+    """List installed plugins: name, distribution, version, enabled, order.
+
+    For an app (``APP``, whose enabled plugins are read from it) or an explicit
+    ``--enable`` list, the last two columns say whether each plugin is enabled and
+    its place in the resolved order. Exit status 1 on a plugin error.
     """
-    parser = argparse.ArgumentParser(prog="micro plugins", description=main_list.__doc__)
-    parser.add_argument("app", nargs="?", help="the app: module:attribute or file.py[:attr]")
-    parser.add_argument("--enable", default=None, help="comma-separated plugin names")
-    args = parser.parse_args(list(argv))
     registry = registry or PluginRegistry()
     try:
         enabled: list[str] = []
@@ -382,6 +397,16 @@ def main_list(argv: Sequence[str], *, registry: PluginRegistry | None = None) ->
     if order:
         print("\nresolved order: " + " -> ".join(order))
     return 0
+
+
+def run_plugin_command(
+    name: str, argv: Sequence[str], *, registry: PluginRegistry | None = None
+) -> int | None:
+    """Run the subcommand ``name`` that an installed plugin adds; None if none adds it."""
+    commands = (registry or PluginRegistry()).cli_commands()
+    if name not in commands:
+        return None
+    return commands[name][1](list(argv))
 
 
 def _enabled_plugins(app: Any) -> list[str]:

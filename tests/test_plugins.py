@@ -26,6 +26,7 @@ from micro.plugins import (
     install_plugins,
     main_list,
     resolve_order,
+    run_plugin_command,
 )
 from micro.web import App
 
@@ -347,3 +348,9 @@ def test_main_list_shows_the_resolved_order_for_an_app(
 def test_main_list_reports_errors_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     assert main_list(["--enable", "gzip,nope"]) == 1
     assert "unknown plugin 'nope'" in capsys.readouterr().err
+
+
+def test_plugin_subcommands_run_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_plugin_command("poweredby", []) == 0
+    assert capsys.readouterr().out.strip() == '{"banner": "micro"}'
+    assert run_plugin_command("no-such-command", []) is None
