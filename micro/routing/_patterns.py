@@ -18,7 +18,6 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import quote
@@ -232,44 +231,48 @@ class TypedPattern:
             if isinstance(part, str):
                 out.append(quote(part, safe=PATH_SAFE))
                 continue
-            text = FIELD_RE.sub(partial(_field_text, pattern, part, values), part.text)
-            # Only mixed segments can be ambiguous ('{a}-{b}' with a='x-y'): check that
-            # the text matches back to the very values given.
-            if part.parser is not None and part.match(text) != [
-                (f.name, values[f.name]) for f in part.fields
-            ]:
-                raise RoutingError(
-                    f"{pattern!r}: values {dict((f.name, values[f.name]) for f in part.fields)!r}"
-                    f" give segment {text!r}, which does not match back to them"
-                )
+            spelled = {f.name: _spell(pattern, f, values[f.name]) for f in part.fields}
+            text = _fill(part.text, spelled)
+            # Only mixed segments can be ambiguous ('{a}-{b}' with a='x', b='y-z'):
+            # check that the text matches back to the very values given.
+            if part.parser is not None:
+                want = [(name, value) for name, (_, value) in spelled.items()]
+                if part.match(text) != want:
+                    raise RoutingError(
+                        f"{pattern!r}: values {dict(want)!r} give {text!r},"
+                        " which does not match back to them"
+                    )
             out.append(quote(text, safe=PATH_SAFE))
         return "/" + "/".join(out)
 
 
-def _field_text(
-    pattern: str, segment: Segment, values: Mapping[str, Any], found: re.Match[str]
-) -> str:
-    name = found.group(1)
-    ft = next(f.type for f in segment.fields if f.name == name)
-    value = values[name]
+def _fill(text: str, spelled: Mapping[str, tuple[str, Any]]) -> str:
+    return FIELD_RE.sub(lambda m: spelled[m.group(1)][0], text)
+
+
+def _spell(pattern: str, field: Field, value: Any) -> tuple[str, Any]:
+    """The canonical text of ``value`` for ``field`` and the value it matches back to."""
+    ft = field.type
     try:
         text = ft.to_text(value)
         text.encode("utf-8")  # a lone surrogate has no URL spelling
-        # A str is taken as the spelling itself; other values must convert back equal.
         ok = _fullmatch(ft, text)
         converted = ft.convert(text) if ok else None
+        # A str is taken as the spelling itself; other values must convert back equal.
         ok = ok and (isinstance(value, str) or converted == value)
     except UnicodeEncodeError:
-        raise RoutingError(f"{pattern!r}: {value!r} for {name!r} is not UTF-8 text") from None
+        raise RoutingError(f"{pattern!r}: {value!r} for {field.name!r} is not UTF-8 text") from None
     except (TypeError, ValueError) as exc:
-        raise RoutingError(f"{pattern!r}: field {name!r} cannot hold {value!r}: {exc}") from None
+        raise RoutingError(
+            f"{pattern!r}: field {field.name!r} cannot hold {value!r}: {exc}"
+        ) from None
     if not ok:
         what = "segments without '.' or '..'" if ft.spans else "one path segment"
         raise RoutingError(
-            f"{pattern!r}: {value!r} is not a canonical value of field {name!r} "
+            f"{pattern!r}: {value!r} is not a canonical value of field {field.name!r} "
             f"(type {ft.name or 'default'!r}, {what}, pattern {ft.regex})"
         )
-    return text
+    return text, converted
 
 
 def compile_typed(pattern: str) -> TypedPattern:
