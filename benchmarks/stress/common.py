@@ -29,6 +29,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 HELLO = b"Hello, world!\n"
+SOURCE_ENV = "MICRO_STRESS_SOURCE"  # a directory holding the micro package to test
 
 
 class StressError(Exception):
@@ -64,6 +65,7 @@ class ServerProcess:
     port: int
     threads: str
     stderr_path: Path
+    source: str = "?"  # the micro package directory the server imported
 
     @property
     def pid(self) -> int:
@@ -126,13 +128,18 @@ def running_server(
     )
     stderr_path = Path(stderr_file.name)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    source = os.environ.get(SOURCE_ENV)
+    if source:
+        # A snapshot of micro (run_all.py exports a commit there) wins over the editable
+        # install, so that others' uncommitted edits in the shared tree are not measured.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
     if via_cli:
         port = free_port()
         cmd = [sys.executable, "-m", "micro", "serve", "serve_app:app"]
         cmd += ["--bind", f"127.0.0.1:{port}"]
         if threads is not None:
             cmd += ["--threads", str(threads)]
-        env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     else:
         cmd = [sys.executable, str(HERE / "serve_app.py"), "--impl", impl]
         if threads is not None:
@@ -156,12 +163,13 @@ def running_server(
         else:
             assert proc.stdout is not None
             line = read_line_with_timeout(proc, startup_timeout)
-            match = re.match(rb"LISTENING (\S+) (\d+) threads=(\S+)", line)
+            match = re.match(rb"LISTENING (\S+) (\d+) threads=(\S+)(?: micro=(\S+))?", line)
             if match is None:
                 raise StressError(f"server did not start: {line!r}\n{server.stderr_text()[-3000:]}")
             server.host = match.group(1).decode()
             server.port = int(match.group(2))
             server.threads = match.group(3).decode()
+            server.source = (match.group(4) or b"?").decode()
         yield server
     except StressError as exc:
         tail = server.stderr_text()[-2000:]

@@ -271,6 +271,8 @@ def run(argv: list[str] | None) -> int:
         "health_failures": probe_failures[:5],
         "health_max_ms": round(max(probe_latencies, default=0) * 1000, 1),
         "server_alive": alive,
+        "server_threads": server.threads,
+        "micro_source": server.source,
         "after_failures": after,
         "server_tracebacks": tracebacks,
         "server_thread_deaths": thread_deaths,

@@ -184,6 +184,7 @@ def run(argv: list[str] | None) -> int:
         "wrk_ratio": round(ratio, 3),
         "server_alive": alive,
         "server_threads": server.threads,
+        "micro_source": server.source,
     }
     held = min(held_before, held_after)
     p50_limit = max(2 * without["seq_p50_ms"], without["seq_p50_ms"] + 1.0)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+SOURCE_ENV = "MICRO_STRESS_SOURCE"  # read by common.running_server
 SCRIPTS = ("slowloris", "soak", "idle", "fuzz")
 QUICK = {
     "slowloris": ["--connections", "100", "--seconds", "5", "--requests", "50"],
@@ -105,6 +106,7 @@ def run_one(name: str, extra: list[str], workdir: Path) -> dict[str, Any]:
         result["ok"] = False
         result["summary"] = result.get("summary") or f"exit status {code}"
     result["wall_s"] = round(time.monotonic() - t0, 1)
+    print(f"  (micro imported from {result['figures'].get('micro_source', '?')})", flush=True)
     return result
 
 
@@ -136,6 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="write benchmarks/stress/RESULTS.md")
     parser.add_argument("--only", default=",".join(SCRIPTS), help="comma-separated subset")
     parser.add_argument("--impl", choices=("micro", "waitress"), default="micro")
+    parser.add_argument(
+        "--source",
+        choices=("head", "tree"),
+        default="head",
+        help="test micro as committed at HEAD (exported to a temporary directory; the "
+        "default, since the working tree is shared) or the working tree as it is",
+    )
     args = parser.parse_args(argv)
     names = [n for n in args.only.split(",") if n]
     unknown = set(names) - set(SCRIPTS)
@@ -145,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         with tempfile.TemporaryDirectory(prefix="micro-stress-") as tmp:
+            revision = describe_source(args.source, Path(tmp))
+            print(f"micro under test: {revision}", flush=True)
             for name in names:
                 extra = (QUICK[name] if args.quick else []) + ["--impl", args.impl]
                 results.append(run_one(name, extra, Path(tmp)))
@@ -156,12 +167,38 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.write:
         command = "python benchmarks/stress/run_all.py " + shlex.join(argv or sys.argv[1:])
-        (HERE / "RESULTS.md").write_text(results_md(text, results, started, command.strip()))
+        (HERE / "RESULTS.md").write_text(
+            results_md(text, results, started, command.strip(), revision)
+        )
         print(f"\nwrote {HERE / 'RESULTS.md'}")
     return 0 if all(r["ok"] for r in results) else 1
 
 
-def results_md(text: str, results: list[dict[str, Any]], started: Any, command: str) -> str:
+def describe_source(source: str, tmp: Path) -> str:
+    """Export HEAD's micro package for the servers to import, or use the tree as is."""
+    repo = HERE.parent.parent
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if source == "tree":
+        os.environ.pop(SOURCE_ENV, None)
+        return f"working tree at {repo} (HEAD {commit}, uncommitted edits included)"
+    export = tmp / "source"
+    export.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", "HEAD", "micro"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(export)], input=archive, check=True)
+    os.environ[SOURCE_ENV] = str(export)
+    return f"commit {commit} (micro/ exported from HEAD)"
+
+
+def results_md(
+    text: str, results: list[dict[str, Any]], started: Any, command: str, revision: str
+) -> str:
     verdicts = "\n".join(
         f"- {r['name']}: {'PASS' if r['ok'] else 'FAIL'} — {r['summary']} (wall {r['wall_s']} s)"
         for r in results
@@ -176,6 +213,7 @@ same machine, so the figures are for the pair, not for the server alone.
 - Date: {started:%Y-%m-%d %H:%M} UTC
 - Python: {platform.python_version()} ({platform.python_implementation()})
 - Machine: {machine()}
+- micro: {revision}
 - Command: `{command}`
 
 {text}

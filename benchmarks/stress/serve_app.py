@@ -8,7 +8,7 @@ lets the server crash without taking the harness with it.
 
     python benchmarks/stress/serve_app.py [--threads N] [--set idle_timeout=120] [--impl micro]
 
-Prints ``LISTENING <host> <port> threads=<n>`` once the socket listens.
+Prints ``LISTENING <host> <port> threads=<n> micro=<package dir>`` once it listens.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 HELLO = b"Hello, world!\n"
@@ -116,7 +117,10 @@ def serve_micro(threads: int | None, settings: dict[str, Any]) -> None:
     server.start()
     try:
         host, port = server.address[:2]
-        print(f"LISTENING {host} {port} threads={config.threads}", flush=True)
+        import micro
+
+        source = Path(micro.__file__).resolve().parent
+        print(f"LISTENING {host} {port} threads={config.threads} micro={source}", flush=True)
         wait_for_stop()
     finally:
         server.stop(timeout=5.0)

@@ -224,6 +224,7 @@ def run(argv: list[str] | None) -> int:
         "attack_bytes_sent": stats.bytes_sent,
         "server_alive": alive,
         "server_threads": server.threads,
+        "micro_source": server.source,
         "rss_mib_end": round(rss_mib, 1),
         "failure_samples": timed.failures[:5],
     }

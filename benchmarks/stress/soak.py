@@ -106,6 +106,7 @@ def run(argv: list[str] | None) -> int:
         "rss_timeline_mib": [(round(t), round(r / 1024, 1)) for t, r in samples[::10]],
         "server_alive": alive,
         "server_threads": server.threads,
+        "micro_source": server.source,
         "after_failures": after.failures,
     }
     ok = alive and wrk.errors == 0 and growth <= args.max_growth and not after.failures
