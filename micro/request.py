@@ -35,26 +35,17 @@ _MISSING: Any = object()
 class Request:
     """One HTTP request, as the handler and the middleware see it."""
 
-    __slots__ = (
-        "_arguments",
-        "_body",
-        "_body_arguments",
-        "_cookies",
-        "_endpoint",
-        "_files",
-        "_headers",
-        "_json",
-        "_query_arguments",
-        "_skip",
-        "_state",
-        "app",
-        "environ",
-        "method",
-        "path",
-        "path_args",
-        "path_kwargs",
-        "route",
-    )
+    # PERF: no __slots__: the lazily parsed parts default to these class attributes,
+    # so __init__ stores only what every request has, and a cache is filled on demand.
+    _state: SimpleNamespace | None = None
+    _headers: RequestHeaders | None = None
+    _cookies: dict[str, str] | None = None
+    _query_arguments: dict[str, list[str]] | None = None
+    _body_arguments: dict[str, list[str]] | None = None
+    _arguments: dict[str, list[str]] | None = None
+    _files: dict[str, list[UploadedFile]] | None = None
+    _body: bytes | None = None
+    _json: Any = _MISSING
 
     def __init__(
         self,
@@ -79,15 +70,6 @@ class Request:
         # The App's per-route _Endpoint, or the error/answer that replaces it.
         self._endpoint: Any = endpoint
         self._skip = skip
-        self._state: SimpleNamespace | None = None
-        self._headers: RequestHeaders | None = None
-        self._cookies: dict[str, str] | None = None
-        self._query_arguments: dict[str, list[str]] | None = None
-        self._body_arguments: dict[str, list[str]] | None = None
-        self._arguments: dict[str, list[str]] | None = None
-        self._files: dict[str, list[UploadedFile]] | None = None
-        self._body: bytes | None = None
-        self._json: Any = _MISSING
 
     # -- cheap, always-there facts -------------------------------------------------
 

@@ -113,19 +113,34 @@ def _stream(items: Iterable[Any]) -> Iterator[bytes]:
             close()
 
 
+_OK = reason_phrase(200)
+_HTML_HEADER = ("Content-Type", _HTML)
+_JSON_HEADER = ("Content-Type", _JSON)
+
+
+def _ok(body: list[bytes], content_type: tuple[str, str]) -> Response:
+    # PERF: the common answers skip Response.__init__'s argument checks.
+    headers = object.__new__(ResponseHeaders)
+    headers.items = [content_type]
+    response = object.__new__(Response)
+    response.status = 200
+    response.reason = _OK
+    response.headers = headers
+    response.body = body
+    return response
+
+
 def to_response(result: Any) -> Response:
     """What a function route returned, as a Response."""
     kind = type(result)
     if kind is str:
-        return Response(
-            [result.encode("utf-8")], headers=ResponseHeaders([("Content-Type", _HTML)])
-        )
+        return _ok([result.encode("utf-8")], _HTML_HEADER)
     if kind is Response or isinstance(result, Response):
         return result  # type: ignore[no-any-return]
     if kind is dict or kind is list:
-        return Response([json_bytes(result)], headers=ResponseHeaders([("Content-Type", _JSON)]))
+        return _ok([json_bytes(result)], _JSON_HEADER)
     if kind is bytes:
-        return Response([result], headers=ResponseHeaders([("Content-Type", _HTML)]))
+        return _ok([result], _HTML_HEADER)
     if result is None:
         return Response(None, 204)
     if isinstance(result, str | bytes | bytearray):
@@ -183,7 +198,8 @@ class App:
             self.settings["debug"] = True
         self.router = Router(redirect_trailing_slash=bool(self.settings["redirect_trailing_slash"]))
         self.plugins: tuple[str, ...] = tuple(plugins)
-        self._endpoints: dict[int, _Endpoint] = {}
+        # Keyed by the router's Route (hashed by identity).
+        self._endpoints: dict[Any, _Endpoint] = {}
         self._middleware: list[Middleware] = list(middleware)
         self._helpers: dict[str, Callable[[Request], Any]] = {}
         self._error_handlers: dict[int, Callable[[Request, HTTPError], Any]] = {}
@@ -241,7 +257,7 @@ class App:
             if not method or not set(method) <= _METHOD_CHARS:
                 raise RoutingError(f"invalid HTTP method {method!r} for {pattern!r}")
         route = self.router.add(pattern, target, methods=allowed, name=name, host=host)
-        self._endpoints[id(route)] = endpoint
+        self._endpoints[route] = endpoint
         if host is not None:
             self._host_routing = True
         return route
@@ -356,17 +372,10 @@ class App:
                 self._no_route(exc, environ, path, method),
             )
         else:
-            endpoint = self._endpoints[id(match.route)]
+            route, args, kwargs = match
+            endpoint = self._endpoints[route]
             request = Request(
-                self,
-                environ,
-                method,
-                path,
-                match.route,
-                match.args,
-                match.kwargs,
-                endpoint,
-                endpoint.skip,
+                self, environ, method, path, route, args, kwargs, endpoint, endpoint.skip
             )
         try:
             response = (self._chain or self.freeze())(request)
@@ -394,7 +403,8 @@ class App:
                     if len(key) == 14 and key.lower() == "content-length":
                         break
                 else:
-                    headers.append(("Content-Length", str(sum(map(len, body)))))
+                    size = len(body[0]) if len(body) == 1 else sum(map(len, body))
+                    headers.append(("Content-Length", str(size)))
         elif type(body) is FileBody:
             if body.length is not None and response.headers.get("Content-Length") is None:
                 headers.append(("Content-Length", str(body.length)))
