@@ -137,6 +137,10 @@ class GzipMiddleware:
             response.body = CompressedStream(body, coding, self.level)
             headers.remove("Content-Length")
         headers.set("Content-Encoding", coding)
+        # Byte ranges would count bytes of the uncompressed file (206 is never
+        # compressed): a client resuming a compressed download must not be told
+        # it can.
+        headers.remove("Accept-Ranges")
         etag = headers.get("ETag")
         if etag and not etag.startswith("W/"):
             headers.set("ETag", "W/" + etag)

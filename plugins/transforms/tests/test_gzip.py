@@ -185,6 +185,17 @@ def test_a_strong_etag_becomes_weak(app: App, tag: str, expected: str) -> None:
     assert call(app, f"/etag?tag={tag}", encoding=None)[1]["ETag"] == tag
 
 
+def test_compressed_responses_do_not_offer_byte_ranges() -> None:
+    app = App(plugins=["gzip"])
+
+    @app.route("/file")
+    def file(request: Any) -> Response:
+        return Response(PAGE, content_type="text/plain", headers={"Accept-Ranges": "bytes"})
+
+    assert "Accept-Ranges" not in call(app, "/file")[1]
+    assert call(app, "/file", encoding=None)[1]["Accept-Ranges"] == "bytes"
+
+
 def test_settings_configure_size_types_and_codings() -> None:
     app = make_app(
         gzip_min_length=1, gzip_content_types=("image/png",), gzip_encodings=("deflate",)
