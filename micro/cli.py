@@ -1,0 +1,243 @@
+"""Command line: ``micro <command>`` (``python -m micro`` is the same program).
+
+Each subcommand is a :class:`Command`: a name, a one-line help, a function that adds
+its arguments to an ``argparse`` subparser and a function that runs it and returns
+the exit status. :data:`COMMANDS` lists them; adding a command (``routes``,
+``plugins``) means writing one more :class:`Command` and adding it to that tuple.
+A command signals a user mistake by raising :class:`~micro.errors.ConfigError`:
+:func:`main` prints it as one line and exits with status 2, never a traceback.
+
+``micro serve TARGET`` serves a WSGI app with micro's server. TARGET is
+``module:attr`` or ``path/to/file.py[:attr]``; attr defaults to ``app``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from micro.errors import ConfigError
+
+__all__ = ["COMMANDS", "Command", "build_parser", "load_app", "main", "parse_bind"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand of ``micro``."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# -- loading an app ---------------------------------------------------------------------
+def _split_target(target: str) -> tuple[str, str]:
+    if target.endswith(".py"):
+        return target, "app"
+    where, sep, attr = target.rpartition(":")
+    if not sep:
+        return target, "app"
+    if not where or not attr:
+        raise ConfigError(f"invalid target {target!r}: expected module:attr or file.py[:attr]")
+    return where, attr
+
+
+def _import_file(path: str) -> Any:
+    if not os.path.isfile(path):
+        raise ConfigError(f"cannot load {path!r}: no such file")
+    directory = os.path.dirname(os.path.abspath(path))
+    if directory not in sys.path:
+        sys.path.insert(0, directory)  # so the file can import its neighbours
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"cannot load {path!r}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_app(target: str) -> Callable[..., Any]:
+    """Import TARGET (``module:attr`` or ``file.py[:attr]``) and return the WSGI callable."""
+    where, attr = _split_target(target)
+    try:
+        if where.endswith(".py"):
+            module = _import_file(where)
+        else:
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(where)
+    except ConfigError:
+        raise
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {where!r}: {exc}") from exc
+    except Exception as exc:
+        raise ConfigError(f"importing {where!r} failed: {type(exc).__name__}: {exc}") from exc
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigError(f"{where!r} has no attribute {attr!r}") from None
+    if not callable(obj):
+        raise ConfigError(f"{where}:{attr} is not a WSGI callable (got {type(obj).__name__})")
+    return obj  # type: ignore[no-any-return]
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[IPv6]:PORT`` into (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host or "127.0.0.1", int(port)
+
+
+# -- serve ----------------------------------------------------------------------------
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return convert
+
+
+def _configure_serve(parser: argparse.ArgumentParser) -> None:
+    from micro.http import Limits
+    from micro.server import ServerConfig
+
+    defaults = ServerConfig()
+    limits = Limits()
+    parser.add_argument("target", metavar="TARGET", help="module:attr or path/to/file.py[:attr]")
+    parser.add_argument(
+        "--bind",
+        type=parse_bind,
+        default=("127.0.0.1", 8000),
+        metavar="HOST:PORT",
+        help="where to listen (default 127.0.0.1:8000)",
+    )
+    parser.add_argument(
+        "--threads", type=_positive(int), default=defaults.threads, help="worker threads"
+    )
+    parser.add_argument("--backlog", type=_positive(int), default=defaults.backlog)
+    for name in ("idle", "head", "body", "write"):
+        parser.add_argument(
+            f"--{name}-timeout",
+            type=_positive(float),
+            default=getattr(defaults, f"{name}_timeout"),
+            metavar="SECONDS",
+        )
+    for name in ("max_request_line", "max_header_bytes", "max_header_count", "max_body_bytes"):
+        parser.add_argument(
+            "--" + name.replace("_", "-"), type=_positive(int), default=getattr(limits, name)
+        )
+    parser.add_argument(
+        "--access-log", action="store_true", help="log each request (Combined Log Format)"
+    )
+
+
+def _setup_logging(access_log: bool) -> None:
+    root = logging.getLogger("micro")
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    if access_log:
+        access = logging.getLogger("micro.access")
+        if not access.handlers:
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            access.addHandler(handler)
+            access.propagate = False
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from micro.http import Limits
+    from micro.server import Server, ServerConfig
+
+    app = load_app(args.target)
+    host, port = args.bind
+    limits = replace(
+        Limits(),
+        max_request_line=args.max_request_line,
+        max_header_bytes=args.max_header_bytes,
+        max_header_count=args.max_header_count,
+        max_body_bytes=args.max_body_bytes,
+    )
+    config = ServerConfig(
+        host=host,
+        port=port,
+        threads=args.threads,
+        backlog=args.backlog,
+        limits=limits,
+        idle_timeout=args.idle_timeout,
+        head_timeout=args.head_timeout,
+        body_timeout=args.body_timeout,
+        write_timeout=args.write_timeout,
+        access_log=args.access_log,
+    )
+    _setup_logging(args.access_log)
+    server = Server(app, config)
+    try:
+        server.start()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from exc
+    bound_host, bound_port = server.address
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    print(
+        f"micro: serving {args.target} on http://{shown}:{bound_port}/ "
+        f"({config.threads} threads; Ctrl-C stops)",
+        flush=True,
+    )
+    server.serve_forever()
+    return 0
+
+
+SERVE = Command(
+    "serve", "serve a WSGI app with micro's HTTP/1.1 server", _configure_serve, _run_serve
+)
+
+COMMANDS: tuple[Command, ...] = (SERVE,)
+
+
+def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="micro", description="micro web framework tools")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in commands:
+        child = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.configure(child)
+        child.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``micro``; returns the exit status (2 for a usage or configuration error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except ConfigError as exc:
+        print(f"micro: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
