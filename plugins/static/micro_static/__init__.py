@@ -52,7 +52,9 @@ if TYPE_CHECKING:
 __all__ = ["StaticFiles", "StaticPlugin", "plugin"]
 
 IMMUTABLE = "public, max-age=31536000, immutable"
-_ARCHIVES = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz"}
+_ARCHIVES = MappingProxyType(
+    {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz"}
+)
 _TEXTUAL = ("application/javascript", "application/json", "application/xml", "image/svg+xml")
 
 

@@ -48,7 +48,7 @@ DEFAULT_CONTENT_TYPES = (
 )
 
 # The window bits zlib needs for each HTTP content coding.
-_WBITS = {"gzip": 31, "deflate": 15}
+_WBITS = MappingProxyType({"gzip": 31, "deflate": 15})
 
 _UNCOMPRESSED_STATUSES = frozenset({204, 206, 304})
 

@@ -6,11 +6,12 @@ No HTTP objects here, only strings, so the rules are easy to test on their own.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from types import MappingProxyType
 
 __all__ = ["choose_encoding", "is_compressible", "parse_accept_encoding"]
 
 # RFC 9110 12.5.3: "x-gzip" is an alias of "gzip".
-_ALIASES = {"x-gzip": "gzip"}
+_ALIASES = MappingProxyType({"x-gzip": "gzip"})
 
 
 def parse_accept_encoding(header: str) -> dict[str, float]:

@@ -44,7 +44,7 @@ __all__ = ["XSRFMiddleware", "XSRFPlugin", "plugin", "xsrf_form_html", "xsrf_tok
 FIELD = "_xsrf"
 HEADERS = ("X-XSRFToken", "X-CSRFToken")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
+_DEFAULT_PORTS = MappingProxyType({"http": "80", "https": "443"})
 
 
 class _Token:
