@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from micro.errors import ConfigError
+from micro.errors import ConfigError, MicroError
 
 __all__ = ["COMMANDS", "Command", "build_parser", "load_app", "main", "parse_bind"]
 
@@ -216,7 +216,28 @@ SERVE = Command(
     "serve", "serve a WSGI app with micro's HTTP/1.1 server", _configure_serve, _run_serve
 )
 
-COMMANDS: tuple[Command, ...] = (SERVE,)
+
+# -- plugins (micro.plugins does the work; imported only when the command runs) -------
+def _configure_plugins(parser: argparse.ArgumentParser) -> None:
+    from micro.plugins import configure_list
+
+    configure_list(parser)
+
+
+def _run_plugins(args: argparse.Namespace) -> int:
+    from micro.plugins import run_list
+
+    return run_list(args)
+
+
+PLUGINS = Command(
+    "plugins",
+    "list installed plugins (distribution, version, enabled, resolved order for an app)",
+    _configure_plugins,
+    _run_plugins,
+)
+
+COMMANDS: tuple[Command, ...] = (SERVE, PLUGINS)
 
 
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
@@ -231,6 +252,17 @@ def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentPar
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``micro``; returns the exit status (2 for a usage or configuration error)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and not words[0].startswith("-") and words[0] not in {c.name for c in COMMANDS}:
+        from micro.plugins import run_plugin_command  # a subcommand an installed plugin adds
+
+        try:
+            status = run_plugin_command(words[0], words[1:])
+        except MicroError as exc:
+            print(f"micro: error: {exc}", file=sys.stderr)
+            return 2
+        if status is not None:
+            return status
     parser = build_parser()
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
