@@ -373,13 +373,16 @@ def run_list(args: argparse.Namespace, *, registry: PluginRegistry | None = None
 
     For an app (``APP``, whose enabled plugins are read from it) or an explicit
     ``--enable`` list, the last two columns say whether each plugin is enabled and
-    its place in the resolved order. Exit status 1 on a plugin error.
+    its place in the resolved order. Exit status 2 on a plugin error, like
+    every other usage or configuration error of the ``micro`` command.
     """
     registry = registry or PluginRegistry()
     try:
         enabled: list[str] = []
         if args.app:
-            enabled = _enabled_plugins(_load_app(args.app))
+            from micro.cli import load_app  # the same loader as ``micro serve``
+
+            enabled = _enabled_plugins(load_app(args.app))
         if args.enable:
             enabled += [n.strip() for n in args.enable.split(",") if n.strip()]
         order = [p.name for p in registry.resolve(enabled)] if enabled else []
@@ -389,8 +392,8 @@ def run_list(args: argparse.Namespace, *, registry: PluginRegistry | None = None
             mark = "yes" if name in order else "no"
             rows.append((name, info.distribution, info.version, mark, place))
     except MicroError as exc:
-        print(f"micro plugins: {exc}", file=sys.stderr)
-        return 1
+        print(f"micro plugins: error: {exc}", file=sys.stderr)
+        return 2
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -417,22 +420,3 @@ def _enabled_plugins(app: Any) -> list[str]:
     settings = getattr(app, "settings", None) or {}
     names += [n for n in settings.get("plugins", ()) if isinstance(n, str)]
     return names
-
-
-def _load_app(target: str) -> Any:
-    """Import ``module:attr`` or ``file.py[:attr]`` (attr defaults to ``app``)."""
-    import importlib
-    import runpy
-
-    location, _, attr = target.partition(":")
-    attr = attr or "app"
-    try:
-        if location.endswith(".py"):
-            namespace = runpy.run_path(location)
-        else:
-            namespace = vars(importlib.import_module(location))
-    except (ImportError, OSError) as exc:
-        raise PluginError(f"cannot load the app {target!r}: {exc}") from exc
-    if attr not in namespace:
-        raise PluginError(f"{location} has no attribute {attr!r}")
-    return namespace[attr]

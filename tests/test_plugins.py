@@ -346,7 +346,7 @@ def test_main_list_shows_the_resolved_order_for_an_app(
 
 
 def test_main_list_reports_errors_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main_list(["--enable", "gzip,nope"]) == 1
+    assert main_list(["--enable", "gzip,nope"]) == 2
     assert "unknown plugin 'nope'" in capsys.readouterr().err
 
 
@@ -354,3 +354,18 @@ def test_plugin_subcommands_run_by_name(capsys: pytest.CaptureFixture[str]) -> N
     assert run_plugin_command("poweredby", []) == 0
     assert capsys.readouterr().out.strip() == '{"banner": "micro"}'
     assert run_plugin_command("no-such-command", []) is None
+
+
+def test_the_micro_command_lists_plugins_and_runs_their_subcommands(tmp_path: Path) -> None:
+    def micro(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "micro", *args], capture_output=True, text=True, check=False
+        )
+
+    listed = micro("plugins", "--enable", "static,gzip")
+    assert listed.returncode == 0, listed.stderr
+    assert "resolved order: gzip -> static" in listed.stdout
+    assert micro("poweredby", "from-cli").stdout.strip() == '{"banner": "from-cli"}'
+    broken = micro("plugins", str(tmp_path / "missing.py"))
+    assert broken.returncode == 2
+    assert "missing.py" in broken.stderr
