@@ -103,11 +103,13 @@ class XSRFMiddleware:
         return token
 
     def __call__(self, request: Request, call_next: Callable[[Request], Response]) -> Response:
-        token = self.token_for(request)
+        # PERF: a safe request that shows no token costs nothing: the cookie is
+        # only verified (and a secret only drawn) when a check or a page needs it.
         if request.method not in SAFE_METHODS:
-            self.check(request, token)
+            self.check(request, self.token_for(request))
         response = call_next(request)
-        if token.used:
+        token = getattr(request.state, "xsrf", None)
+        if isinstance(token, _Token) and token.used:
             # Re-signing on every page that shows a token keeps the timestamp fresh
             # for active users; the secret stays, so tokens in other tabs stay valid.
             self._set_cookie(request, response, token)
@@ -172,11 +174,11 @@ def _own_origin(request: Request) -> str:
 
 
 def xsrf_token(request: Request) -> str:
-    """The masked token for this response (needs the ``xsrf`` middleware on the route)."""
-    token = getattr(request.state, "xsrf", None)
-    if not isinstance(token, _Token):
-        raise LookupError("xsrf_token: the 'xsrf' plugin did not run for this request")
-    return token.token()
+    """The masked token for this response, for function routes (handlers have a helper)."""
+    try:
+        return str(request.app.helper("xsrf_token", request))
+    except AttributeError:
+        raise LookupError("xsrf_token: the 'xsrf' plugin is not enabled on this app") from None
 
 
 def xsrf_form_html(request: Request) -> str:

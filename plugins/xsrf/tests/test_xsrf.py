@@ -262,3 +262,14 @@ def test_tokens_are_compared_in_constant_time(
 def test_a_missing_cookie_secret_fails_at_start_up() -> None:
     with pytest.raises(PluginError, match=r"'xsrf'.*micro-xsrf.*cookie_secret"):
         App(plugins=["xsrf"])
+
+
+def test_the_function_helpers_need_the_plugin(caplog: pytest.LogCaptureFixture) -> None:
+    app = App()
+
+    @app.route("/")
+    def page(request: Any) -> str:
+        return xsrf_form_html(request)
+
+    TestApp(app).get("/", status=500)
+    assert "'xsrf' plugin is not enabled" in caplog.text
