@@ -361,6 +361,10 @@ def environment(dists: Sequence[str], tools: Mapping[str, Sequence[str]]) -> lis
         f"{platform.release()}",
         "- versions: " + ", ".join(f"{d} {dist_version(d)}" for d in ("micro-web", *dists)),
     ]
+    commit = tool_version(["git", "-C", str(ROOT), "describe", "--always", "--dirty"])
+    lines.append(f"- micro at commit {commit}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines.append(f"- load average when the report was written (1, 5, 15 min): {load}")
     if tools:
         lines.append("- tools: " + ", ".join(tool_version(argv) for argv in tools.values()))
     return lines
