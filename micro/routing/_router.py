@@ -115,7 +115,7 @@ class _Endpoint:
 
 
 class _Node:
-    __slots__ = ("dynamic", "endpoint", "literal", "regexes", "tails")
+    __slots__ = ("dynamic", "endpoint", "literal", "regexes", "shape", "tails")
 
     def __init__(self) -> None:
         self.literal: dict[str, _Node] = {}
@@ -123,10 +123,22 @@ class _Node:
         self.tails: list[tuple[Segment, _Endpoint]] = []  # spanning 'path' fields
         self.regexes: list[tuple[RegexSpec, _Endpoint]] = []
         self.endpoint: _Endpoint | None = None
+        self.shape = _LITERAL_ONLY
+
+    def refresh(self) -> None:
+        """Recompute :attr:`shape`, which lets the walk loop instead of recursing."""
+        if self.tails or self.regexes or len(self.dynamic) > 1:
+            self.shape = _BRANCHING
+        elif self.dynamic:
+            one_field = self.dynamic[0][0].fullmatch is not None
+            self.shape = _ONE_FIELD if one_field else _BRANCHING
+        else:
+            self.shape = _LITERAL_ONLY
 
 
-class _Found(Exception):
-    """Carries the winning match out of the recursive walk (internal)."""
+# Node shapes: only literal children; plus exactly one one-field typed segment; anything
+# else (the walk recurses only at these).
+_LITERAL_ONLY, _ONE_FIELD, _BRANCHING = 0, 1, 2
 
 
 class _Group:
@@ -160,6 +172,7 @@ class _Group:
             else:
                 endpoint = _Endpoint()
                 node.regexes.append((spec, endpoint))
+                node.refresh()
             endpoint.add(route)
             return
         node = self.root
@@ -174,6 +187,7 @@ class _Group:
                 else:
                     endpoint = _Endpoint()
                     node.tails.append((part, endpoint))
+                    node.refresh()
                 endpoint.add(route)
                 return
             for segment, child in node.dynamic:
@@ -183,6 +197,7 @@ class _Group:
             else:
                 child = _Node()
                 node.dynamic.append((part, child))
+                node.refresh()
                 node = child
         if node.endpoint is None:
             node.endpoint = _Endpoint()
@@ -195,47 +210,74 @@ def _walk(
     i: int,
     path: str,
     method: str,
-    values: list[tuple[str, Any]],
-    allowed: set[str],
+    values: dict[str, Any],
+    allowed: list[Iterable[str]],
 ) -> Match | None:
     """Depth first: literal child, typed segments, spanning fields, then regex specs.
 
-    ``values`` holds the typed values of the segments walked so far; it is appended to
-    before descending and popped after, so a failed branch leaves no trace.
+    ``values`` holds the typed values of the segments walked so far and becomes the
+    match's kwargs; the walk may change it, so a caller that has alternatives left to
+    try hands down a copy. Methods of routes that match the path but not the method
+    are appended to ``allowed``.
+
+    PERF: where a node offers no alternative (only literal children, or one one-field
+    typed segment) the walk loops instead of recursing, and nothing is copied; it
+    recurses at branch points only.
     """
-    if i == len(segs):
-        endpoint = node.endpoint
-        if endpoint is not None:
-            route = endpoint.pick(method)
-            if route is not None:
-                return _new_match((route, (), dict(values)))
-            allowed.update(endpoint.by_method)
+    end = len(segs)
+    while i < end:
+        seg = segs[i]
+        child = node.literal.get(seg)
+        shape = node.shape
+        if shape == _LITERAL_ONLY:
+            if child is None:
+                return None
+            node = child
+            i += 1
+            continue
+        if child is not None:
+            found = _walk(child, segs, i + 1, path, method, values.copy(), allowed)
+            if found is not None:
+                return found
+        if shape != _ONE_FIELD:
+            return _branch(node, segs, i, path, method, values, allowed)
+        part, node = node.dynamic[0]
+        if part.fullmatch(seg) is None:  # type: ignore[misc]  # _ONE_FIELD: not None
+            return None
+        try:
+            values[part.name] = part.convert(seg)
+        except ValueError:  # e.g. more digits than int() takes
+            return None
+        i += 1
+    endpoint = node.endpoint
+    if endpoint is None:
         return None
+    route = endpoint.by_method.get(method) or endpoint.any
+    if route is None and method == "HEAD":
+        route = endpoint.by_method.get("GET")
+    if route is None:
+        allowed.append(endpoint.by_method)
+        return None
+    return tuple.__new__(Match, (route, (), values))
+
+
+def _branch(
+    node: _Node,
+    segs: list[str],
+    i: int,
+    path: str,
+    method: str,
+    values: dict[str, Any],
+    allowed: list[Iterable[str]],
+) -> Match | None:
+    """The alternatives of a branching node, after its literal child has failed."""
     seg = segs[i]
-    child = node.literal.get(seg)
-    if child is not None:
-        found = _walk(child, segs, i + 1, path, method, values, allowed)
-        if found is not None:
-            return found
     for part, child in node.dynamic:
-        fullmatch = part.fullmatch
-        if fullmatch is not None:  # PERF: one field, the whole segment
-            if fullmatch(seg) is None:
-                continue
-            try:
-                value = part.convert(seg)
-            except ValueError:  # e.g. more digits than int() takes
-                continue
-            values.append((part.name, value))
-            found = _walk(child, segs, i + 1, path, method, values, allowed)
-            values.pop()
-        else:
-            got = part.match(seg)
-            if got is None:
-                continue
-            found = _walk(child, segs, i + 1, path, method, values + got, allowed)
-        if found is not None:
-            return found
+        got = part.match(seg)
+        if got is not None:
+            found = _walk(child, segs, i + 1, path, method, {**values, **dict(got)}, allowed)
+            if found is not None:
+                return found
     if node.tails:
         rest = "/".join(segs[i:])
         for part, endpoint in node.tails:
@@ -243,8 +285,8 @@ def _walk(
             if got is not None:
                 route = endpoint.pick(method)
                 if route is not None:
-                    return _new_match((route, (), dict(values + got)))
-                allowed.update(endpoint.by_method)
+                    return _new_match((route, (), {**values, **dict(got)}))
+                allowed.append(endpoint.by_method)
     for spec, endpoint in node.regexes:
         m = spec.rest.fullmatch(path[len(spec.head) :])
         if m is not None:
@@ -252,7 +294,7 @@ def _walk(
             if route is not None:
                 args, kwargs = spec.extract(m)
                 return _new_match((route, args, kwargs))
-            allowed.update(endpoint.by_method)
+            allowed.append(endpoint.by_method)
     return None
 
 
@@ -335,8 +377,8 @@ class Router:
     def match(self, path: str, method: str, host: str = "") -> Match:
         """The route for a percent-decoded ``path``, ``method`` and Host header value."""
         if not self._hosts and path[:1] == "/":  # PERF: the common case, inlined
-            allowed: set[str] = set()
-            found = _walk(self._default.root, path[1:].split("/"), 0, path, method, [], allowed)
+            allowed: list[Iterable[str]] = []
+            found = _walk(self._default.root, path[1:].split("/"), 0, path, method, {}, allowed)
             if found is not None:
                 return found
             return self._miss(self._default_only, path, method, allowed)
@@ -346,34 +388,38 @@ class Router:
             groups.append(self._default)
         else:
             groups = [self._default]
-        allowed = set()
+        allowed = []
         found = self._find(groups, path, method, allowed)
         if found is not None:
             return found
         return self._miss(groups, path, method, allowed)
 
-    def _miss(self, groups: list[_Group], path: str, method: str, allowed: set[str]) -> Match:
+    def _miss(
+        self, groups: list[_Group], path: str, method: str, found: list[Iterable[str]]
+    ) -> Match:
         """No route took (path, method): raise 405, a trailing-slash redirect, or 404."""
-        if allowed:
+        if found:
+            allowed = {"OPTIONS"}.union(*found)
             if "GET" in allowed:
                 allowed.add("HEAD")
-            allowed.add("OPTIONS")
             raise MethodNotAllowed(frozenset(allowed))
         if self.redirect_trailing_slash and path != "/":
             other = path[:-1] if path.endswith("/") else path + "/"
             # Never answer with '//host...': a Location a browser reads as another site.
-            if not other.startswith("//") and self._find(groups, other, method, set()):
+            if not other.startswith("//") and self._find(groups, other, method, []):
                 status = 301 if method in {"GET", "HEAD"} else 308
                 raise TrailingSlashRedirect(quote(other, safe=PATH_SAFE), status)
         raise NotFound(f"no route for {path!r}")
 
     @staticmethod
-    def _find(groups: list[_Group], path: str, method: str, allowed: set[str]) -> Match | None:
+    def _find(
+        groups: list[_Group], path: str, method: str, allowed: list[Iterable[str]]
+    ) -> Match | None:
         if not path.startswith("/"):
             return None
         segs = path[1:].split("/")
         for group in groups:
-            found = _walk(group.root, segs, 0, path, method, [], allowed)
+            found = _walk(group.root, segs, 0, path, method, {}, allowed)
             if found is not None:
                 return found
         return None
