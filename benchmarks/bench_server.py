@@ -248,3 +248,5 @@ if __name__ == "__main__":
         sys.exit(main())
     except BenchError as err:
         sys.exit(f"bench_server: {err}")
+    except KeyboardInterrupt:
+        sys.exit(130)
