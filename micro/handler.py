@@ -28,7 +28,7 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from micro.cookies import format_set_cookie
-from micro.errors import HTTPError, MicroError, RoutingError
+from micro.errors import HTTPError, MicroError, ProtocolError, RoutingError
 from micro.headers import ResponseHeaders
 from micro.response import Response, json_bytes, reason_phrase
 from micro.signing import create_signed_value, decode_signed_value
@@ -255,8 +255,9 @@ class RequestHandler:
 
     def send_error(self, status: int = 500, **kwargs: Any) -> None:
         """Replace the response with an error page (``write_error`` renders it)."""
-        if self._committed and (self._chunks or self._streaming):
-            raise HandlerError("cannot send_error: output was already flushed")
+        if self._streaming:
+            raise HandlerError("cannot send_error: output was already streamed")
+        # Flushed chunks of a plain method are still ours (nothing has left): drop them.
         self._committed = False
         self._finished = False
         self.clear()
@@ -282,6 +283,8 @@ class RequestHandler:
             error, exc_info = exc, None
         else:
             error = HTTPError(status, self._reason)
+            if isinstance(exc, ProtocolError):
+                exc_info = None  # the client's fault: no traceback, even in debug
         response = self.app.handle_error(self.request, error, exc_info)
         self._status, self._reason = response.status, response.reason
         self._headers = response.headers
@@ -325,16 +328,14 @@ class RequestHandler:
                 if self._streaming:
                     log.error("%s %s failed while streaming", request.method, request.path)
                     raise
-                if isinstance(exc, HTTPError):
-                    if exc.log_message:
+                status, reason = 500, None
+                if isinstance(exc, HTTPError | ProtocolError):
+                    status, reason = exc.status, exc.reason
+                    if isinstance(exc, HTTPError) and exc.log_message:
                         log.warning("%s %s: %s", request.method, request.path, exc.log_message)
                 else:
                     log.error("%s %s failed", request.method, request.path, exc_info=exc)
-                self.send_error(
-                    exc.status if isinstance(exc, HTTPError) else 500,
-                    reason=exc.reason if isinstance(exc, HTTPError) else None,
-                    exc_info=(type(exc), exc, exc.__traceback__),
-                )
+                self.send_error(status, reason=reason, exc_info=(type(exc), exc, exc.__traceback__))
             yield self._take()
         finally:
             try:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from micro.errorpages import error_response
-from micro.errors import ConfigError, HTTPError, MicroError, RoutingError
+from micro.errors import ConfigError, HTTPError, MicroError, ProtocolError, RoutingError
 from micro.handler import RequestHandler, handler_methods, run_handler
 from micro.headers import ResponseHeaders
 from micro.middleware import CallNext, Middleware, build_chain, skipped_middleware
@@ -486,7 +486,13 @@ class App:
         )
 
     def handle_exception(self, request: Request, exc: Exception) -> Response:
-        """Log an unexpected exception (never to wsgi.errors) and answer 500."""
+        """Log an unexpected exception (never to wsgi.errors) and answer 500.
+
+        A ProtocolError (BadRequest, ContentTooLarge ...) raised by app code answers
+        its own status instead, like an HTTPError.
+        """
+        if isinstance(exc, ProtocolError):
+            return self.handle_error(request, HTTPError(exc.status, exc.reason))
         log.error("%s %s failed", request.method, request.path, exc_info=exc)
         error = HTTPError(500)
         error.__cause__ = exc

@@ -10,6 +10,7 @@ import webob
 from webtest import TestApp
 
 from micro import App, HTTPError, MicroError, RequestHandler, URLSpec
+from micro.errors import BadRequest, ContentTooLarge
 from micro.handler import HandlerError
 from micro.headers import InvalidHeader
 
@@ -355,3 +356,34 @@ def test_initialize_without_kwargs_rejects_unexpected_ones() -> None:
     app = App()
     app.add_handlers(".*", [("/plain", Plain, {"unexpected": 1})])
     TestApp(app).get("/plain", status=500)
+
+
+def test_error_after_flush_in_plain_method_still_gets_a_clean_page() -> None:
+    class Flushes(RequestHandler):
+        def get(self) -> None:
+            self.write("half")
+            self.flush()
+            raise HTTPError(502)
+
+    app = App()
+    app.route("/flushes")(Flushes)
+    res = TestApp(app).get("/flushes", status=502)
+    assert "half" not in res.text
+
+
+def test_protocol_errors_raised_by_app_code_answer_their_status() -> None:
+    class TooBig(RequestHandler):
+        def get(self) -> None:
+            raise ContentTooLarge("way too big")
+
+    app = App(debug=True)
+    app.route("/big")(TooBig)
+
+    @app.route("/bad")
+    def bad(request: Any) -> str:
+        raise BadRequest("nope")
+
+    t = TestApp(app)
+    res = t.get("/big", status=413)
+    assert "Traceback" not in res.text
+    assert t.get("/bad", status=400).status == "400 nope"
