@@ -207,6 +207,11 @@ class Exchange:
         else:
             self.mode = _CLOSE
             self.keep_alive = False
+        body = self.body
+        if body is not None and body.continue_pending:
+            # The client holds its body back for a 100 we will not send now: whether
+            # body bytes or a new request come next is unknowable, so say we close.
+            self.keep_alive = False
         if not self.keep_alive:
             out.append(("Connection", "close"))
         elif head.http_version == "1.0":

@@ -1,0 +1,204 @@
+"""The request side of WSGI over real sockets: environ keys, wsgi.input, 100-continue."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+Start = Callable[..., Any]
+
+
+def environ_app(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+    shown = {k: v for k, v in environ.items() if isinstance(v, str | bool | int | tuple)}
+    body = json.dumps(shown).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+
+
+def echo(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+    stream = environ["wsgi.input"]
+    lines = []
+    while line := stream.readline(4):
+        lines.append(line)
+    start_response("200 OK", [("X-Pieces", str(len(lines)))])
+    return [b"".join(lines)]
+
+
+def test_environ_is_pep3333_complete(harness: Any) -> None:
+    address = harness.serve(environ_app)
+    client = harness.client(address)
+    client.send(
+        b"GET /caf%C3%A9/a%2Fb?x=1&y=%20 HTTP/1.1\r\nHost: example.org:8080\r\n"
+        b"Accept: a\r\nAccept: b\r\nCookie: a=1\r\nCookie: b=2\r\n"
+        b"Content-Type: text/plain\r\nX_Spoof: 1\r\n\r\n"
+    )
+    env = json.loads(client.response().body)
+    local_port = client.sock.getsockname()[1]
+    assert env["REQUEST_METHOD"] == "GET"
+    assert env["SCRIPT_NAME"] == ""
+    assert env["PATH_INFO"] == "/caf\xc3\xa9/a/b"  # decoded bytes as latin-1
+    assert env["QUERY_STRING"] == "x=1&y=%20"
+    assert env["SERVER_NAME"] == "example.org"
+    assert env["SERVER_PORT"] == "8080"
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert env["REMOTE_ADDR"] == "127.0.0.1"
+    assert env["REMOTE_PORT"] == str(local_port)
+    assert env["HTTP_ACCEPT"] == "a, b"
+    assert env["HTTP_COOKIE"] == "a=1; b=2"
+    assert env["CONTENT_TYPE"] == "text/plain"
+    assert "CONTENT_LENGTH" not in env
+    assert "HTTP_X_SPOOF" not in env
+    assert env["wsgi.version"] == [1, 0]
+    assert env["wsgi.url_scheme"] == "http"
+    assert env["wsgi.multithread"] is True
+    assert env["wsgi.multiprocess"] is False
+    assert env["wsgi.run_once"] is False
+
+
+def test_server_name_falls_back_to_bind_address_without_host(harness: Any) -> None:
+    host, port = harness.serve(environ_app)
+    client = harness.client((host, port))
+    client.send(b"GET / HTTP/1.0\r\n\r\n")
+    env = json.loads(client.response().body)
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("127.0.0.1", str(port))
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.0"
+
+
+def test_absolute_form_authority_wins_over_host(harness: Any) -> None:
+    client = harness.client(harness.serve(environ_app))
+    client.send(b"GET http://real.example/p?q HTTP/1.1\r\nHost: other.example\r\n\r\n")
+    env = json.loads(client.response().body)
+    assert env["SERVER_NAME"] == "real.example"
+    assert env["PATH_INFO"] == "/p"
+
+
+def test_content_length_body_through_wsgi_input(harness: Any) -> None:
+    client = harness.client(harness.serve(echo))
+    client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nab\ncdefgh\ni")
+    client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    response = client.response()
+    assert response.body == b"ab\ncdefgh\ni"
+    assert response.header("x-pieces") == "4"
+    assert client.response().body == b""
+
+
+def test_chunked_body_with_trailers_is_never_read_as_a_request(harness: Any) -> None:
+    client = harness.client(harness.serve(echo))
+    client.send(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-Trailer: GET /evil HTTP/1.1\r\n\r\n"
+        b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    assert client.response().body == b"abcde"
+    second = client.response()
+    assert second.status == 200
+    assert second.body == b""
+
+
+def test_body_arriving_slowly_is_read_on_demand(harness: Any) -> None:
+    client = harness.client(harness.serve(echo))
+    client.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for piece in (b"5\r\nhel", b"lo\r\n", b"1\r\n!\r\n", b"0\r\n\r\n"):
+        time.sleep(0.02)
+        client.send(piece)
+    assert client.response().body == b"hello!"
+
+
+def test_100_continue_is_sent_only_when_the_app_reads(harness: Any) -> None:
+    client = harness.client(harness.serve(echo))
+    client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+    interim = client.response()
+    assert interim.status == 100
+    client.send(b"body")
+    assert client.response().body == b"body"
+
+
+def test_no_100_continue_when_the_app_answers_without_reading(harness: Any) -> None:
+    def refuse(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        start_response("413 Content Too Large", [("Content-Length", "0")])
+        return []
+
+    client = harness.client(harness.serve(refuse))
+    client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+    response = client.response()
+    assert response.status == 413
+    assert response.header("connection") == "close"  # the body may still come: not reusable
+    assert client.closed_by_server()
+
+
+def test_expect_on_http10_is_ignored(harness: Any) -> None:
+    client = harness.client(harness.serve(echo))
+    client.send(b"POST / HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi")
+    response = client.response()
+    assert response.status == 200
+    assert response.body == b"hi"
+
+
+def test_unread_small_body_is_drained_and_the_connection_reused(harness: Any) -> None:
+    def ignore(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    client = harness.client(harness.serve(ignore))
+    client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nGET /")
+    assert client.response().header("connection") is None
+    client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert client.response().body == b"ok"
+
+
+def test_unread_large_body_closes_the_connection(harness: Any) -> None:
+    def ignore(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    client = harness.client(harness.serve(ignore, max_discard=10))
+    client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+    response = client.response()
+    assert response.body == b"ok"
+    assert client.closed_by_server()
+
+
+def test_stalled_body_times_out_with_408(harness: Any) -> None:
+    client = harness.client(harness.serve(echo, body_timeout=0.3))
+    client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+    response = client.response()
+    assert response.status == 408
+    assert client.closed_by_server()
+
+
+def test_bad_chunk_in_body_answers_400(harness: Any) -> None:
+    client = harness.client(harness.serve(echo))
+    client.send(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+    )
+    assert client.response().status == 400
+    assert client.closed_by_server()
+
+
+def test_client_disconnect_mid_body_leaves_the_server_serving(harness: Any) -> None:
+    seen: list[str] = []
+    done = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        try:
+            environ["wsgi.input"].read()
+        except Exception as exc:
+            seen.append(type(exc).__name__)
+            done.set()
+            raise
+        start_response("200 OK", [])
+        return [b"read"]
+
+    address = harness.serve(app, threads=1)
+    sock = socket.create_connection(address)
+    sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial")
+    sock.close()
+    assert done.wait(5)
+    assert seen == ["BadRequest"]
+    client = harness.client(address)
+    client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz")
+    assert client.response().body == b"read"
