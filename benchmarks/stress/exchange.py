@@ -101,7 +101,8 @@ def exchange(
 
 
 def final_checks(host: str, port: int) -> list[str]:
-    """Normal requests after the fuzzing: GET, pipelined GETs, POST with a body."""
+    """Normal requests after the fuzzing: GET split at every byte, pipelined GETs,
+    POST with a Content-Length body and with a chunked body."""
     problems: list[str] = []
     request = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
     body = b"x" * 1000
@@ -119,6 +120,7 @@ def final_checks(host: str, port: int) -> list[str]:
         ("POST Content-Length", post, [b"1000\n"]),
         ("POST chunked", chunked, [b"5\n"]),
     ]
+    problems += split_checks(host, port, request)
     for name, payload, bodies in checks:
         ex = exchange(host, port, payload, None, 10.0)
         if ex.stalled or ex.reset:
@@ -132,4 +134,36 @@ def final_checks(host: str, port: int) -> list[str]:
         got = [r.body for r in responses if r.status == 200]
         if got != bodies:
             problems.append(f"{name}: want {bodies!r}, got {ex.received[:300]!r}")
+    return problems
+
+
+def split_checks(host: str, port: int, request: bytes) -> list[str]:
+    """The request sent in two writes 20 ms apart, split at every byte: each gets 200.
+
+    TCP may cut a head anywhere, including inside its final CRLFCRLF.
+    """
+    problems: list[str] = []
+    for cut in range(1, len(request)):
+        try:
+            with socket.create_connection((host, port), timeout=5) as sock:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.sendall(request[:cut])
+                time.sleep(0.02)
+                sock.sendall(request[cut:])
+                sock.shutdown(socket.SHUT_WR)
+                received = b""
+                while chunk := sock.recv(65536):
+                    received += chunk
+        except OSError as exc:
+            problems.append(f"split after byte {cut} ({request[:cut][-8:]!r}): {exc!r}")
+            continue
+        try:
+            responses, _ = parse_responses(received, eof=True)
+        except FramingError as exc:
+            problems.append(f"split after byte {cut}: {exc}")
+            continue
+        if [r.body for r in responses] != [HELLO]:
+            problems.append(
+                f"split after byte {cut} ({request[:cut][-8:]!r}): got {received[:120]!r}"
+            )
     return problems

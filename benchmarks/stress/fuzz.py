@@ -12,7 +12,10 @@ no response is a 500 (the app never fails, so a 500 is the server's own error), 
 the unmutated requests at the head of the connection got exactly their expected
 responses. It fails when a response is misframed or truncated, the connection is
 reset (RST: the client can lose the response), or the server neither answers nor
-closes within --conn-timeout seconds of the half-close (a stall).
+closes within --conn-timeout seconds of the half-close (a stall). A reset right after
+a 2xx/3xx response that announced ``Connection: close`` is counted apart and is not a
+failure: the client asked to close (Connection: close or HTTP/1.0) and pipelined more,
+which RFC 9112 §9.6 forbids, so the server may close at once.
 Pass: every connection passes, health probes (a GET every second) all succeed, the
 server process is alive, and normal requests are served correctly afterwards.
 
@@ -66,6 +69,7 @@ class Tally:
     saved: int = 0
     bytes_sent: int = 0
     slowest_close: float = 0.0
+    harness_errors: list[str] = field(default_factory=list)
 
     def claim(self, n: int) -> int:
         """Reserve up to n requests of the budget; 0 when done or out of time."""
@@ -91,6 +95,11 @@ def judge(cases: list[Case], ex: Exchange) -> tuple[str, str, list[Response]]:
     except FramingError as exc:
         return "misframed", str(exc), []
     if ex.reset:
+        last = responses[-1] if responses else None
+        if last is not None and 200 <= last.status < 400 and last.closes:
+            # The client asked for the close (Connection: close, or HTTP/1.0) and then
+            # sent more, which RFC 9112 §9.6 forbids; the server may close at once.
+            return "reset-after-close", "client pipelined past its own close", responses
         return "reset", f"reset after {len(responses)} complete response(s)", responses
     return judge_responses(cases, responses)
 
@@ -137,6 +146,15 @@ def plan(maker: CaseMaker, rng: random.Random, mutated: int, max_pipeline: int) 
 
 
 def client(index: int, tally: Tally, host: str, port: int, args: argparse.Namespace) -> None:
+    try:
+        client_loop(index, tally, host, port, args)
+    except Exception as exc:  # a harness bug: make the run fail loudly, not quietly
+        with tally.lock:
+            tally.harness_errors.append(f"client {index}: {exc!r}")
+        raise
+
+
+def client_loop(index: int, tally: Tally, host: str, port: int, args: argparse.Namespace) -> None:
     rng = random.Random(f"{args.seed}/{index}")
     maker = CaseMaker(rng, host)
     while True:
@@ -276,12 +294,14 @@ def run(argv: list[str] | None) -> int:
         "after_failures": after,
         "server_tracebacks": tracebacks,
         "server_thread_deaths": thread_deaths,
+        "harness_errors": tally.harness_errors,
         "seed": args.seed,
         "artifacts": str(artifacts),
         "samples": tally.samples[:10],
     }
     ok = (
-        complete
+        not tally.harness_errors
+        and complete
         and alive
         and not failed
         and not probe_failures
@@ -292,10 +312,13 @@ def run(argv: list[str] | None) -> int:
         f"{tally.sent} mutated (+{tally.valid_sent} valid) requests on "
         f"{tally.connections} connections in {elapsed:.0f} s "
         f"(seed {args.seed}): failures {failed or 0}, "
-        f"clean {tally.outcomes['ok']} + silent closes {tally.outcomes['silent-close']}, "
+        f"clean {tally.outcomes['ok']} + silent closes {tally.outcomes['silent-close']} "
+        f"+ resets after a client's own close {tally.outcomes['reset-after-close']}, "
         f"server {'alive' if alive else 'DEAD'}, afterwards "
         f"{'OK' if not after else after[0]}; health probes failed {len(probe_failures)}"
     )
+    if tally.harness_errors:
+        summary += f"; HARNESS ERRORS {tally.harness_errors}"
     if not complete:
         summary += f"; only {tally.sent} of {args.count} sent within {args.time_limit:g} s"
     if tracebacks:

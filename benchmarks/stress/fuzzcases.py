@@ -360,6 +360,8 @@ class CaseMaker:
     # -- structural mutations (return a label) ----------------------------------------
 
     def dup_header(self, req: Req) -> str:
+        if not req.headers:
+            req.headers.append((b"Host", self.host))
         name, value = self.rng.choice(req.headers)
         if self.rng.random() < 0.5:
             value = value + b"x" if value else b"dup"

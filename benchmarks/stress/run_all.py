@@ -74,11 +74,13 @@ def figures_cell(name: str, f: dict[str, Any]) -> str:
             f"{wo['fresh_p50_ms']}/{w['fresh_p50_ms']} ms"
         )
     outcomes = f["outcomes"]
-    bad = {k: v for k, v in outcomes.items() if k not in ("ok", "silent-close")}
+    benign = ("ok", "silent-close", "reset-after-close")
+    bad = {k: v for k, v in outcomes.items() if k not in benign}
     return (
         f"{f['requests']} mutated + {f['valid_requests']} valid requests, "
         f"{f['connections']} conns, {f['seconds']} s; clean {outcomes.get('ok', 0)}, silent "
-        f"close {outcomes.get('silent-close', 0)}, failures {bad or 0}; statuses "
+        f"close {outcomes.get('silent-close', 0)}, reset after the client's own close "
+        f"{outcomes.get('reset-after-close', 0)}, failures {bad or 0}; statuses "
         f"{f['statuses']}; server {'alive' if f['server_alive'] else 'DEAD'}, after: "
         f"{'OK' if not f['after_failures'] else f['after_failures'][0]}"
     )
