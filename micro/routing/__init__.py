@@ -13,6 +13,12 @@ Patterns
     that is neither a field nor a quantifier (``{}``, ``{:d}``, ``{id:3d}``), are
     errors. Field names start with an ASCII letter and are unique in a pattern.
 
+Decoded paths
+    ``match`` takes the percent-decoded path (PATH_INFO as UTF-8), and patterns are
+    written in that decoded form (``"/caf\u00e9/a b"``, not ``"/caf%C3%A9/a%20b"``).
+    Since ``%2F`` and ``/`` are the same once decoded, a one-segment value never holds
+    a ``/``.
+
 Regex specs (Tornado style)
     Matched against the whole percent-decoded path. Unnamed groups become positional
     arguments, named groups keyword arguments (as str, None for a group that did not
@@ -34,33 +40,42 @@ Typed fields
     ``path``    one or more non-empty segments, none . or ..    str (with '/')
     ==========  ==============================================  ==============
 
-    ``{id:d}`` refuses ``+5``, ``0x1f``, `` 12``, ``007`` and Arabic-Indic digits (all
-    404s). There is no float type: floats have no one canonical spelling. A segment
-    may mix text and fields (``"v{major:d}.{minor:d}"``, handled by ``parse``) when
-    literal text separates the fields; at most one ``path`` field per pattern, and it
-    takes the rest of the path (text after it, such as ``"/{p:path}/edit"``, must
-    follow).
+    ``{id:d}`` refuses ``+5``, ``-5``, ``0x1f``, `` 12``, ``007``, Arabic-Indic or
+    fullwidth digits, and more digits than ``int()`` converts (all 404). Leading zeros
+    are refused so that one resource has one URL (the one ``reverse`` builds), not
+    ``/user/7``, ``/user/07``, ... each cached on its own. There is no float type:
+    floats have no one canonical spelling. A segment may mix text and fields
+    (``"v{major:d}.{minor:d}"``, matched through ``parse``) when literal text separates
+    the fields; at most one ``path`` field per pattern, and it takes the rest of the
+    path (literal text or fields may follow it: ``"/{p:path}/edit"``).
 
 Dispatch order
     Host groups whose pattern matches (anchored, case-insensitive, on the Host without
-    its port) are tried in the order they were first used, then the default group
-    (``host=None``). A path that finds no route in one group falls through to the next
-    matching group, and finally to the default group. An unknown host gets the default
-    group, then 404; never Tornado 3's redirect to a default host, which sends clients
-    to a host name they did not ask for (an open-redirect-shaped answer that also hides
-    a misconfigured proxy); an app that wants it adds a catch-all route. Within a
+    its port and trailing dot) are tried in the order they were first added to, then
+    the default group (``host=None``). A path that finds no route in one group falls
+    through to the next matching group, and finally to the default group. Within a
     group, a path is walked segment by segment: a literal segment first, then typed
     segments in registration order, then ``path`` fields, then regex specs that start
     at that point; the first route found that accepts the method wins. Regex specs are
     filed under the literal prefix they start with (up to its last ``/``), so only
     paths with that prefix ever try them.
 
+Unknown hosts
+    A Host that no group matches gets the default group's routes and, failing those,
+    404. Tornado 3 instead redirected such requests to ``default_host`` (unless an
+    X-Real-Ip header was present). micro does not: a Host the app does not serve is
+    the client's or a proxy's mistake, and answering it with a cacheable 301 to another
+    host hides the mistake, lets any Host value mint redirects, and makes routing
+    depend on an unrelated header. An app that wants the redirect adds a catch-all
+    route to its default group.
+
 404, 405 and OPTIONS
     NotFound when no route matches the path. MethodNotAllowed when some do but none
     takes the method; its ``allowed`` holds every method of every route matching the
-    path, HEAD wherever GET is and OPTIONS always. A HEAD request is routed to the GET
-    route when the path has no HEAD route. An OPTIONS request with no OPTIONS route
-    raises MethodNotAllowed too: the App answers it with ``allowed`` as ``Allow``.
+    path, HEAD wherever GET is and OPTIONS always. A route that takes GET takes HEAD
+    too, unless the same pattern has a HEAD route of its own. An OPTIONS request with
+    no OPTIONS route raises MethodNotAllowed too: the App answers it with ``allowed``
+    as ``Allow``.
 
 Trailing slash
     Strict: ``/a`` and ``/a/`` are different paths. With
@@ -75,6 +90,10 @@ Registration errors
     pattern up to field names, on the same host, with overlapping methods. Distinct
     patterns that overlap are allowed; the dispatch order decides.
 
+Threads
+    Register every route before serving: ``add`` is not synchronised. ``match`` and
+    ``reverse`` only read, so any number of threads may call them at once.
+
 Reverse URLs
     ``reverse(name, *args, **kwargs)`` binds positional values to fields or groups in
     order, then keywords; every value must be one the route matches back (canonical for
@@ -83,14 +102,8 @@ Reverse URLs
 """
 
 from micro.routing._patterns import FIELD_TYPES, FieldType, classify
-from micro.routing._router import (
-    Match,
-    MethodNotAllowed,
-    NotFound,
-    Route,
-    Router,
-    TrailingSlashRedirect,
-)
+from micro.routing._router import MethodNotAllowed, NotFound, Router, TrailingSlashRedirect
+from micro.routing._trie import Match, Route
 
 __all__ = [
     "FIELD_TYPES",

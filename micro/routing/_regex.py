@@ -123,7 +123,7 @@ class RegexSpec:
         if self.template is None:
             raise RoutingError(f"{pattern!r} cannot be reversed: {self.not_reversible}")
         if self.named:
-            values = _bind(pattern, self.group_names, args, kwargs)
+            values = bind(pattern, self.group_names, args, kwargs)
             slots = [values[n] for n in self.group_names]
         else:
             if kwargs:
@@ -159,7 +159,7 @@ def _text(pattern: str, value: Any) -> str:
     raise RoutingError(f"{pattern!r}: reverse values must be str or int, got {value!r}")
 
 
-def _bind(
+def bind(
     pattern: str, names: Sequence[str], args: Sequence[Any], kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     """Bind positional then keyword values to ``names``, exactly once each."""

@@ -1,0 +1,259 @@
+"""Routing layer, dispatch structure: the segment trie of one host group and its walk.
+
+Knows no HTTP. A :class:`Group` holds the routes of one host pattern as a trie of path
+segments: literal segments are dict keys; typed one-segment fields, spanning ``path``
+fields and regex specs hang off the node of the literal prefix they start after. The
+walk follows one path through it, so its cost depends on the path and on the routes
+that share its prefix, never on the number of routes.
+
+PERF: dispatch never scans the route list: matching ``/r999/5`` among 1000
+``/r{i}/{n:d}`` routes is two dict lookups and one regex match, as among one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from micro.errors import RoutingError
+from micro.routing._patterns import Kind, Segment, TypedPattern, strip_anchors
+from micro.routing._regex import RegexSpec, bind
+
+
+@dataclass(frozen=True, eq=False)
+class Route:
+    """One registered route, as :meth:`Router.routes` lists it."""
+
+    pattern: str
+    target: Any
+    methods: frozenset[str] | None  # None: every method
+    name: str | None
+    host: str | None  # the host regex, None for the default group
+    kind: Kind
+    spec: TypedPattern | RegexSpec = field(repr=False)
+
+    def reverse(self, *args: Any, **kwargs: Any) -> str:
+        """The percent-encoded path of this route for the given values."""
+        if isinstance(self.spec, RegexSpec):
+            return self.spec.reverse(self.pattern, args, kwargs)
+        names = [f.name for f in self.spec.fields]
+        return self.spec.reverse(self.pattern, bind(self.pattern, names, args, kwargs))
+
+
+class Match(NamedTuple):
+    route: Route
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+class Endpoint:
+    """Routes that share one pattern, told apart by method."""
+
+    __slots__ = ("any", "by_method")
+
+    def __init__(self) -> None:
+        self.by_method: dict[str, Route] = {}
+        self.any: Route | None = None
+
+    def add(self, route: Route) -> None:
+        if route.methods is None:
+            self.any = route
+        else:
+            self.by_method.update(dict.fromkeys(route.methods, route))
+
+    def pick(self, method: str) -> Route | None:
+        route = self.by_method.get(method) or self.any
+        if route is None and method == "HEAD":
+            route = self.by_method.get("GET")
+        return route
+
+
+class _Node:
+    __slots__ = ("dynamic", "endpoint", "literal", "regexes", "shape", "tails")
+
+    def __init__(self) -> None:
+        self.literal: dict[str, _Node] = {}
+        self.dynamic: list[tuple[Segment, _Node]] = []  # one-segment typed fields
+        self.tails: list[tuple[Segment, Endpoint]] = []  # spanning 'path' fields
+        self.regexes: list[tuple[RegexSpec, Endpoint]] = []
+        self.endpoint: Endpoint | None = None
+        self.shape = _LITERAL_ONLY
+
+    def refresh(self) -> None:
+        """Recompute :attr:`shape`, which lets the walk loop instead of recursing."""
+        if self.tails or self.regexes or len(self.dynamic) > 1:
+            self.shape = _BRANCHING
+        elif self.dynamic:
+            one_field = self.dynamic[0][0].fullmatch is not None
+            self.shape = _ONE_FIELD if one_field else _BRANCHING
+        else:
+            self.shape = _LITERAL_ONLY
+
+
+# Node shapes: only literal children; plus exactly one one-field typed segment; anything
+# else (the walk recurses only at these).
+_LITERAL_ONLY, _ONE_FIELD, _BRANCHING = 0, 1, 2
+
+
+class Group:
+    """The routes of one host pattern (or of the default group): a trie and its shapes."""
+
+    def __init__(self, host: str | None) -> None:
+        self.host = host
+        self.host_re = None if host is None else re.compile(host, re.IGNORECASE)
+        self.root = _Node()
+        self.shapes: dict[str, list[Route]] = {}
+
+    def add(self, route: Route) -> None:
+        spec = route.spec
+        shape = (
+            spec.shape if isinstance(spec, TypedPattern) else "re:" + strip_anchors(route.pattern)
+        )
+        for other in self.shapes.get(shape, ()):
+            if other.methods is None or route.methods is None or other.methods & route.methods:
+                raise RoutingError(
+                    f"{route.pattern!r} conflicts with {other.pattern!r} already registered"
+                    f" for host {route.host!r}: same paths, overlapping methods"
+                )
+        self.shapes.setdefault(shape, []).append(route)
+        if isinstance(spec, RegexSpec):
+            node = self.root
+            for seg in spec.prefix:
+                node = node.literal.setdefault(seg, _Node())
+            for other_spec, endpoint in node.regexes:  # noqa: B007 - kept after break
+                if other_spec.head == spec.head and other_spec.rest.pattern == spec.rest.pattern:
+                    break
+            else:
+                endpoint = Endpoint()
+                node.regexes.append((spec, endpoint))
+                node.refresh()
+            endpoint.add(route)
+            return
+        node = self.root
+        for part in spec.parts:
+            if isinstance(part, str):
+                node = node.literal.setdefault(part, _Node())
+                continue
+            if part.spans:
+                for tail, endpoint in node.tails:  # noqa: B007 - kept after break
+                    if tail.text == part.text:
+                        break
+                else:
+                    endpoint = Endpoint()
+                    node.tails.append((part, endpoint))
+                    node.refresh()
+                endpoint.add(route)
+                return
+            for segment, child in node.dynamic:
+                if segment.text == part.text:
+                    node = child
+                    break
+            else:
+                child = _Node()
+                node.dynamic.append((part, child))
+                node.refresh()
+                node = child
+        if node.endpoint is None:
+            node.endpoint = Endpoint()
+        node.endpoint.add(route)
+
+
+def walk(
+    node: _Node,
+    segs: list[str],
+    i: int,
+    path: str,
+    method: str,
+    values: dict[str, Any],
+    allowed: list[Iterable[str]],
+) -> Match | None:
+    """Depth first: literal child, typed segments, spanning fields, then regex specs.
+
+    ``values`` holds the typed values of the segments walked so far and becomes the
+    match's kwargs; the walk may change it, so a caller that has alternatives left to
+    try hands down a copy. Methods of routes that match the path but not the method
+    are appended to ``allowed``.
+
+    PERF: where a node offers no alternative (only literal children, or one one-field
+    typed segment) the walk loops instead of recursing, and nothing is copied; it
+    recurses at branch points only.
+    """
+    end = len(segs)
+    while i < end:
+        seg = segs[i]
+        child = node.literal.get(seg)
+        shape = node.shape
+        if shape == _LITERAL_ONLY:
+            if child is None:
+                return None
+            node = child
+            i += 1
+            continue
+        if child is not None:
+            found = walk(child, segs, i + 1, path, method, values.copy(), allowed)
+            if found is not None:
+                return found
+        if shape != _ONE_FIELD:
+            return branch(node, segs, i, path, method, values, allowed)
+        part, node = node.dynamic[0]
+        if part.fullmatch(seg) is None:  # type: ignore[misc]  # _ONE_FIELD: not None
+            return None
+        try:
+            values[part.name] = part.convert(seg)
+        except ValueError:  # e.g. more digits than int() takes
+            return None
+        i += 1
+    endpoint = node.endpoint
+    if endpoint is None:
+        return None
+    route = endpoint.by_method.get(method) or endpoint.any
+    if route is None and method == "HEAD":
+        route = endpoint.by_method.get("GET")
+    if route is None:
+        allowed.append(endpoint.by_method)
+        return None
+    return tuple.__new__(Match, (route, (), values))
+
+
+def branch(
+    node: _Node,
+    segs: list[str],
+    i: int,
+    path: str,
+    method: str,
+    values: dict[str, Any],
+    allowed: list[Iterable[str]],
+) -> Match | None:
+    """The alternatives of a branching node, after its literal child has failed."""
+    seg = segs[i]
+    for part, child in node.dynamic:
+        got = part.match(seg)
+        if got is not None:
+            found = walk(child, segs, i + 1, path, method, {**values, **dict(got)}, allowed)
+            if found is not None:
+                return found
+    if node.tails:
+        rest = "/".join(segs[i:])
+        for part, endpoint in node.tails:
+            got = part.match(rest)
+            if got is not None:
+                route = endpoint.pick(method)
+                if route is not None:
+                    return _new_match((route, (), {**values, **dict(got)}))
+                allowed.append(endpoint.by_method)
+    for spec, endpoint in node.regexes:
+        m = spec.rest.fullmatch(path[len(spec.head) :])
+        if m is not None:
+            route = endpoint.pick(method)
+            if route is not None:
+                args, kwargs = spec.extract(m)
+                return _new_match((route, args, kwargs))
+            allowed.append(endpoint.by_method)
+    return None
+
+
+def _new_match(fields: tuple[Route, tuple[Any, ...], dict[str, Any]]) -> Match:
+    # PERF: tuple.__new__ skips the NamedTuple's Python-level __new__.
+    return tuple.__new__(Match, fields)
