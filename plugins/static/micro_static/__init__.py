@@ -39,8 +39,10 @@ from micro.response import Response
 from micro_static.http import (
     UNSATISFIABLE,
     accepts_gzip,
+    clean_relative,
     etag_matches,
     http_date,
+    inside,
     parse_http_date,
     parse_range,
     safe_join,
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = ["StaticFiles", "StaticPlugin", "plugin"]
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _ARCHIVES = MappingProxyType(
     {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz"}
 )
@@ -107,10 +111,16 @@ class StaticFiles:
         # Built-in table only (the instance does not read /etc/mime.types), so a
         # file gets the same type on every machine.
         self._types = mimetypes.MimeTypes()
-        # path -> ((inode, size, mtime_ns), digest). Plain dict operations are
-        # atomic under the GIL; two threads hashing the same file at once only
-        # do the work twice.
+        # Per plugin instance (so per app), keyed by path. Plain dict operations
+        # are atomic under the GIL; two threads filling the same entry at once
+        # only do the work twice.
+        # path -> ((inode, size, mtime_ns), digest): the content hash of a version.
         self._hashes: dict[str, tuple[tuple[int, int, int], str]] = {}
+        # path -> (device, inode) of the file that realpath proved to be inside the
+        # root; a request that opens that very file again skips realpath.
+        self._inside: dict[str, tuple[int, int]] = {}
+        # path -> (the stat key, Last-Modified, Content-Type) of a version.
+        self._meta: dict[str, tuple[tuple[int, int, int], str, str]] = {}
 
     # -- versioned URLs --------------------------------------------------------------
 
@@ -161,15 +171,55 @@ class StaticFiles:
             raise HTTPError(405, headers={"Allow": "GET, HEAD"})
         environ = request.environ
         raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-        real = safe_join(self.root, request.path[len(self.prefix) :], raw)
-        if real is None:
+        segments = clean_relative(request.path[len(self.prefix) :], raw)
+        opened = None if segments is None else self._open(os.path.join(self.root, *segments))
+        if opened is None:
             raise HTTPError(404)
-        fileobj = _open_regular(real)
+        path, fileobj, st = opened
         try:
-            return self._answer(request, real, fileobj)
+            return self._answer(request, path, fileobj, st)
         except BaseException:
             fileobj.close()
             raise
+
+    def _open(self, path: str) -> tuple[str, IO[bytes], os.stat_result] | None:
+        """``path`` opened, if it is a regular file inside the root (symlinks resolved)."""
+        try:
+            # Non-blocking, so that a FIFO under the root cannot hang a worker.
+            fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC)
+        except OSError:
+            return None
+        st = os.fstat(fd)
+        identity = (st.st_dev, st.st_ino)
+        if not stat.S_ISREG(st.st_mode) or (
+            self._inside.get(path) != identity and not self._prove_inside(path, identity)
+        ):
+            os.close(fd)
+            return None
+        return path, os.fdopen(fd, "rb"), st
+
+    def _prove_inside(self, path: str, identity: tuple[int, int]) -> bool:
+        real = inside(self.root, path)
+        if real is None:
+            return False
+        try:
+            # The file realpath found must be the one we opened (no swap between).
+            st = os.stat(real)
+        except OSError:
+            return False
+        if (st.st_dev, st.st_ino) != identity:
+            return False
+        self._inside[path] = identity
+        return True
+
+    def _metadata(self, path: str, st: os.stat_result) -> tuple[str, str]:
+        """(Last-Modified, Content-Type) of this version of ``path``, cached."""
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        cached = self._meta.get(path)
+        if cached is None or cached[0] != key:
+            cached = (key, http_date(st.st_mtime), self.content_type(path))
+            self._meta[path] = cached
+        return cached[1], cached[2]
 
     def content_type(self, path: str) -> str:
         guessed, encoding = self._types.guess_type(path, strict=False)
@@ -183,31 +233,30 @@ class StaticFiles:
             return f"{guessed}; charset={self.charset}"
         return guessed
 
-    def _answer(self, request: Request, real: str, fileobj: IO[bytes]) -> Response:
-        st = os.fstat(fileobj.fileno())
-        digest = self._digest(real, st, fileobj)
+    def _answer(
+        self, request: Request, path: str, fileobj: IO[bytes], st: os.stat_result
+    ) -> Response:
+        digest = self._digest(path, st, fileobj)
+        last_modified, content_type = self._metadata(path, st)
         req = request.headers
-        version = request.get_query_argument("v", None)
+        version = request.get_query_argument("v", None) if request.query else None
         headers: dict[str, str] = {
-            "Last-Modified": http_date(st.st_mtime),
+            "Last-Modified": last_modified,
             "Cache-Control": IMMUTABLE if version == digest[:16] else self.cache_control,
             "Accept-Ranges": "bytes",
         }
-        content_type = self.content_type(real)
         etag = f'"{digest}"'
         range_header = req.get("Range")
-        gz = None
-        if self.precompressed and not range_header:
-            gz = _open_sibling(real + ".gz", self.root)
-        if self.precompressed and (gz is not None or os.path.isfile(real + ".gz")):
+        gz = self._open(path + ".gz") if self.precompressed else None
+        if gz is not None:
             headers["Vary"] = "Accept-Encoding"
-        if gz is not None and accepts_gzip(req.get("Accept-Encoding")):
-            fileobj.close()
-            fileobj, etag = gz, f'"{digest}-gz"'
-            st = os.fstat(fileobj.fileno())
-            headers["Content-Encoding"] = "gzip"
-        elif gz is not None:
-            gz.close()
+            if not range_header and accepts_gzip(req.get("Accept-Encoding")):
+                fileobj.close()
+                _, fileobj, st = gz
+                etag = f'"{digest}-gz"'
+                headers["Content-Encoding"] = "gzip"
+            else:
+                gz[1].close()
         headers["ETag"] = etag
 
         if _not_modified(req.get("If-None-Match"), req.get("If-Modified-Since"), etag, st):
@@ -246,28 +295,6 @@ class StaticFiles:
         response = Response(_RangeBody(fileobj, length), status, headers=headers)
         response.headers.set("Content-Type", content_type)
         return response
-
-
-def _open_regular(path: str) -> IO[bytes]:
-    try:
-        fileobj = open(path, "rb")  # noqa: SIM115  # closed by the response or on error
-    except OSError:
-        raise HTTPError(404) from None
-    if not stat.S_ISREG(os.fstat(fileobj.fileno()).st_mode):
-        fileobj.close()
-        raise HTTPError(404)
-    return fileobj
-
-
-def _open_sibling(path: str, root: str) -> IO[bytes] | None:
-    """The precompressed sibling, if it is a regular file that stays inside ``root``."""
-    real = os.path.realpath(path)
-    if os.path.commonpath([real, root]) != root:
-        return None
-    try:
-        return _open_regular(real)
-    except HTTPError:
-        return None
 
 
 def _not_modified(

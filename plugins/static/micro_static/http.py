@@ -13,8 +13,10 @@ from email.utils import formatdate, parsedate_to_datetime
 __all__ = [
     "UNSATISFIABLE",
     "accepts_gzip",
+    "clean_relative",
     "etag_matches",
     "http_date",
+    "inside",
     "parse_http_date",
     "parse_range",
     "safe_join",
@@ -27,13 +29,12 @@ UNSATISFIABLE = (-1, -1)
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.IGNORECASE)
 
 
-def safe_join(root: str, relative: str, raw_target: str | None = None) -> str | None:
-    """The real path of ``relative`` under the real directory ``root``, or None.
+def clean_relative(relative: str, raw_target: str | None = None) -> list[str] | None:
+    """The segments of a plain relative path of named segments, or None.
 
-    None for anything that is not a plain relative path of named segments: empty,
-    absolute, with ``.``/``..``/empty segments, backslashes, NUL bytes, encoded
-    separators in ``raw_target``, or a path whose symlinks lead outside ``root``.
-    The file need not exist; the caller's open() decides that.
+    None for anything else: empty, absolute, with ``.``/``..``/empty segments,
+    backslashes, NUL bytes, or encoded separators in ``raw_target`` (the request
+    target as sent, when the server tells it).
     """
     if not relative or "\0" in relative or "\\" in relative or relative.startswith("/"):
         return None
@@ -42,13 +43,30 @@ def safe_join(root: str, relative: str, raw_target: str | None = None) -> str | 
     segments = relative.split("/")
     if any(s in ("", ".", "..") for s in segments):
         return None
-    real = os.path.realpath(os.path.join(root, *segments))
+    return segments
+
+
+def inside(root: str, path: str) -> str | None:
+    """The real path of ``path`` if, symlinks resolved, it lies under the real ``root``."""
+    real = os.path.realpath(path)
     try:
         if os.path.commonpath([real, root]) != root:
             return None
     except ValueError:  # different drives (Windows)
         return None
     return real
+
+
+def safe_join(root: str, relative: str, raw_target: str | None = None) -> str | None:
+    """The real path of ``relative`` under the real directory ``root``, or None.
+
+    :func:`clean_relative` and then :func:`inside`: no ``..`` or other trick, and
+    no symlink leading outside ``root``. The file need not exist.
+    """
+    segments = clean_relative(relative, raw_target)
+    if segments is None:
+        return None
+    return inside(root, os.path.join(root, *segments))
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:

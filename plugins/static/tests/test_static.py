@@ -311,6 +311,11 @@ def test_traversal_and_non_files_are_404(root: Path, path: str) -> None:
     assert TestApp(app).get(path, status=404).status_int == 404
 
 
+def test_a_fifo_under_the_root_is_404_without_blocking(root: Path, client: TestApp) -> None:
+    os.mkfifo(root / "pipe.txt")  # opening it for reading would wait for a writer
+    client.get("/static/pipe.txt", status=404)
+
+
 def test_an_encoded_slash_is_404_even_where_the_decoded_path_exists(root: Path) -> None:
     app = make_app(root)
     assert raw(app, "/static/css/site.css", RAW_URI="/static/css/site.css")[0] == 200

@@ -100,6 +100,9 @@ class GzipMiddleware:
         self.content_types = tuple(content_types)
         self.level = level
         self.encodings = tuple(encodings)
+        # PERF: Content-Type -> compressible, per middleware instance. An app uses
+        # a handful of types; the bound only guards against types built per request.
+        self._compressible: dict[str, bool] = {}
 
     def __call__(self, request: Request, call_next: Callable[[Request], Response]) -> Response:
         response = call_next(request)
@@ -111,7 +114,14 @@ class GzipMiddleware:
         headers = response.headers
         if response.status < 200 or response.status in _UNCOMPRESSED_STATUSES:
             return
-        if not is_compressible(headers.get("Content-Type"), self.content_types):
+        content_type = headers.get("Content-Type") or ""
+        compressible = self._compressible.get(content_type)
+        if compressible is None:
+            compressible = is_compressible(content_type, self.content_types)
+            if len(self._compressible) >= 256:
+                self._compressible.clear()
+            self._compressible[content_type] = compressible
+        if not compressible:
             return
         _add_vary(response, "Accept-Encoding")
         if request.method == "HEAD" or headers.get("Content-Encoding"):
