@@ -15,7 +15,8 @@ win over routes there), so nothing else runs for a file.
   answered with ``Cache-Control: public, max-age=31536000, immutable``.
 - A ``name.gz`` sibling is sent (``Content-Encoding: gzip``) to clients that
   accept gzip; ``Vary: Accept-Encoding`` then marks every answer for that file.
-- Traversal is impossible (see :func:`micro_static.http.safe_join`): ``..``,
+- Traversal is impossible (:func:`~micro_static.http.clean_relative`, then
+  :func:`~micro_static.http.inside` once per file version): ``..``,
   encoded slashes, backslashes, absolute paths, NUL bytes and symlinks leading
   outside the root are all 404, as are directories and missing files.
 - Files above ``static_inline_max`` bytes go out through ``Response.from_file``,
@@ -45,7 +46,6 @@ from micro_static.http import (
     inside,
     parse_http_date,
     parse_range,
-    safe_join,
 )
 
 if TYPE_CHECKING:
@@ -151,16 +151,20 @@ class StaticFiles:
         """
         relative = path.lstrip("/")
         url = self.prefix + quote(relative)
-        real = safe_join(self.root, relative)
-        if real is None:
+        segments = clean_relative(relative)
+        if segments is None:
             return url
+        full = os.path.join(self.root, *segments)
         try:
-            st = os.stat(real)
+            st = os.stat(full)
         except OSError:
             return url
-        if not stat.S_ISREG(st.st_mode):
+        identity = (st.st_dev, st.st_ino)
+        if not stat.S_ISREG(st.st_mode) or (
+            self._inside.get(full) != identity and not self._prove_inside(full, identity)
+        ):
             return url
-        return f"{url}?v={self._digest(real, st)[:16]}"
+        return f"{url}?v={self._digest(full, st)[:16]}"
 
     # -- serving ---------------------------------------------------------------------
 

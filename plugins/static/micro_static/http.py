@@ -19,7 +19,6 @@ __all__ = [
     "inside",
     "parse_http_date",
     "parse_range",
-    "safe_join",
 ]
 
 # Percent-encoded "/", "\" or NUL in the raw request target: such a path names no
@@ -55,18 +54,6 @@ def inside(root: str, path: str) -> str | None:
     except ValueError:  # different drives (Windows)
         return None
     return real
-
-
-def safe_join(root: str, relative: str, raw_target: str | None = None) -> str | None:
-    """The real path of ``relative`` under the real directory ``root``, or None.
-
-    :func:`clean_relative` and then :func:`inside`: no ``..`` or other trick, and
-    no symlink leading outside ``root``. The file need not exist.
-    """
-    segments = clean_relative(relative, raw_target)
-    if segments is None:
-        return None
-    return inside(root, os.path.join(root, *segments))
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
