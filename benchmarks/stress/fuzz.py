@@ -10,12 +10,17 @@ A connection passes when the server's bytes are a sequence of complete, well-for
 HTTP/1.1 responses ended by a clean close (FIN, possibly with no response at all),
 no response is a 500 (the app never fails, so a 500 is the server's own error), and
 the unmutated requests at the head of the connection got exactly their expected
-responses. It fails when a response is misframed or truncated, the connection is
-reset (RST: the client can lose the response), or the server neither answers nor
-closes within --conn-timeout seconds of the half-close (a stall). A reset right after
-a 2xx/3xx response that announced ``Connection: close`` is counted apart and is not a
-failure: the client asked to close (Connection: close or HTTP/1.0) and pipelined more,
-which RFC 9112 §9.6 forbids, so the server may close at once.
+responses (up to the first response announcing ``Connection: close``; a valid request
+received but neither answered nor preceded by an announced close counts as dropped).
+Valid requests answered with a close they did not ask for are counted by kind.
+
+It fails when a response is misframed or truncated, the connection is reset (RST:
+the client can lose the response), or the server neither answers nor closes within
+--conn-timeout seconds of the half-close (a stall). A reset right after a 2xx/3xx
+response that announced ``Connection: close`` is counted apart and is not a failure
+when the client asked to close (Connection: close or HTTP/1.0) and then pipelined
+more, which RFC 9112 §9.6 forbids; it is one when the request was valid and did not
+ask to close (the server chose to close and did not drain first).
 Pass: every connection passes, health probes (a GET every second) all succeed, the
 server process is alive, and normal requests are served correctly afterwards.
 
@@ -70,6 +75,8 @@ class Tally:
     bytes_sent: int = 0
     slowest_close: float = 0.0
     harness_errors: list[str] = field(default_factory=list)
+    # valid requests (by kind) answered with Connection: close they did not ask for
+    unasked_close: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def claim(self, n: int) -> int:
         """Reserve up to n requests of the budget; 0 when done or out of time."""
@@ -95,8 +102,16 @@ def judge(cases: list[Case], ex: Exchange) -> tuple[str, str, list[Response]]:
     except FramingError as exc:
         return "misframed", str(exc), []
     if ex.reset:
-        last = responses[-1] if responses else None
+        finals = [r for r in responses if r.status >= 200]
+        last = finals[-1] if finals else None
         if last is not None and 200 <= last.status < 400 and last.closes:
+            answered = cases[len(finals) - 1] if len(finals) <= len(cases) else None
+            if answered is not None and answered.expect is not None and not answered.expect.closes:
+                detail = (
+                    f"reset after the server chose to close (answer to valid request "
+                    f"{len(finals) - 1}, {answered.base}, which did not ask to close)"
+                )
+                return "reset", detail, responses
             # The client asked for the close (Connection: close, or HTTP/1.0) and then
             # sent more, which RFC 9112 §9.6 forbids; the server may close at once.
             return "reset-after-close", "client pipelined past its own close", responses
@@ -111,12 +126,16 @@ def judge_responses(
     for r in finals:
         if r.status == 500:
             return "server-error", f"500 response: {r.body[:200]!r}", responses
-    # The unmutated requests before the first mutated one must get their exact answers.
+    # The unmutated requests before the first mutated one must get their exact answers,
+    # up to the first response that announces the close (a server may close after any
+    # response it marks so; the client then retries the rest). A valid request that
+    # was received but neither answered nor preceded by an announced close was dropped.
     for i, case in enumerate(cases):
         if case.expect is None:
             break
         if i >= len(finals):
-            return "valid-mismatch", f"valid request {i} ({case.base}) got no response", responses
+            detail = f"valid request {i} ({case.base}) got no response and no announced close"
+            return "valid-mismatch", detail, responses
         got = finals[i]
         want = case.expect
         if (want.status is not None and got.status != want.status) or (
@@ -127,9 +146,20 @@ def judge_responses(
                 f"got {got.status} {got.body[:100]!r}"
             )
             return "valid-mismatch", detail, responses
-        if want.closes:
+        if want.closes or got.closes:
             break
     return ("ok" if responses else "silent-close"), "", responses
+
+
+def unasked_close(cases: list[Case], responses: list[Response]) -> str | None:
+    """The valid request whose answer closed the connection though it did not ask to."""
+    finals = [r for r in responses if r.status >= 200]
+    for case, got in zip(cases, finals, strict=False):
+        if case.expect is None or case.expect.closes:
+            return None
+        if got.closes:
+            return case.base
+    return None
 
 
 def plan(maker: CaseMaker, rng: random.Random, mutated: int, max_pipeline: int) -> list[Case]:
@@ -179,6 +209,9 @@ def client_loop(index: int, tally: Tally, host: str, port: int, args: argparse.N
             tally.bytes_sent += len(payload)
             tally.outcomes[outcome] += 1
             tally.slowest_close = max(tally.slowest_close, ex.close_seconds)
+            closer = unasked_close(cases, responses)
+            if closer is not None:
+                tally.unasked_close[closer] += 1
             for r in responses:
                 tally.statuses[r.status] += 1
                 tally.http10_status_lines += r.minor == 0
@@ -295,6 +328,7 @@ def run(argv: list[str] | None) -> int:
         "server_tracebacks": tracebacks,
         "server_thread_deaths": thread_deaths,
         "harness_errors": tally.harness_errors,
+        "unasked_close": dict(tally.unasked_close),
         "seed": args.seed,
         "artifacts": str(artifacts),
         "samples": tally.samples[:10],
