@@ -311,6 +311,13 @@ def test_traversal_and_non_files_are_404(root: Path, path: str) -> None:
     assert TestApp(app).get(path, status=404).status_int == 404
 
 
+def test_a_symlink_swapped_to_point_outside_is_404(root: Path, client: TestApp) -> None:
+    assert client.get("/static/inside.txt").text == "hello, world\n"  # proven inside, cached
+    (root / "inside.txt").unlink()
+    (root / "inside.txt").symlink_to(root.parent / "secret.txt")
+    client.get("/static/inside.txt", status=404)
+
+
 def test_a_fifo_under_the_root_is_404_without_blocking(root: Path, client: TestApp) -> None:
     os.mkfifo(root / "pipe.txt")  # opening it for reading would wait for a writer
     client.get("/static/pipe.txt", status=404)
