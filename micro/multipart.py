@@ -106,9 +106,25 @@ def parse_multipart(
     """Parse a form body into text fields and uploaded files."""
     if not 1 <= len(boundary) <= 70:
         raise HTTPError(400, "Invalid multipart boundary")
-    reader = _Reader(stream, length, max_size)
     fields: dict[str, list[str]] = {}
     files: dict[str, list[UploadedFile]] = {}
+    try:
+        _parse(_Reader(stream, length, max_size), boundary, fields, files, spool_size, max_parts)
+    except BaseException:
+        for upload in (f for items in files.values() for f in items):
+            upload.close()
+        raise
+    return fields, files
+
+
+def _parse(
+    reader: _Reader,
+    boundary: str,
+    fields: dict[str, list[str]],
+    files: dict[str, list[UploadedFile]],
+    spool_size: int,
+    max_parts: int,
+) -> None:
     first = b"--" + boundary.encode("latin-1")
     delimiter = b"\r\n" + first
     buf = b""
@@ -133,7 +149,7 @@ def parse_multipart(
                 raise HTTPError(400, "Truncated multipart body")
             buf += chunk
         if buf[:2] == b"--":
-            return fields, files
+            return
         buf = buf[buf.index(b"\r\n") + 2 :]
         parts += 1
         if parts > max_parts:
