@@ -9,6 +9,10 @@ default HTML/JSON page) and any other exception into a logged 500; send the
 Response (Content-Length for buffered bodies, no body for HEAD, ``wsgi.file_wrapper``
 for files).
 
+Trailing slashes are strict (``/a`` and ``/a/`` are different routes). With the
+``redirect_trailing_slash`` setting, a path that only misses or has an extra slash is
+redirected: 301 for GET/HEAD, 308 for other methods so that the body is sent again.
+
 Unknown hosts answer 404 rather than Tornado 3's redirect to the default host: a
 redirect would leak which hosts the app serves and turns a misconfigured DNS name
 into a loop, while a 404 says plainly that this server has nothing there.
@@ -52,15 +56,15 @@ _STATUS_LINES = {s: f"{s} {p}" for s, p in _PHRASES.items()}
 _METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
 
 DEFAULT_SETTINGS: Mapping[str, Any] = {
-    "debug": False,
-    "cookie_secret": None,
-    "xheaders": False,
-    "trusted_proxies": (),
-    "redirect_trailing_slash": False,
-    "max_body_size": 10 * 1024 * 1024,
-    "max_upload_size": 100 * 1024 * 1024,
-    "multipart_spool_size": 1024 * 1024,
-    "max_multipart_parts": 1000,
+    "debug": False,  # tracebacks in error pages
+    "cookie_secret": None,  # str or list of str (first signs, any verifies)
+    "xheaders": False,  # trust X-Forwarded-For/-Proto, X-Real-Ip, X-Scheme
+    "trusted_proxies": (),  # ...only from these peers, when not empty
+    "redirect_trailing_slash": False,  # 301/308 to the other spelling of the path
+    "max_body_size": 10 * 1024 * 1024,  # request.body / json / urlencoded forms: 413
+    "max_upload_size": 100 * 1024 * 1024,  # a whole multipart body: 413
+    "multipart_spool_size": 1024 * 1024,  # upload bytes kept in memory; text field cap
+    "max_multipart_parts": 1000,  # more parts: 413
 }
 
 
