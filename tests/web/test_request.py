@@ -224,3 +224,39 @@ def test_request_state_is_per_request() -> None:
     t.get("/s")
     t.get("/s")
     assert len(ids) == 2
+
+
+def test_request_is_lazy_body_untouched_unless_read() -> None:
+    import webob
+
+    app = App()
+
+    @app.route("/ignore", methods=["POST"])
+    def ignore(request: Request) -> str:
+        return "ignored"
+
+    @app.route("/read", methods=["POST"])
+    def read(request: Request) -> bytes:
+        return request.body
+
+    environ = webob.Request.blank("/ignore", method="POST", body=b"payload").environ
+    assert list(app(environ, lambda *a: None)) == [b"ignored"]
+    assert environ["wsgi.input"].tell() == 0
+    environ = webob.Request.blank("/read", method="POST", body=b"payload").environ
+    assert list(app(environ, lambda *a: None)) == [b"payload"]
+
+
+def test_headers_mapping() -> None:
+    app = App()
+
+    @app.route("/h")
+    def h(request: Request) -> dict[str, Any]:
+        headers = request.headers
+        return {
+            "names": sorted(n for n in headers if n.startswith("X-")),
+            "ctype": headers.get("content-type"),
+            "missing": headers.get("x-nope", "default"),
+        }
+
+    res = TestApp(app).get("/h", headers={"X-One": "1", "X-Two-Words": "2"})
+    assert res.json == {"names": ["X-One", "X-Two-Words"], "ctype": None, "missing": "default"}
