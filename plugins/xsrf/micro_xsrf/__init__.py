@@ -6,7 +6,7 @@ point ``xsrf`` in the ``micro.plugins`` group names :func:`plugin`.
 How it protects (double-submit cookie, hardened):
 
 - A random secret lives in the cookie ``xsrf_cookie_name``, signed and
-  timestamped with ``cookie_secret`` (:mod:`micro.signing`; rotation works), so
+  timestamped by the App (``cookie_secret``, :mod:`micro.signing`; rotation works), so
   it expires after ``xsrf_max_age_days`` and cannot be forged without the key.
 - Pages carry a *masked* form of it (``xsrf_token``, ``xsrf_form_html()``),
   masked afresh for every response, so compressed pages leak nothing (BREACH).
@@ -32,7 +32,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from micro.errors import HTTPError
-from micro.signing import create_signed_value, decode_signed_value, normalize_secrets
+from micro.signing import normalize_secrets
 from micro_xsrf.tokens import TOKEN_BYTES, mask, matches, new_secret
 
 if TYPE_CHECKING:
@@ -55,9 +55,8 @@ class _Token:
     def __init__(self, middleware: XSRFMiddleware, request: Request) -> None:
         name = middleware.cookie_name
         cookie = request.cookies.get(name)
-        secret = decode_signed_value(
-            middleware.secret, name, cookie, max_age_days=middleware.max_age_days
-        )
+        # The App's signing (micro.signing underneath): cookie_secret, with rotation.
+        secret = request.app.decode_signed_value(name, cookie, max_age_days=middleware.max_age_days)
         self.had_cookie = cookie is not None
         self.valid = secret is not None and len(secret) == TOKEN_BYTES
         self.secret = secret if secret is not None and self.valid else new_secret()
@@ -80,15 +79,12 @@ class XSRFMiddleware:
 
     def __init__(
         self,
-        secret: Any,
         *,
         cookie_name: str = "_xsrf",
         max_age_days: float = 14,
         trusted_origins: Sequence[str] = (),
         cookie_options: Mapping[str, Any] | None = None,
     ) -> None:
-        normalize_secrets(secret)  # a missing cookie_secret is a start-up ConfigError
-        self.secret = secret
         self.cookie_name = cookie_name
         self.max_age_days = max_age_days
         self.trusted_origins = frozenset(_normalize_origin(o) for o in trusted_origins)
@@ -144,7 +140,7 @@ class XSRFMiddleware:
             raise HTTPError(403, "XSRF token does not match the XSRF cookie")
 
     def _set_cookie(self, request: Request, response: Response, token: _Token) -> None:
-        value = create_signed_value(self.secret, self.cookie_name, token.secret)
+        value = request.app.create_signed_value(self.cookie_name, token.secret)
         options: dict[str, Any] = {
             "path": "/",
             "samesite": "Lax",
@@ -206,8 +202,8 @@ class XSRFPlugin:
 
     def setup(self, app: Any) -> None:
         settings = app.settings
+        normalize_secrets(settings.get("cookie_secret"))  # missing: a start-up ConfigError
         middleware = XSRFMiddleware(
-            settings.get("cookie_secret"),
             cookie_name=settings["xsrf_cookie_name"],
             max_age_days=settings["xsrf_max_age_days"],
             trusted_origins=settings["xsrf_trusted_origins"],
