@@ -207,6 +207,8 @@ class Exchange:
         else:
             self.mode = _CLOSE
             self.keep_alive = False
+        if self.ctx.stopping:
+            self.keep_alive = False
         body = self.body
         if body is not None and body.continue_pending:
             # The client holds its body back for a 100 we will not send now: whether

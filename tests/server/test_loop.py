@@ -171,9 +171,10 @@ def test_slow_client_one_byte_a_second_does_not_hold_a_worker(harness: Any) -> N
         stop.set()
         thread.join()
         conn.close()
-    # The only worker kept serving while the slow head was arriving.
-    assert served > 50
-    assert slowest < 0.5
+    # The only worker kept serving while the slow head was arriving (had it been
+    # held, nothing would have been served until the trickle ended).
+    assert served >= 10
+    assert slowest < 1.5
     slow.send(request[2:])
     assert slow.response().body == b"hello /slow"
 

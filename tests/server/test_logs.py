@@ -1,0 +1,83 @@
+"""The access log (Combined Log Format, escaped) and the Date clock."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from micro.server.logs import DateClock, access_line, escape
+
+Start = Callable[..., Any]
+
+CLF = re.compile(
+    r"(?P<host>\S+) - - \[(?P<time>\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "
+    r'"(?P<request>[^"\\]*(?:\\.[^"\\]*)*)" (?P<status>\d{3}) (?P<size>\d+|-) '
+    r'"(?P<referer>[^"\\]*(?:\\.[^"\\]*)*)" "(?P<agent>[^"\\]*(?:\\.[^"\\]*)*)"'
+)
+
+
+def app(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+    start_response("200 OK", [("Content-Length", "5")])
+    return [b"hello"]
+
+
+def test_access_log_line_in_combined_log_format(
+    harness: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = harness.client(harness.serve(app, access_log=True))
+    with caplog.at_level(logging.INFO, logger="micro.access"):
+        client.send(
+            b"GET /path?q=1 HTTP/1.1\r\nHost: x\r\nReferer: http://ref/\r\n"
+            b'User-Agent: evil" \\ \xff agent\r\n\r\n'
+        )
+        client.response()
+        client.send(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.response()
+        # A request is logged after its answer is sent: a third answer on the same
+        # connection comes after the second line was logged.
+        client.send(b"GET /third HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.response()
+    lines = [r.getMessage() for r in caplog.records if r.name == "micro.access"]
+    assert len(lines) >= 2
+    match = CLF.fullmatch(lines[0])
+    assert match is not None, lines[0]
+    assert match["host"] == "127.0.0.1"
+    assert match["request"] == "GET /path?q=1 HTTP/1.1"
+    assert (match["status"], match["size"]) == ("200", "5")
+    assert match["referer"] == "http://ref/"
+    assert match["agent"] == 'evil\\" \\\\ \\xff agent'
+    second = CLF.fullmatch(lines[1])
+    assert second is not None
+    assert (second["referer"], second["agent"]) == ("-", "-")
+
+
+def test_no_access_log_by_default(harness: Any, caplog: pytest.LogCaptureFixture) -> None:
+    client = harness.client(harness.serve(app))
+    with caplog.at_level(logging.INFO, logger="micro.access"):
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.response()
+    assert [r for r in caplog.records if r.name == "micro.access"] == []
+
+
+def test_escape_neutralises_control_characters() -> None:
+    assert escape("a\nb\rc\x00d\x1b") == "a\\x0ab\\x0dc\\x00d\\x1b"
+    line = access_line(
+        remote_addr="::1",
+        timestamp=0.0,
+        request_line="GET /\n127.0.0.1 - - fake",
+        status=200,
+        size=0,
+        referer=None,
+        user_agent="x\ny",
+    )
+    assert "\n" not in line
+    assert CLF.fullmatch(line) is not None
+
+
+def test_date_clock_gives_imf_fixdate() -> None:
+    value = DateClock().now()
+    assert re.fullmatch(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT", value)
