@@ -147,8 +147,13 @@ def to_response(result: Any) -> Response:
         return _ok([result], _HTML_HEADER)
     if result is None:
         return Response(None, 204)
-    if isinstance(result, str | bytes | bytearray):
-        return to_response(str(result) if isinstance(result, str) else bytes(result))
+    # Subclasses (Markup, OrderedDict ...) take the slower road to the same answers.
+    if isinstance(result, str):
+        return _ok([result.encode("utf-8")], _HTML_HEADER)
+    if isinstance(result, bytes | bytearray | memoryview):
+        return _ok([bytes(result)], _HTML_HEADER)
+    if isinstance(result, dict | list):
+        return _ok([json_bytes(result)], _JSON_HEADER)
     if isinstance(result, Iterable):
         return Response(_stream(result), headers=ResponseHeaders([("Content-Type", _HTML)]))
     raise TypeError(

@@ -275,3 +275,26 @@ def test_non_utf8_path_is_400() -> None:
     environ = {"PATH_INFO": "/\xff"}
     res = TestApp(app).get("/", extra_environ=environ, status=400)
     assert res.status_int == 400
+
+
+def test_subclasses_of_str_and_dict_keep_their_meaning() -> None:
+    from collections import OrderedDict
+
+    class Markup(str):
+        pass
+
+    app = App()
+
+    @app.route("/markup")
+    def markup(request: Request) -> str:
+        return Markup("<b>bold</b>")
+
+    @app.route("/ordered")
+    def ordered(request: Request) -> dict[str, int]:
+        return OrderedDict([("z", 1), ("a", 2)])
+
+    t = TestApp(app)
+    assert t.get("/markup").text == "<b>bold</b>"
+    res = t.get("/ordered")
+    assert res.content_type == "application/json"
+    assert res.body == b'{"z":1,"a":2}'
