@@ -239,13 +239,17 @@ class App:
         kwargs: Mapping[str, Any] | None = None,
     ) -> Any:
         """Register a function or RequestHandler class; returns the router's Route."""
+        if isinstance(methods, str):
+            raise RoutingError(f"{pattern!r}: methods is a list of names, not the str {methods!r}")
         if isinstance(target, type) and issubclass(target, RequestHandler):
             implemented = handler_methods(target)
             if methods is None:
                 allowed = implemented
             else:
+                # HEAD (served by get) and OPTIONS (answered by the App) need no method.
                 allowed = frozenset(m.upper() for m in methods)
-                missing = allowed - implemented - {"HEAD", "OPTIONS"}
+                allowed -= {"HEAD", "OPTIONS"} - implemented
+                missing = allowed - implemented
                 if missing:
                     raise RoutingError(
                         f"{target.__name__} does not implement {', '.join(sorted(missing))}"

@@ -9,7 +9,7 @@ import pytest
 import webob
 from webtest import TestApp
 
-from micro import App, HTTPError, MicroError, RequestHandler, URLSpec
+from micro import App, HTTPError, MicroError, RequestHandler, RoutingError, URLSpec
 from micro.errors import BadRequest, ContentTooLarge
 from micro.handler import HandlerError
 from micro.headers import InvalidHeader
@@ -387,3 +387,24 @@ def test_protocol_errors_raised_by_app_code_answer_their_status() -> None:
     res = t.get("/big", status=413)
     assert "Traceback" not in res.text
     assert t.get("/bad", status=400).status == "400 nope"
+
+
+def test_methods_argument_restricts_a_handler_class() -> None:
+    class Both(RequestHandler):
+        def get(self) -> None:
+            self.write("g")
+
+        def post(self) -> None:
+            self.write("p")
+
+    app = App()
+    app.route("/only-get", methods=["GET", "HEAD", "OPTIONS"])(Both)
+    t = TestApp(app)
+    assert t.get("/only-get").text == "g"
+    assert t.head("/only-get").body == b""
+    assert t.options("/only-get", status=204).headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert t.post("/only-get", status=405).headers["Allow"] == "GET, HEAD, OPTIONS"
+    with pytest.raises(RoutingError, match="PUT"):
+        app.route("/put", methods=["PUT"])(Both)
+    with pytest.raises(RoutingError, match="list"):
+        app.route("/str", methods="GET")(Both)  # type: ignore[arg-type]
