@@ -386,7 +386,7 @@ class App:
             )
         else:
             route, args, kwargs = match
-            endpoint = self._endpoints[route]
+            endpoint = self._endpoints.get(route) or self._adopt(route)
             request = Request(
                 self, environ, method, path, route, args, kwargs, endpoint, endpoint.skip
             )
@@ -432,6 +432,16 @@ class App:
                 close()
             return []
         return body
+
+    def _adopt(self, route: Any) -> _Endpoint:
+        """An endpoint for a route added to ``app.router`` directly, not through the App."""
+        target = route.target
+        if isinstance(target, type) and issubclass(target, RequestHandler):
+            endpoint = _Endpoint(_HANDLER, target, {})
+        else:
+            endpoint = _Endpoint(_FUNCTION, target, {})
+        self._endpoints[route] = endpoint
+        return endpoint
 
     def _no_route(self, exc: MicroError, environ: dict[str, Any], path: str, method: str) -> Any:
         """What answers a request no route takes: an HTTPError or a ready Response."""

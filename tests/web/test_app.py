@@ -298,3 +298,9 @@ def test_subclasses_of_str_and_dict_keep_their_meaning() -> None:
     res = t.get("/ordered")
     assert res.content_type == "application/json"
     assert res.body == b'{"z":1,"a":2}'
+
+
+def test_routes_added_to_the_router_directly_still_work() -> None:
+    app = App()
+    app.router.add("/direct", lambda request: "direct", methods=["GET"])
+    assert TestApp(app).get("/direct").text == "direct"
