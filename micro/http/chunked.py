@@ -7,9 +7,9 @@ trailer section. Chunk extensions are checked against the grammar and dropped.
 
 from __future__ import annotations
 
-from micro.errors import BadRequest, ContentTooLarge, HeaderFieldsTooLarge
+from micro.errors import BadRequest, ContentTooLarge
 from micro.http import grammar
-from micro.http.head import diagnose_fields
+from micro.http.head import parse_fields
 
 # 16 hex digits are already 2**64 bytes: a longer size (after leading zeros) is an
 # overflow attempt, refused before int() sees it.
@@ -60,12 +60,5 @@ def consume_chunk_end(buf: bytearray) -> bool:
 
 
 def parse_trailers(fields: str, max_count: int) -> list[tuple[str, str]]:
-    """Parse a trailer section (field lines, each ended by CRLF) like a header section."""
-    crlf = fields.count("\r\n")
-    if fields.count("\r") != crlf or fields.count("\n") != crlf:
-        raise BadRequest("bare CR or LF in trailer section")
-    if crlf > max_count:
-        raise HeaderFieldsTooLarge("too many trailer fields")
-    if grammar.FIELD_LINES.fullmatch(fields) is None:
-        raise BadRequest(diagnose_fields(fields).replace("header", "trailer"))
-    return [(n.lower(), v) for n, v in grammar.FIELD_LINE.findall(fields)]
+    """Parse a trailer section (``"\r\n"`` + field lines, each ended by CRLF)."""
+    return parse_fields(fields, max_count, "trailer")

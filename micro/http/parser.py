@@ -101,6 +101,7 @@ class RequestParser:
         "_error",
         "_limits",
         "_line_end",
+        "_quick_limit",
         "_remaining",
         "_scan",
         "_state",
@@ -116,6 +117,9 @@ class RequestParser:
         self._body_total = 0  # chunked bytes so far, for max_body_bytes
         self._scan = 0  # buffer prefix already searched for the end of a section
         self._line_end = -1  # where the request line ends, once seen in a partial head
+        limits = self._limits
+        # Heads shorter than this cannot pass a size limit before they are complete.
+        self._quick_limit = min(limits.max_request_line + 1, limits.max_header_bytes + 4)
 
     @property
     def buffered(self) -> int:
@@ -202,12 +206,21 @@ class RequestParser:
             del buf[: _LEADING_CRLF.match(buf).end()]  # type: ignore[union-attr]
             self._scan = 0
             self._line_end = -1
-        end = self._section_end()
+        end = buf.find(b"\r\n\r\n", max(0, self._scan - 3))
         if end < 0:
             if not buf and self._eof:
                 return ConnectionClosed()
-            self._check_partial_head()
+            self._check_section(-1, head=True)
             return self._need("request head")
+        # PERF: a head too short to reach a limit and with only CRLF line ends
+        # (three C-level counts) skips the positional checks.
+        crlf = buf.count(b"\r\n", 0, end)
+        if (
+            end + 3 > self._quick_limit
+            or buf.count(b"\r", 0, end) != crlf
+            or buf.count(b"\n", 0, end) != crlf
+        ):
+            self._check_section(end, head=True)
         head = buf[:end].decode("latin-1")
         del buf[: end + 4]
         self._scan = 0
@@ -223,52 +236,62 @@ class RequestParser:
             self._state = _END
         return request
 
-    def _section_end(self) -> int:
-        """Index of the CRLFCRLF that ends the head or trailers at the buffer's start.
-
-        Returns -1 while it has not arrived, after checking the new bytes for a
-        bare CR or LF (which would make the client wait forever for our answer).
-        """
-        buf = self._buf
-        end = buf.find(b"\r\n\r\n", max(0, self._scan - 3))
-        if end >= 0:
-            return end
-        bare = _BARE_CR_OR_LF.search(buf, max(0, self._scan - 1))
-        if bare is not None:
-            if bare.group().endswith(b"\n"):
-                raise BadRequest("bare LF (lines must end with CRLF)")
-            raise BadRequest("bare CR (not followed by LF)")
-        self._scan = len(buf)
-        return -1
-
-    def _check_partial_head(self) -> None:
-        """Apply the size limits to a head that is still arriving."""
-        limits = self._limits
-        buf = self._buf
-        if self._line_end < 0:
-            self._line_end = buf.find(b"\r\n", 0, limits.max_request_line + 2)
-            if self._line_end < 0:
-                if len(buf) >= limits.max_request_line + 2:
-                    raise URITooLong("request line too long")
-                return
-        if len(buf) - self._line_end - 2 > limits.max_header_bytes + 2:
-            raise HeaderFieldsTooLarge("header section too large")
-
     def _trailers(self) -> Event:
         buf = self._buf
         if buf.startswith(b"\r\n"):
             del buf[:2]
             self._state = _HEAD
             return EndOfMessage([])
-        end = self._section_end()
+        end = buf.find(b"\r\n\r\n", max(0, self._scan - 3))
+        self._check_section(end, head=False)
         if end < 0:
-            if len(buf) > self._limits.max_trailer_bytes + 2:
-                raise HeaderFieldsTooLarge("trailer section too large")
             return self._need("trailer section")
-        if end > self._limits.max_trailer_bytes:
+        if end + 2 > self._limits.max_trailer_bytes:
             raise HeaderFieldsTooLarge("trailer section too large")
-        fields = buf[:end].decode("latin-1") + "\r\n"
+        fields = "\r\n" + buf[:end].decode("latin-1") + "\r\n"
         del buf[: end + 4]
         self._scan = 0
         self._state = _HEAD
         return EndOfMessage(chunked.parse_trailers(fields, self._limits.max_header_count))
+
+    def _check_section(self, end: int, *, head: bool) -> None:
+        """Raise the first error of the head or trailers at the buffer's start, if any.
+
+        ``end`` is where the section's CRLFCRLF starts, or -1 while it is still
+        arriving. The errors found before a section is complete are a bare CR or LF
+        (so a client that ends lines with LF gets its 400 at once) and a size limit
+        passed. When several apply, the one whose byte comes first wins, exactly
+        as if the bytes had come one at a time: the outcome never depends on how
+        the input was split into reads.
+        """
+        buf = self._buf
+        limits = self._limits
+        if end < 0:
+            arrived = len(buf)
+            bare = _BARE_CR_OR_LF.search(buf, max(0, self._scan - 1))
+            self._scan = arrived
+        else:
+            arrived = end + 3  # a limit passed at the last byte never fired
+            bare = _BARE_CR_OR_LF.search(buf, 0, end + 4)
+        error: ProtocolError
+        if not head:
+            # Incomplete after max_trailer_bytes + 4 bytes: the trailer field lines
+            # hold more than max_trailer_bytes.
+            limit_at = limits.max_trailer_bytes + 3
+            error = HeaderFieldsTooLarge("trailer section too large")
+        else:
+            if self._line_end < 0:
+                self._line_end = buf.find(b"\r\n", 0, limits.max_request_line + 2)
+            if self._line_end < 0:
+                limit_at = limits.max_request_line + 1
+                error = URITooLong("request line too long")
+            else:
+                limit_at = self._line_end + limits.max_header_bytes + 4
+                error = HeaderFieldsTooLarge("header section too large")
+        bare_at = arrived if bare is None else bare.end() - 1
+        if limit_at < arrived and limit_at < bare_at:
+            raise error
+        if bare is not None:
+            if bare.group().endswith(b"\n"):
+                raise BadRequest("bare LF (lines must end with CRLF)")
+            raise BadRequest("bare CR (not followed by LF)")

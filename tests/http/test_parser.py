@@ -134,3 +134,46 @@ def test_limits_give_414_431_413() -> None:
         events(b"GET / HTTP/1.1\r\nX: " + b"a" * 40, eof=False, limits=limits)
     with pytest.raises(ContentTooLarge):
         events(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n", limits=limits)
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        # The limit is passed (byte 33) before the bare LF arrives: 414 however split.
+        (b"GET /" + b"a" * 40 + b" HTTP/1.1\nHost: h\n\n", 414),
+        # The bare LF comes first: 400 however split.
+        (b"GET /a\n" + b"a" * 40 + b" HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+    ],
+)
+def test_the_first_fault_in_byte_order_decides_whatever_the_reads(raw: bytes, status: int) -> None:
+    limits = Limits(max_request_line=32)
+    for size in (len(raw), 1, 3, 7):
+        parser = RequestParser(limits)
+        with pytest.raises(ProtocolError) as info:
+            for i in range(0, len(raw), size):
+                parser.feed(raw[i : i + size])
+                assert parser.next_event() is NEED_DATA
+        assert info.value.status == status, size
+
+
+def test_bare_lf_is_answered_before_the_head_could_end() -> None:
+    parser = RequestParser()
+    parser.feed(b"GET / HTTP/1.1\nHost: h\n")
+    with pytest.raises(BadRequest, match="bare LF"):
+        parser.next_event()
+
+
+def test_between_requests_and_buffered_follow_the_message() -> None:
+    parser = RequestParser()
+    assert parser.between_requests and parser.buffered == 0
+    parser.feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab")
+    assert isinstance(parser.next_event(), RequestHead)
+    assert not parser.between_requests and parser.buffered == 2
+    assert parser.next_event() == Data(b"ab")
+    assert parser.next_event() is NEED_DATA
+    parser.feed(b"cdGET")
+    assert parser.next_event() == Data(b"cd")
+    assert parser.buffered == 3
+    assert parser.next_event() == EndOfMessage([])
+    assert parser.between_requests
+    assert parser.next_event() is NEED_DATA

@@ -68,6 +68,12 @@ FRAGMENTS = [
     b":",
     b"\x00",
     b"HTTP/2.0",
+    # Long enough to pass the SMALL limits, so limit and syntax errors meet.
+    b"GET /" + b"a" * 70,
+    b"X-Long: " + b"v" * 140 + b"\r\n",
+    b"T: " + b"t" * 40 + b"\r\n",
+    b"FFFFFFFFFFFFFFFFFFFF\r\n",
+    b"0;" + b"e" * 20 + b"\r\n",
 ]
 fragments = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.binary(max_size=8)), max_size=24).map(
     b"".join
@@ -133,10 +139,8 @@ def test_any_bytes_give_events_or_a_protocol_error_whatever_the_split(
 TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 token = st.text(alphabet=TCHARS, min_size=1, max_size=12)
 # Field values: visible latin-1 with inner spaces, no surrounding whitespace.
-vchar = st.characters(min_codepoint=0x21, max_codepoint=0xFF).filter(lambda c: c != "\x7f")
-field_value = st.lists(st.one_of(vchar, st.sampled_from(" \t")), max_size=20).map(
-    lambda cs: "".join(cs).strip(" \t")
-)
+VALUE_CHARS = "".join(chr(c) for c in range(0x20, 0x7F)) + "\t\x80\xa0\xe9\xff"
+field_value = st.text(alphabet=VALUE_CHARS, max_size=20).map(lambda v: v.strip(" \t"))
 RESERVED = {"host", "content-length", "transfer-encoding", "connection", "expect"}
 field = st.tuples(token.filter(lambda n: n.lower() not in RESERVED), field_value)
 path_char = st.sampled_from("abcXYZ019-._~!$&'()*+,;=:@/%")
@@ -149,7 +153,7 @@ def requests(draw: st.DrawFn) -> tuple[bytes, dict[str, Any]]:
     query = draw(st.one_of(st.none(), st.text(path_char | st.just("?"), max_size=10)))
     target = path if query is None else f"{path}?{query}"
     host = draw(st.sampled_from(["example.com", "h:8080", "[::1]", "127.0.0.1:1", ""]))
-    fields = [("Host", host), *draw(st.lists(field, max_size=8))]
+    fields = [("Host", host), *draw(st.lists(field, max_size=5))]
     body = draw(st.binary(max_size=200))
     framing = draw(st.sampled_from(["length", "chunked", "none"]))
     trailers: list[tuple[str, str]] = []
@@ -188,7 +192,7 @@ def requests(draw: st.DrawFn) -> tuple[bytes, dict[str, Any]]:
     return raw, expected
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     reqs=st.lists(requests(), min_size=1, max_size=3),
     cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=20),
