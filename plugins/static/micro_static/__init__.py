@@ -30,12 +30,14 @@ import hashlib
 import mimetypes
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from micro.errors import ConfigError, HTTPError
+from micro.headers import ResponseHeaders, check_header
 from micro.response import Response
 from micro_static.http import (
     UNSATISFIABLE,
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["StaticFiles", "StaticPlugin", "plugin"]
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+_NO_SIBLING_TTL = 2.0
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _ARCHIVES = MappingProxyType(
@@ -82,6 +85,38 @@ class _RangeBody:
         self._file.close()
 
 
+class _File:
+    """An open file descriptor with one owner: closed once, or handed over (detached)."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def read(self, length: int, offset: int) -> bytes:
+        chunks = []
+        while length > 0:
+            data = os.pread(self.fd, length, offset)
+            if not data:
+                break
+            chunks.append(data)
+            length -= len(data)
+            offset += len(data)
+        return b"".join(chunks)
+
+    def detach(self, offset: int) -> IO[bytes]:
+        """A file object at ``offset`` that now owns the descriptor."""
+        fileobj = os.fdopen(self.fd, "rb")
+        self.fd = -1
+        fileobj.seek(offset)
+        return fileobj
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 class StaticFiles:
     """The middleware: answers requests under ``prefix`` from the directory ``root``."""
 
@@ -102,6 +137,7 @@ class StaticFiles:
             raise ConfigError(f"static_path {os.fspath(root)!r} is not a directory")
         if not prefix.startswith("/") or not prefix.endswith("/"):
             raise ConfigError(f"static_url_prefix must start and end with '/', not {prefix!r}")
+        check_header("Cache-Control", cache_control)  # it goes out unchecked later
         self.root = real
         self.prefix = prefix
         self.cache_control = cache_control
@@ -120,21 +156,23 @@ class StaticFiles:
         # root; a request that opens that very file again skips realpath.
         self._inside: dict[str, tuple[int, int]] = {}
         # path -> (the stat key, Last-Modified, Content-Type) of a version.
+        # path -> until when (monotonic) "there is no path.gz" is believed.
+        self._no_sibling: dict[str, float] = {}
         self._meta: dict[str, tuple[tuple[int, int, int], str, str]] = {}
 
     # -- versioned URLs --------------------------------------------------------------
 
-    def _digest(self, path: str, st: os.stat_result, fileobj: IO[bytes] | None = None) -> str:
+    def _digest(self, path: str, st: os.stat_result, file: _File | None = None) -> str:
         key = (st.st_ino, st.st_size, st.st_mtime_ns)
         cached = self._hashes.get(path)
         if cached is not None and cached[0] == key:
             return cached[1]
         hasher = hashlib.sha256()
-        if fileobj is not None:
-            position = fileobj.tell()
-            for block in iter(lambda: fileobj.read(256 * 1024), b""):
+        if file is not None:
+            offset = 0
+            while block := file.read(256 * 1024, offset):
                 hasher.update(block)
-            fileobj.seek(position)
+                offset += len(block)
         else:
             with open(path, "rb") as f:
                 for block in iter(lambda: f.read(256 * 1024), b""):
@@ -179,14 +217,17 @@ class StaticFiles:
         opened = None if segments is None else self._open(os.path.join(self.root, *segments))
         if opened is None:
             raise HTTPError(404)
-        path, fileobj, st = opened
+        path, main, st = opened
+        gz = None
         try:
-            return self._answer(request, path, fileobj, st)
-        except BaseException:
-            fileobj.close()
-            raise
+            gz = self._sibling(path) if self.precompressed else None
+            return self._answer(request, path, main, st, gz)
+        finally:  # whatever was not handed to the response
+            main.close()
+            if gz is not None:
+                gz[1].close()
 
-    def _open(self, path: str) -> tuple[str, IO[bytes], os.stat_result] | None:
+    def _open(self, path: str) -> tuple[str, _File, os.stat_result] | None:
         """``path`` opened, if it is a regular file inside the root (symlinks resolved)."""
         try:
             # Non-blocking, so that a FIFO under the root cannot hang a worker.
@@ -200,7 +241,7 @@ class StaticFiles:
         ):
             os.close(fd)
             return None
-        return path, os.fdopen(fd, "rb"), st
+        return path, _File(fd), st
 
     def _prove_inside(self, path: str, identity: tuple[int, int]) -> bool:
         real = inside(self.root, path)
@@ -215,6 +256,23 @@ class StaticFiles:
             return False
         self._inside[path] = identity
         return True
+
+    def _sibling(self, path: str) -> tuple[str, _File, os.stat_result] | None:
+        """The opened ``path.gz``, if there is one inside the root.
+
+        PERF: that there is none is remembered for a moment, so that the common
+        case (no sibling) does not cost a failed open() on every request, while a
+        ``.gz`` added by a deploy is still picked up within a second or two.
+        """
+        now = time.monotonic()
+        if self._no_sibling.get(path, 0.0) > now:
+            return None
+        opened = self._open(path + ".gz")
+        if opened is None:
+            if len(self._no_sibling) >= 4096:
+                self._no_sibling.clear()
+            self._no_sibling[path] = now + _NO_SIBLING_TTL
+        return opened
 
     def _metadata(self, path: str, st: os.stat_result) -> tuple[str, str]:
         """(Last-Modified, Content-Type) of this version of ``path``, cached."""
@@ -238,9 +296,14 @@ class StaticFiles:
         return guessed
 
     def _answer(
-        self, request: Request, path: str, fileobj: IO[bytes], st: os.stat_result
+        self,
+        request: Request,
+        path: str,
+        file: _File,
+        st: os.stat_result,
+        gz: tuple[str, _File, os.stat_result] | None,
     ) -> Response:
-        digest = self._digest(path, st, fileobj)
+        digest = self._digest(path, st, file)
         last_modified, content_type = self._metadata(path, st)
         req = request.headers
         version = request.get_query_argument("v", None) if request.query else None
@@ -251,23 +314,18 @@ class StaticFiles:
         }
         etag = f'"{digest}"'
         range_header = req.get("Range")
-        gz = self._open(path + ".gz") if self.precompressed else None
         if gz is not None:
             headers["Vary"] = "Accept-Encoding"
             if not range_header and accepts_gzip(req.get("Accept-Encoding")):
-                fileobj.close()
-                _, fileobj, st = gz
+                _, file, st = gz
                 etag = f'"{digest}-gz"'
                 headers["Content-Encoding"] = "gzip"
-            else:
-                gz[1].close()
         headers["ETag"] = etag
 
         if _not_modified(req.get("If-None-Match"), req.get("If-Modified-Since"), etag, st):
-            fileobj.close()
             headers.pop("Accept-Ranges")
             headers.pop("Content-Encoding", None)  # a 304 has no body to decode
-            return Response(None, 304, headers=headers)
+            return Response(None, 304, headers=_trusted(headers))
 
         size = st.st_size
         status = 200
@@ -275,7 +333,6 @@ class StaticFiles:
         if range_header and _if_range_holds(req.get("If-Range"), etag, st):
             wanted = parse_range(range_header, size)
             if wanted == UNSATISFIABLE:
-                fileobj.close()
                 headers["Content-Range"] = f"bytes */{size}"
                 raise HTTPError(416, headers=headers)
             if wanted is not None:
@@ -284,14 +341,12 @@ class StaticFiles:
         length = last - first + 1
         headers["Content-Length"] = str(length)
         if request.method == "HEAD":
-            fileobj.close()
-            return Response([], status, headers=headers, content_type=content_type)
+            headers["Content-Type"] = content_type
+            return Response([], status, headers=_trusted(headers))
         if length <= self.inline_max:
-            with fileobj:
-                fileobj.seek(first)
-                data = fileobj.read(length)
-            return Response([data], status, headers=headers, content_type=content_type)
-        fileobj.seek(first)
+            headers["Content-Type"] = content_type
+            return Response([file.read(length, first)], status, headers=_trusted(headers))
+        fileobj = file.detach(first)
         if last == size - 1:
             return Response.from_file(
                 fileobj, content_type=content_type, status=status, headers=headers
@@ -299,6 +354,13 @@ class StaticFiles:
         response = Response(_RangeBody(fileobj, length), status, headers=headers)
         response.headers.set("Content-Type", content_type)
         return response
+
+
+def _trusted(headers: dict[str, str]) -> ResponseHeaders:
+    # PERF: every value here was built by this module from checked parts (hex
+    # digests, HTTP dates, numbers, types from the built-in table, settings checked
+    # at start-up), so the per-field validation of Response(headers=...) is skipped.
+    return ResponseHeaders(list(headers.items()))
 
 
 def _not_modified(
