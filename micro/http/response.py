@@ -30,8 +30,9 @@ LAST_CHUNK: Final = b"0\r\n\r\n"
 
 # status-code SP reason-phrase, reason-phrase = *( HTAB / SP / VCHAR / obs-text )
 _STATUS = re.compile(r"[0-9]{3} [\t\x20-\x7e\x80-\xff]*")
-# Names joined with ":" (not a tchar) match this only if each one is a token.
-_NAMES = re.compile(rf"{grammar.TOKEN}(?::{grammar.TOKEN})*")
+# Names joined with LF match this only if each one is a token (given that no name
+# holds an LF itself, which the LF count checks).
+_NAMES = re.compile(rf"{grammar.TOKEN}(?:\n{grammar.TOKEN})*")
 # Concatenating values creates no new character, so one search checks them all.
 _BAD_VALUE_CHAR = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 
@@ -46,10 +47,13 @@ def build_response_head(http_version: str, status: str, headers: list[tuple[str,
     a name is not a token, or a value holds CR, LF, NUL, another control but HTAB,
     or a character beyond latin-1.
     """
+    if http_version != "1.1" and http_version != "1.0":
+        raise InvalidResponse(f"invalid HTTP version {http_version!r}: must be '1.0' or '1.1'")
     if _STATUS.fullmatch(status) is None:
         raise InvalidResponse(f"invalid status line {status!r}: must be 'NNN reason'")
     if headers:
-        if _NAMES.fullmatch(":".join([n for n, _ in headers])) is None:
+        names = "\n".join([n for n, _ in headers])
+        if _NAMES.fullmatch(names) is None or names.count("\n") != len(headers) - 1:
             _raise_for_name(headers)
         if _BAD_VALUE_CHAR.search("".join([v for _, v in headers])) is not None:
             _raise_for_value(headers)
