@@ -19,8 +19,12 @@ __all__ = ["ServerConfig", "default_threads"]
 
 
 def default_threads() -> int:
-    """Worker threads sized for the machine: apps block on I/O, so a few per core."""
-    return max(4, min(32, 4 * (os.cpu_count() or 1)))
+    """Worker threads sized for the machine: two per core, at least 4, at most 32.
+
+    Threads beyond what the cores can run only help apps that wait on I/O, and they
+    cost every request some GIL contention; raise ``threads`` for such apps.
+    """
+    return max(4, min(32, 2 * (os.cpu_count() or 1)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,20 @@ class ServerConfig:
     ``max_discard`` (65536) is how many unread request-body bytes the server reads and
     drops after the app answered so the connection can be reused; with more left it
     closes the connection instead.
+
+    Production settings (see docs/deployment.md):
+
+    - ``ssl_context``: serve TLS (``micro.server.tls.server_context`` builds one from
+      a certificate and key); ``url_scheme`` then becomes "https". The TLS handshake
+      runs in the I/O loop and must finish within ``head_timeout``.
+    - ``max_connections`` (None: unbounded): past it the server stops accepting until a
+      connection closes; new clients wait in the kernel's listen backlog.
+    - ``max_pending`` (None: unbounded): complete requests waiting for a free worker;
+      when that many wait, a new request is answered 503 with Retry-After and closed.
+    - ``graceful_timeout`` (30): how long a graceful stop (SIGTERM) lets requests finish.
+    - ``proxy_hops`` / ``trusted_proxies`` (one or the other): trust forwarded headers
+      from that many proxies, or from proxies at these addresses or networks;
+      ``proxy_headers`` says which headers they write: "x-forwarded" or "forwarded".
     """
 
     host: str = "127.0.0.1"
@@ -62,6 +80,7 @@ class ServerConfig:
     graceful_timeout: float = 30.0
     trusted_proxies: tuple[str, ...] = ()
     proxy_hops: int = 0
+    proxy_headers: str = "x-forwarded"
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -78,3 +97,23 @@ class ServerConfig:
             raise ConfigError(f"max_discard must not be negative, got {self.max_discard}")
         if self.url_scheme not in ("http", "https"):
             raise ConfigError(f"url_scheme must be 'http' or 'https', got {self.url_scheme!r}")
+        self._check_production()
+
+    def _check_production(self) -> None:
+        if self.ssl_context is not None:
+            # A frozen dataclass: the TLS server's scheme is https whatever was given.
+            object.__setattr__(self, "url_scheme", "https")
+        if self.max_connections is not None and self.max_connections < 1:
+            raise ConfigError(f"max_connections must be at least 1, got {self.max_connections}")
+        if self.max_pending is not None and self.max_pending < 0:
+            raise ConfigError(f"max_pending must not be negative, got {self.max_pending}")
+        if not self.graceful_timeout > 0:
+            raise ConfigError(f"graceful_timeout must be positive, got {self.graceful_timeout}")
+        if self.proxy_hops < 0:
+            raise ConfigError(f"proxy_hops must not be negative, got {self.proxy_hops}")
+        if self.proxy_hops and self.trusted_proxies:
+            raise ConfigError("give proxy_hops or trusted_proxies, not both")
+        if self.proxy_headers not in ("x-forwarded", "forwarded"):
+            raise ConfigError(
+                f"proxy_headers must be 'x-forwarded' or 'forwarded', got {self.proxy_headers!r}"
+            )
