@@ -16,6 +16,7 @@ import os
 import select
 import socket
 import time
+from collections.abc import Callable
 from typing import BinaryIO
 
 from micro.errors import MicroError
@@ -41,6 +42,7 @@ class State:
     HEAD = 1  # a request head is arriving: head_timeout applies
     BUSY = 2  # a worker owns it
     CLOSING = 3  # answered and shut for writing: reading and dropping until EOF
+    HANDSHAKE = 4  # a TLS handshake is under way (micro.server.tls): head_timeout applies
 
 
 def _poll_ready(fd: int, write: bool, timeout: float) -> bool:
@@ -55,7 +57,7 @@ def _poll_ready(fd: int, write: bool, timeout: float) -> bool:
 class Channel:
     """A connection: the socket, the peer address, the request parser and a deadline."""
 
-    __slots__ = ("closed", "deadline", "fd", "parser", "peer", "sock", "state")
+    __slots__ = ("closed", "deadline", "fd", "on_close", "parser", "peer", "sock", "state")
 
     def __init__(self, sock: socket.socket, peer: tuple[str, int], limits: Limits) -> None:
         sock.setblocking(False)
@@ -66,6 +68,8 @@ class Channel:
         self.state = State.IDLE
         self.deadline = 0.0
         self.closed = False
+        # Called once when the connection closes (the max_connections count).
+        self.on_close: Callable[[], None] | None = None
 
     # -- reads ---------------------------------------------------------------------
     def recv_nowait(self) -> bytes | None:
@@ -148,6 +152,8 @@ class Channel:
             self.closed = True
             with contextlib.suppress(OSError):
                 self.sock.close()
+            if self.on_close is not None:
+                self.on_close()
 
     def set_deadline(self, state: int, timeout: float) -> None:
         self.state = state

@@ -142,6 +142,11 @@ class WorkerPool:
                 self._loop.linger(channel)
                 return
             if type(event) is RequestHead:
+                if self._queue.qsize():
+                    # Others are waiting: take this connection's turn at the back of
+                    # the queue rather than serve it ahead of them (tail latency).
+                    self._queue.put((channel, event))
+                    return
                 head = event
                 continue
             if event is NEED_DATA:

@@ -41,9 +41,18 @@ if TYPE_CHECKING:
 
 __all__ = ["CLOSE", "KEEP", "LINGER", "run_exchange"]
 
-_HOP_BY_HOP = frozenset(
-    ("transfer-encoding", "keep-alive", "upgrade", "proxy-connection", "te", "trailer")
-)
+_K_LENGTH, _K_CONNECTION, _K_HOP, _K_DATE, _K_SERVER = range(5)
+# Response header names the server looks at; every other header passes through as is.
+_SPECIAL = {
+    "content-length": _K_LENGTH,
+    "connection": _K_CONNECTION,
+    "date": _K_DATE,
+    "server": _K_SERVER,
+    **dict.fromkeys(
+        ("transfer-encoding", "keep-alive", "upgrade", "proxy-connection", "te", "trailer"),
+        _K_HOP,
+    ),
+}
 _NOBODY, _FIXED, _CHUNKED, _CLOSE = 0, 1, 2, 3
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -164,32 +173,30 @@ class Exchange:
         out: list[tuple[str, str]] = []
         length: int | None = None
         has_date = has_server = False
-        for item in self.headers:
-            if type(item) is not tuple or len(item) != 2:
-                raise InvalidResponse(f"a header must be a (name, value) tuple, got {item!r}")
-            name, value = item
-            if type(name) is not str or type(value) is not str:
-                raise InvalidResponse(f"header names and values must be str: {item!r}")
-            lower = name.lower()
-            if lower == "content-length":
-                stripped = value.strip()
-                if not stripped.isdigit() or not stripped.isascii():
-                    raise InvalidResponse(f"invalid Content-Length from the app: {value!r}")
-                if length is not None and length != int(stripped):
-                    raise InvalidResponse("the app gave two different Content-Lengths")
-                length = int(stripped)
-                continue
-            if lower == "connection":
-                if "close" in value.lower():
-                    self.keep_alive = False
-                continue
-            if lower in _HOP_BY_HOP:
-                raise InvalidResponse(f"a WSGI app must not set the hop-by-hop header {name!r}")
-            if lower == "date":
-                has_date = True
-            elif lower == "server":
-                has_server = True
-            out.append((name, value))
+        try:
+            for item in self.headers:
+                name, value = item
+                kind = _SPECIAL.get(name.lower())
+                if kind is None:
+                    out.append(item)
+                elif kind == _K_LENGTH:
+                    stripped = value.strip()
+                    if not stripped.isdigit() or not stripped.isascii():
+                        raise InvalidResponse(f"invalid Content-Length from the app: {value!r}")
+                    if length is not None and length != int(stripped):
+                        raise InvalidResponse("the app gave two different Content-Lengths")
+                    length = int(stripped)
+                elif kind == _K_CONNECTION:
+                    if "close" in value.lower():
+                        self.keep_alive = False
+                elif kind == _K_HOP:
+                    raise InvalidResponse(f"a WSGI app must not set the hop-by-hop header {name!r}")
+                else:
+                    has_date = has_date or kind == _K_DATE
+                    has_server = has_server or kind == _K_SERVER
+                    out.append(item)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise InvalidResponse(f"headers must be a list of (str, str) tuples: {exc}") from None
         if head.method == "HEAD" or status_code == 204 or status_code == 304:
             self.mode = _NOBODY
             if status_code != 204:
@@ -222,7 +229,10 @@ class Exchange:
             out.append(("Date", self.ctx.clock.now()))
         if not has_server:
             out.append(("Server", self.ctx.server_name))
-        data = build_response_head("1.1", status, out)
+        try:
+            data = build_response_head("1.1", status, out)
+        except TypeError as exc:
+            raise InvalidResponse(f"header names and values must be str: {exc}") from None
         self.head_sent = True
         return data
 
