@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from micro.errors import ConfigError
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -30,6 +32,12 @@ class Limits:
     max_body_bytes: int = 1_073_741_824
     max_chunk_line: int = 4096
     max_trailer_bytes: int = 16384
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if type(value) is not int or value < (0 if name == "max_body_bytes" else 1):
+                raise ConfigError(f"Limits.{name} must be a positive int, got {value!r}")
 
 
 @dataclass(slots=True)

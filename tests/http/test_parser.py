@@ -6,6 +6,7 @@ import pytest
 
 from micro.errors import (
     BadRequest,
+    ConfigError,
     ContentTooLarge,
     HeaderFieldsTooLarge,
     ProtocolError,
@@ -177,3 +178,27 @@ def test_between_requests_and_buffered_follow_the_message() -> None:
     assert parser.next_event() == EndOfMessage([])
     assert parser.between_requests
     assert parser.next_event() is NEED_DATA
+
+
+def test_limits_defaults_are_the_documented_ones() -> None:
+    assert Limits() == Limits(
+        max_request_line=8190,
+        max_header_bytes=65536,
+        max_header_count=100,
+        max_body_bytes=1_073_741_824,
+        max_chunk_line=4096,
+        max_trailer_bytes=16384,
+    )
+
+
+@pytest.mark.parametrize(
+    "bad", [{"max_request_line": 0}, {"max_body_bytes": -1}, {"max_header_count": 1.5}]
+)
+def test_limits_refuse_nonsense(bad: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        Limits(**bad)
+
+
+def test_max_body_bytes_zero_still_allows_bodiless_requests() -> None:
+    out = events(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", limits=Limits(max_body_bytes=0))
+    assert out[1:] == [EndOfMessage([]), ConnectionClosed()]
