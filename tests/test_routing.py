@@ -409,6 +409,15 @@ def test_first_route_that_takes_the_method_wins_across_patterns() -> None:
     assert router.match("/u/5", "GET").kwargs == {"id": 5}
 
 
+def test_literal_route_with_other_methods_lets_typed_routes_answer() -> None:
+    router = Router()
+    router.add("/u/me", "me", methods=["GET"])
+    router.add("/u/{name}", "name", methods=["POST"])
+    assert target(router, "/u/me", "GET") == "me"
+    assert target(router, "/u/me", "POST") == "name"
+    assert target(router, "/u/me", "HEAD") == "me"
+
+
 def test_head_goes_to_get_unless_there_is_a_head_route() -> None:
     router = Router()
     router.add("/a", "get", methods=["GET"])

@@ -130,6 +130,11 @@ class Router:
     def match(self, path: str, method: str, host: str = "") -> Match:
         """The route for a percent-decoded ``path``, ``method`` and Host header value."""
         if not self._hosts and path[:1] == "/":  # PERF: the common case, inlined
+            endpoint = self._default.static.get(path)
+            if endpoint is not None:
+                route = endpoint.by_method.get(method) or endpoint.any
+                if route is not None:
+                    return tuple.__new__(Match, (route, (), {}))
             allowed: list[Iterable[str]] = []
             found = walk(self._default.root, path[1:].split("/"), 0, path, method, {}, allowed)
             if found is not None:
