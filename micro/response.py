@@ -5,6 +5,9 @@ is an iterable of bytes: a list when buffered (the App adds Content-Length), any
 iterable when streamed, or a :class:`FileBody` that the App hands to the server's
 ``wsgi.file_wrapper`` (sendfile) when there is one. Middleware may replace ``body``
 with a generator that wraps it to transform the stream chunk by chunk.
+
+:func:`to_response` turns what a function route returns (str, bytes, dict/list as
+JSON, None as 204, an iterable as a stream) into a Response.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import IO, Any
 from micro.cookies import format_set_cookie
 from micro.headers import ResponseHeaders
 
-__all__ = ["FileBody", "Response", "json_bytes", "reason_phrase"]
+__all__ = ["FileBody", "Response", "json_bytes", "reason_phrase", "to_response"]
 
 _PHRASES = {s.value: s.phrase for s in HTTPStatus}
 
@@ -168,3 +171,66 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.reason}>"
+
+
+def _stream(items: Iterable[Any]) -> Iterator[bytes]:
+    """Encode a streamed body lazily, and close the source when the server closes us."""
+    try:
+        for item in items:
+            if isinstance(item, bytes):
+                yield item
+            elif isinstance(item, str):
+                yield item.encode("utf-8")
+            else:
+                raise TypeError(f"a streamed body yields str or bytes, not {type(item).__name__}")
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
+_OK = reason_phrase(200)
+_HTML = "text/html; charset=utf-8"
+_JSON = "application/json; charset=utf-8"
+_HTML_HEADER = ("Content-Type", _HTML)
+_JSON_HEADER = ("Content-Type", _JSON)
+
+
+def _ok(body: list[bytes], content_type: tuple[str, str]) -> Response:
+    # PERF: the common answers skip Response.__init__'s argument checks.
+    headers = object.__new__(ResponseHeaders)
+    headers.items = [content_type]
+    response = object.__new__(Response)
+    response.status = 200
+    response.reason = _OK
+    response.headers = headers
+    response.body = body
+    return response
+
+
+def to_response(result: Any) -> Response:
+    """What a function route returned, as a Response."""
+    kind = type(result)
+    if kind is str:
+        return _ok([result.encode("utf-8")], _HTML_HEADER)
+    if kind is Response or isinstance(result, Response):
+        return result  # type: ignore[no-any-return]
+    if kind is dict or kind is list:
+        return _ok([json_bytes(result)], _JSON_HEADER)
+    if kind is bytes:
+        return _ok([result], _HTML_HEADER)
+    if result is None:
+        return Response(None, 204)
+    # Subclasses (Markup, OrderedDict ...) take the slower road to the same answers.
+    if isinstance(result, str):
+        return _ok([result.encode("utf-8")], _HTML_HEADER)
+    if isinstance(result, bytes | bytearray | memoryview):
+        return _ok([bytes(result)], _HTML_HEADER)
+    if isinstance(result, dict | list):
+        return _ok([json_bytes(result)], _JSON_HEADER)
+    if isinstance(result, Iterable):
+        return Response(_stream(result), headers=ResponseHeaders([("Content-Type", _HTML)]))
+    raise TypeError(
+        f"a route returned {type(result).__name__}; return str, bytes, dict, list, "
+        "a Response, an iterable of str/bytes, or None"
+    )

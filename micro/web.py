@@ -35,10 +35,9 @@ from typing import Any, TypeVar
 from micro.errorpages import error_response
 from micro.errors import ConfigError, HTTPError, MicroError, ProtocolError, RoutingError
 from micro.handler import RequestHandler, handler_methods, run_handler
-from micro.headers import ResponseHeaders
 from micro.middleware import CallNext, Middleware, build_chain, skipped_middleware
 from micro.request import Request
-from micro.response import FileBody, Response, json_bytes, reason_phrase
+from micro.response import FileBody, Response, reason_phrase, to_response
 from micro.routing import MethodNotAllowed, NotFound, Router, TrailingSlashRedirect
 from micro.signing import create_signed_value, decode_signed_value
 
@@ -49,8 +48,6 @@ log = logging.getLogger("micro.web")
 _T = TypeVar("_T")
 _FUNCTION = 0
 _HANDLER = 1
-_HTML = "text/html; charset=utf-8"
-_JSON = "application/json; charset=utf-8"
 _PHRASES = {s: reason_phrase(s) for s in range(100, 600)}
 _STATUS_LINES = {s: f"{s} {p}" for s, p in _PHRASES.items()}
 _METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
@@ -99,67 +96,6 @@ class _Endpoint:
         self.target = target
         self.init_kwargs = init_kwargs
         self.skip = skipped_middleware(target)
-
-
-def _stream(items: Iterable[Any]) -> Iterator[bytes]:
-    """Encode a streamed body lazily, and close the source when the server closes us."""
-    try:
-        for item in items:
-            if isinstance(item, bytes):
-                yield item
-            elif isinstance(item, str):
-                yield item.encode("utf-8")
-            else:
-                raise TypeError(f"a streamed body yields str or bytes, not {type(item).__name__}")
-    finally:
-        close = getattr(items, "close", None)
-        if close is not None:
-            close()
-
-
-_OK = reason_phrase(200)
-_HTML_HEADER = ("Content-Type", _HTML)
-_JSON_HEADER = ("Content-Type", _JSON)
-
-
-def _ok(body: list[bytes], content_type: tuple[str, str]) -> Response:
-    # PERF: the common answers skip Response.__init__'s argument checks.
-    headers = object.__new__(ResponseHeaders)
-    headers.items = [content_type]
-    response = object.__new__(Response)
-    response.status = 200
-    response.reason = _OK
-    response.headers = headers
-    response.body = body
-    return response
-
-
-def to_response(result: Any) -> Response:
-    """What a function route returned, as a Response."""
-    kind = type(result)
-    if kind is str:
-        return _ok([result.encode("utf-8")], _HTML_HEADER)
-    if kind is Response or isinstance(result, Response):
-        return result  # type: ignore[no-any-return]
-    if kind is dict or kind is list:
-        return _ok([json_bytes(result)], _JSON_HEADER)
-    if kind is bytes:
-        return _ok([result], _HTML_HEADER)
-    if result is None:
-        return Response(None, 204)
-    # Subclasses (Markup, OrderedDict ...) take the slower road to the same answers.
-    if isinstance(result, str):
-        return _ok([result.encode("utf-8")], _HTML_HEADER)
-    if isinstance(result, bytes | bytearray | memoryview):
-        return _ok([bytes(result)], _HTML_HEADER)
-    if isinstance(result, dict | list):
-        return _ok([json_bytes(result)], _JSON_HEADER)
-    if isinstance(result, Iterable):
-        return Response(_stream(result), headers=ResponseHeaders([("Content-Type", _HTML)]))
-    raise TypeError(
-        f"a route returned {type(result).__name__}; return str, bytes, dict, list, "
-        "a Response, an iterable of str/bytes, or None"
-    )
 
 
 def _close_uploads(request: Request, response: Response) -> None:
