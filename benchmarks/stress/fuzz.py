@@ -2,7 +2,9 @@
 
 One job: send N (default 100,000) requests made by fuzzcases.py to the server, from a
 few threads, on fresh connections (one request each) and pipelined on shared ones
-(2 to 16 per connection, sometimes sent in small fragments), and judge every byte that
+(between valid requests, sometimes sent in small fragments; in 30% of those the
+valid ones before the mutated go one at a time, each after the previous answer, so
+the mutated one reaches a kept-alive idle connection), and judge every byte that
 comes back with framing.py. After sending, the client half-closes (SHUT_WR) and reads
 until the server closes.
 
@@ -68,6 +70,7 @@ class Tally:
     valid_sent: int = 0  # valid requests pipelined around them or sent alone
     http10_status_lines: int = 0
     connections: int = 0
+    stepwise: int = 0  # connections whose valid prefix went one request at a time
     outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
     statuses: collections.Counter[int] = field(default_factory=collections.Counter)
     samples: list[str] = field(default_factory=list)
@@ -199,12 +202,23 @@ def client_loop(index: int, tally: Tally, host: str, port: int, args: argparse.N
             if unsent:
                 with tally.lock:
                     tally.sent -= unsent  # a HEAD was picked out: the others are not sent
-        payload = b"".join(c.data for c in cases)
+        # Sometimes the valid prefix goes one request at a time (keep-alive reuse: the
+        # rest then reaches an idle connection), up to the first that may close.
+        steps: tuple[bytes, ...] = ()
+        if rng.random() < 0.3:
+            for case in cases[:-1]:
+                if case.expect is None or case.expect.closes:
+                    break
+                steps += (case.data,)
+        payload = b"".join(c.data for c in cases[len(steps) :])
         fragment = len(payload) < 8192 and rng.random() < 0.15
-        ex = exchange(host, port, payload, rng if fragment else None, args.conn_timeout)
+        ex = exchange(
+            host, port, payload, rng if fragment else None, args.conn_timeout, steps=steps
+        )
         outcome, detail, responses = judge(cases, ex)
         with tally.lock:
             tally.connections += 1
+            tally.stepwise += bool(steps)
             tally.valid_sent += sum(1 for c in cases if c.expect is not None)
             tally.bytes_sent += len(payload)
             tally.outcomes[outcome] += 1
@@ -310,6 +324,7 @@ def run(argv: list[str] | None) -> int:
     complete = tally.sent >= args.count
     figures = {
         "requests": tally.sent,
+        "stepwise_connections": tally.stepwise,
         "valid_requests": tally.valid_sent,
         "http10_status_lines": tally.http10_status_lines,
         "connections": tally.connections,

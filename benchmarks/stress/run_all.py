@@ -66,9 +66,10 @@ def figures_cell(name: str, f: dict[str, Any]) -> str:
     if name == "idle":
         w, wo = f["with"], f["without"]
         return (
-            f"{f['held_after_load']}/{f['connections']} held; RSS {f['rss_before_mib']} -> "
+            f"{f['held_min']}/{f['connections']} held; RSS {f['rss_before_mib']} -> "
             f"{f['rss_with_mib']} MiB (+{f['rss_delta_mb']} MB, {f['per_connection_kib']} KiB "
-            f"each); without/with: wrk {wo['wrk_rps']:.0f}/{w['wrk_rps']:.0f} req/s, "
+            f"each); without/with, median of {f['rounds']} rounds: wrk "
+            f"{wo['wrk_rps']:.0f}/{w['wrk_rps']:.0f} req/s, "
             f"keep-alive p50 {wo['seq_p50_ms']}/{w['seq_p50_ms']} ms, p99 "
             f"{wo['seq_p99_ms']}/{w['seq_p99_ms']} ms, new-connection p50 "
             f"{wo['fresh_p50_ms']}/{w['fresh_p50_ms']} ms"
