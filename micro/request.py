@@ -238,6 +238,10 @@ class Request:
             limit = int(settings["max_upload_size"])
             if length is not None and length > limit:
                 raise HTTPError(413, "Upload too large")
+            if length is None and not self.environ.get("wsgi.input_terminated"):
+                # No Content-Length and no chunked framing: there is no body to read
+                # (reading on would block on, or run past, the connection's next request).
+                return {}, {}
             return parse_multipart(
                 self.environ["wsgi.input"],
                 boundary,

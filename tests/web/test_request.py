@@ -260,3 +260,34 @@ def test_headers_mapping() -> None:
 
     res = TestApp(app).get("/h", headers={"X-One": "1", "X-Two-Words": "2"})
     assert res.json == {"names": ["X-One", "X-Two-Words"], "ctype": None, "missing": "default"}
+
+
+@pytest.mark.parametrize(
+    ("data", "terminated", "expected"),
+    [
+        (b"abc", True, "200 OK abc"),
+        (b"abc", False, "200 OK "),  # no framing: no body, nothing read
+        (b"x" * 11, True, "413 Request body too large"),
+    ],
+)
+def test_unframed_bodies_are_read_only_when_the_server_terminates_input(
+    data: bytes, terminated: bool, expected: str
+) -> None:
+    import io
+
+    import webob
+
+    app = App(settings={"max_body_size": 10})
+
+    @app.route("/echo", methods=["POST"])
+    def echo(request: Request) -> bytes:
+        return request.body
+
+    environ = webob.Request.blank("/echo", method="POST").environ
+    environ.pop("CONTENT_LENGTH", None)
+    environ["wsgi.input"] = io.BytesIO(data)
+    environ["wsgi.input_terminated"] = terminated
+    statuses: list[str] = []
+    body = b"".join(app(environ, lambda status, headers, exc=None: statuses.append(status)))
+    result = f"{statuses[0]} {body.decode()}"
+    assert result == expected if not expected.startswith("413") else result.startswith(expected)
