@@ -70,23 +70,34 @@ def access_line(
 
 
 class DateClock:
-    """The Date header value, formatted once per second and shared by all workers."""
+    """The Date header, formatted once per second and shared by all workers."""
 
     __slots__ = ("_cached",)
 
     def __init__(self) -> None:
         # One tuple, replaced whole, so a reader never pairs a second with another
         # second's string; racing workers at a second's turn compute the same value.
-        self._cached: tuple[int, str] = (-1, "")
+        self._cached: tuple[int, str, bytes] = (-1, "", b"")
+
+    def _update(self, second: int) -> tuple[int, str, bytes]:
+        value = http_date(second)
+        cached = (second, value, b"Date: " + value.encode("ascii") + b"\r\n\r\n")
+        self._cached = cached
+        return cached
 
     def now(self) -> str:
-        second = int(time.time())
+        """The IMF-fixdate of the current second."""
         cached = self._cached
-        if cached[0] == second:
-            return cached[1]
-        value = http_date(second)
-        self._cached = (second, value)
-        return value
+        if cached[0] != int(time.time()):
+            cached = self._update(int(time.time()))
+        return cached[1]
+
+    def line(self) -> bytes:
+        """``Date: <now>`` with the CRLF CRLF that ends a response head."""
+        cached = self._cached
+        if cached[0] != int(time.time()):
+            cached = self._update(int(time.time()))
+        return cached[2]
 
 
 class ErrorStream:

@@ -55,6 +55,7 @@ class ServerContext:
             errors=ErrorStream(self.error_log),
         )
         self.header_keys: dict[str, str | None] = {}
+        self.head_cache: dict[tuple[Any, ...], Any] = {}
         self.stopping = False
 
     def error_bytes(self, status: int, reason: str) -> bytes:

@@ -55,6 +55,9 @@ _SPECIAL = {
 }
 _NOBODY, _FIXED, _CHUNKED, _CLOSE = 0, 1, 2, 3
 
+_HEAD_CACHE_SIZE = 256
+# head bytes, add a Date line?, mode, remaining, keep-alive, status code
+Framing = tuple[bytes, bool, int, int, bool, int]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
@@ -159,7 +162,46 @@ class Exchange:
 
     # -- framing --------------------------------------------------------------------
     def _head(self) -> bytes:
-        """Decide framing and build the head bytes; marks the head as sent."""
+        """The head bytes for what the app started; decides framing, marks the head sent.
+
+        PERF: heads are cached per (status, headers, request shape): an app that answers
+        the same way again costs one dict lookup instead of a header scan and checks.
+        """
+        ctx = self.ctx
+        if ctx.stopping:
+            self.keep_alive = False
+        body = self.body
+        if body is not None and body.continue_pending:
+            # The client holds its body back for a 100 we will not send now: whether
+            # body bytes or a new request come next is unknowable, so say we close.
+            self.keep_alive = False
+        head = self.head
+        cache = ctx.head_cache
+        key: tuple[Any, ...] | None
+        try:
+            key = (
+                self.status,
+                tuple(self.headers),
+                head.method == "HEAD",
+                head.http_version,
+                self.keep_alive,
+                self.known_length,
+            )
+            framing = cache.get(key)
+        except TypeError:  # unhashable header items: build without the cache
+            key = framing = None
+        if framing is None:
+            framing = self._frame()
+            if key is not None:
+                if len(cache) >= _HEAD_CACHE_SIZE:
+                    cache.clear()
+                cache[key] = framing
+        prefix, add_date, self.mode, self.remaining, self.keep_alive, self.status_code = framing
+        self.head_sent = True
+        return prefix + ctx.clock.line() if add_date else prefix
+
+    def _frame(self) -> Framing:
+        """Decide framing and build the head bytes (without Date unless the app gave one)."""
         status = self.status
         if status is None:
             raise InvalidResponse("the app returned without calling start_response")
@@ -214,27 +256,20 @@ class Exchange:
         else:
             self.mode = _CLOSE
             self.keep_alive = False
-        if self.ctx.stopping:
-            self.keep_alive = False
-        body = self.body
-        if body is not None and body.continue_pending:
-            # The client holds its body back for a 100 we will not send now: whether
-            # body bytes or a new request come next is unknowable, so say we close.
-            self.keep_alive = False
         if not self.keep_alive:
             out.append(("Connection", "close"))
         elif head.http_version == "1.0":
             out.append(("Connection", "keep-alive"))
-        if not has_date:
-            out.append(("Date", self.ctx.clock.now()))
         if not has_server:
             out.append(("Server", self.ctx.server_name))
         try:
             data = build_response_head("1.1", status, out)
         except TypeError as exc:
             raise InvalidResponse(f"header names and values must be str: {exc}") from None
-        self.head_sent = True
-        return data
+        # Without a Date from the app, the head stops before its final CRLF: the
+        # current Date line (which ends the head) is appended per request.
+        prefix = data if has_date else data[:-2]
+        return (prefix, not has_date, self.mode, self.remaining, self.keep_alive, status_code)
 
     def finish(self) -> None:
         """The app is done: complete the framing, or close if it fell short."""
