@@ -163,3 +163,30 @@ def test_app_signing_helpers() -> None:
     signed = app.create_signed_value("token", b"\x00bytes")
     assert app.decode_signed_value("token", signed) == b"\x00bytes"
     assert app.decode_signed_value("token", signed + "0") is None
+
+
+def test_handler_cookie_helpers_and_function_route_signed_cookie() -> None:
+    class Cookies(RequestHandler):
+        def get(self) -> None:
+            self.set_cookie("seen", self.get_cookie("seen", "0") or "0", httponly=True)
+            self.clear_cookie("old")
+            self.write("ok")
+
+    app = App(settings={"cookie_secret": SECRET})
+    app.route("/cookies")(Cookies)
+
+    @app.route("/whoami")
+    def whoami(request: Request) -> str:
+        value = request.get_signed_cookie("user")
+        return value.decode() if value else "nobody"
+
+    t = TestApp(app)
+    res = t.get("/cookies", headers={"Cookie": "seen=3"})
+    assert res.headers.getall("Set-Cookie") == [
+        "seen=3; Path=/; HttpOnly; SameSite=Lax",
+        "old=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/",
+    ]
+    signed = app.create_signed_value("user", "ann")
+    t.reset()
+    assert t.get("/whoami", headers={"Cookie": f"user={signed}"}).text == "ann"
+    assert t.get("/whoami", headers={"Cookie": "user=forged"}).text == "nobody"
