@@ -202,3 +202,50 @@ def test_limits_refuse_nonsense(bad: dict[str, object]) -> None:
 def test_max_body_bytes_zero_still_allows_bodiless_requests() -> None:
     out = events(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", limits=Limits(max_body_bytes=0))
     assert out[1:] == [EndOfMessage([]), ConnectionClosed()]
+
+
+def outcome_fed(raw: bytes, limits: Limits, size: int) -> int | str:
+    """Feed ``raw`` in pieces of ``size`` then EOF; the error status or "ok"."""
+    parser = RequestParser(limits)
+    try:
+        for i in range(0, len(raw), size):
+            parser.feed(raw[i : i + size])
+            while parser.next_event() is not NEED_DATA:
+                pass
+        parser.feed(b"")
+        while not isinstance(parser.next_event(), ConnectionClosed):
+            pass
+    except ProtocolError as exc:
+        return exc.status
+    return "ok"
+
+
+@pytest.mark.parametrize("extra", [0, 1, 2, 3, 50])
+def test_header_bytes_limit_is_exact_however_fed(extra: int) -> None:
+    fields = b"Host: h\r\nX: " + b"v" * (36 + extra) + b"\r\n"  # 50 + extra bytes
+    limits = Limits(max_header_bytes=50)
+    raw = b"GET / HTTP/1.1\r\n" + fields + b"\r\n"
+    expected = "ok" if extra == 0 else 431
+    assert [outcome_fed(raw, limits, size) for size in (len(raw), 1, 5)] == [expected] * 3
+
+
+@pytest.mark.parametrize("extra", [0, 1, 2, 3, 50])
+def test_trailer_bytes_limit_is_exact_however_fed(extra: int) -> None:
+    trailers = b"T: " + b"t" * (15 + extra) + b"\r\n"  # 20 + extra bytes
+    limits = Limits(max_trailer_bytes=20)
+    raw = (
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+        + trailers
+        + b"\r\n"
+    )
+    expected = "ok" if extra == 0 else 431
+    assert [outcome_fed(raw, limits, size) for size in (len(raw), 1, 5)] == [expected] * 3
+
+
+@pytest.mark.parametrize("extra", [0, 1, 2, 50])
+def test_request_line_limit_is_exact_however_fed(extra: int) -> None:
+    line = b"GET /" + b"a" * (11 + extra) + b" HTTP/1.1"  # 25 + extra bytes
+    raw = line + b"\r\nHost: h\r\n\r\n"
+    expected = "ok" if extra == 0 else 414
+    limits = Limits(max_request_line=25)
+    assert [outcome_fed(raw, limits, size) for size in (len(raw), 1, 5)] == [expected] * 3
