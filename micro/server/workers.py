@@ -104,6 +104,10 @@ class WorkerPool:
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
 
+    def idle(self) -> bool:
+        """True once every thread has ended (after :meth:`stop`): nothing is running."""
+        return not any(thread.is_alive() for thread in self._threads)
+
     def _run(self) -> None:
         get = self._queue.get
         while True:
