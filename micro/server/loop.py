@@ -10,6 +10,12 @@ never a thread. Deadlines are checked by a sweep a few times per shortest timeou
 - idle (nothing buffered): ``idle_timeout``, then close;
 - a head arriving: ``head_timeout`` since it started, then 408 and close;
 - lingering (answered, shut for writing, dropping input until EOF): a short grace.
+
+Production hooks: TLS handshakes run here (:mod:`micro.server.tls`), the
+``max_connections`` count pauses accepting and a bounded submit that raises
+:class:`~micro.server.limits.Overloaded` gets a 503 (:mod:`micro.server.limits`).
+:meth:`IOLoop.drain` starts a graceful stop: take what the kernel queued, stop
+accepting, finish the heads under way, close idle connections.
 """
 
 from __future__ import annotations
@@ -26,14 +32,17 @@ from collections.abc import Callable
 from micro.errors import ProtocolError
 from micro.http import NEED_DATA, Limits, RequestHead
 
+from . import tls
 from .channel import Channel, State
 from .config import ServerConfig
+from .limits import ConnectionLimit, Overloaded, overloaded_answer
 from .logs import ERROR_LOGGER
 
 __all__ = ["IOLoop"]
 
 LINGER_SECONDS = 2.0
 ACCEPT_BATCH = 64
+DRAIN_IDLE_GRACE = 0.5  # a graceful stop still reads a request that is just arriving
 
 
 class IOLoop:
@@ -66,6 +75,19 @@ class IOLoop:
         self._sweep_every = max(
             0.01, min(1.0, config.idle_timeout / 4, config.head_timeout / 4, self._linger / 4)
         )
+        self._tls = config.ssl_context
+        self._backlog = config.backlog
+        self._limit = (
+            ConnectionLimit(config.max_connections, self._wake)
+            if config.max_connections is not None
+            else None
+        )
+        self._accept_paused = False
+        self._draining = False
+        self._finishing = False
+        self._finish_deadline = 0.0
+        self._drained = threading.Event()
+        self._refusing = False  # set once drained: the worker pool may be stopping
         self._thread = threading.Thread(target=self._run, name="micro-io", daemon=True)
 
     # -- called from other threads ----------------------------------------------------
@@ -73,11 +95,31 @@ class IOLoop:
         self._thread.start()
 
     def stop(self, timeout: float) -> None:
-        """Stop accepting and close every connection the loop holds."""
-        self._stopping = True
+        """Stop accepting and close every connection the loop holds.
+
+        After :meth:`drain`, lingering connections get up to ``timeout`` to end first.
+        """
+        if self._draining:
+            self._finish_deadline = time.monotonic() + timeout
+            self._finishing = True
+        else:
+            self._stopping = True
         self._wake()
         if self._thread.is_alive():
             self._thread.join(timeout)
+
+    def drain(self, timeout: float) -> bool:
+        """Graceful stop, first half: accept what the kernel queued, stop accepting,
+        close idle connections and wait until no request head is still arriving.
+
+        True when that happened within ``timeout``; from then on the loop submits no
+        more requests, so the worker pool can be stopped behind the last one.
+        """
+        self._draining = True
+        self._wake()
+        drained = self._drained.wait(timeout) if self._thread.is_alive() else True
+        self._refusing = True  # late heads get a 503, never a queue nobody serves
+        return drained
 
     def resume(self, channel: Channel) -> None:
         channel.state = State.BUSY  # the loop sets IDLE or HEAD when it takes it back
@@ -121,6 +163,8 @@ class IOLoop:
                     else:
                         self._readable(data)
                 now = time.monotonic()
+                if self._draining:
+                    self._drain_step(now)
                 if now >= next_sweep:
                     self._sweep(now)
                     next_sweep = now + self._sweep_every
@@ -129,20 +173,38 @@ class IOLoop:
         finally:
             self._shutdown()
 
-    def _accept(self) -> None:
-        for _ in range(ACCEPT_BATCH):
+    def _accept(self, everything: bool = False) -> None:
+        limit = self._limit
+        for _ in range(self._backlog + ACCEPT_BATCH if everything else ACCEPT_BATCH):
+            if limit is not None and not limit.acquire(force=everything):
+                # Full: leave new clients in the listen backlog until a slot frees.
+                self._selector.unregister(self._listener)
+                self._accept_paused = True
+                return
             try:
                 sock, addr = self._listener.accept()
             except (BlockingIOError, InterruptedError):
+                if limit is not None:
+                    limit.release()
                 return
             except OSError as exc:
+                if limit is not None:
+                    limit.release()
                 # Out of descriptors or a connection reset before accept: try later.
                 self._log.error("accept failed: %s", exc)
                 return
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            channel = Channel(sock, (str(addr[0]), int(addr[1])), self._limits)
-            channel.set_deadline(State.IDLE, self._idle_timeout)
+            peer = (str(addr[0]), int(addr[1]))
+            channel: Channel
+            if self._tls is not None:
+                channel = tls.TLSChannel(sock, peer, self._limits, self._tls)
+                channel.set_deadline(State.HANDSHAKE, self._head_timeout)
+            else:
+                channel = Channel(sock, peer, self._limits)
+                channel.set_deadline(State.IDLE, self._idle_timeout)
+            if limit is not None:
+                channel.on_close = limit.release
             self._watch(channel)
 
     def _watch(self, channel: Channel) -> None:
@@ -160,6 +222,10 @@ class IOLoop:
         except BlockingIOError:
             pass
         self._wake_pending = False
+        if self._accept_paused and self._limit is not None and self._limit.has_room():
+            self._accept_paused = False
+            if not self._draining:
+                self._selector.register(self._listener, selectors.EVENT_READ, None)
         now = time.monotonic()
         returned = self._returned
         while returned:
@@ -176,6 +242,9 @@ class IOLoop:
             self._watch(channel)
 
     def _readable(self, channel: Channel) -> None:
+        if channel.state == State.HANDSHAKE:
+            self._handshake(channel)
+            return
         data = channel.recv_nowait()
         if data is None:
             return
@@ -197,12 +266,66 @@ class IOLoop:
         if type(event) is RequestHead:
             self._unwatch(channel)
             channel.state = State.BUSY
-            self._submit(channel, event)
+            try:
+                if self._refusing:
+                    raise Overloaded("the server is stopping")
+                self._submit(channel, event)
+            except Overloaded:
+                self._watch(channel)
+                channel.send_nowait(overloaded_answer(self._error_bytes))
+                self._start_linger(channel)
         elif event is NEED_DATA:
             if channel.state == State.IDLE:
                 channel.set_deadline(State.HEAD, self._head_timeout)
         else:
             self._close(channel)  # ConnectionClosed between requests
+
+    def _handshake(self, channel: Channel) -> None:
+        if not isinstance(channel, tls.TLSChannel):  # pragma: no cover - by construction
+            raise TypeError("a handshake on a connection without TLS")
+        self._unwatch(channel)  # the handshake may replace the socket object
+        step = channel.handshake()
+        if step == tls.WANT_READ or step == tls.WANT_WRITE:
+            events = selectors.EVENT_WRITE if step == tls.WANT_WRITE else selectors.EVENT_READ
+            self._channels[channel.fd] = channel
+            self._selector.register(channel.sock, events, channel)
+        elif step == tls.DONE:
+            channel.set_deadline(State.IDLE, self._idle_timeout)
+            self._watch(channel)
+            self._readable(channel)  # a request may have come with the last flight
+        elif step == tls.PLAINTEXT:
+            self._watch(channel)
+            channel.send_nowait(self._error_bytes(400, "this port speaks HTTPS, not plain HTTP"))
+            self._start_linger(channel)
+        else:
+            channel.close()
+
+    def _drain_step(self, now: float) -> None:
+        if not self._listener_closed():
+            self._accept(everything=True)
+            if not self._accept_paused:
+                self._selector.unregister(self._listener)
+            self._accept_paused = True
+            self._listener.close()  # refused from now on: a balancer tries elsewhere
+        arriving = False
+        for channel in list(self._channels.values()):
+            state = channel.state
+            if state == State.IDLE:
+                if self._drained.is_set():
+                    self._close(channel)
+                else:
+                    channel.deadline = min(channel.deadline, now + DRAIN_IDLE_GRACE)
+                    arriving = True
+            elif state == State.HEAD or state == State.HANDSHAKE:
+                arriving = True
+        if not arriving and not self._returned:
+            self._refusing = True
+            self._drained.set()
+        if self._finishing and (not self._channels or now >= self._finish_deadline):
+            self._stopping = True
+
+    def _listener_closed(self) -> bool:
+        return self._listener.fileno() < 0
 
     def _start_linger(self, channel: Channel) -> None:
         channel.shutdown_write()

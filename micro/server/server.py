@@ -3,20 +3,29 @@
 This is the object the CLI, the tests and embedding code hold: ``start()`` returns at
 once, ``address`` tells where it listens, ``stop()`` stops accepting, lets requests
 already under way finish, closes idle connections and joins the threads.
+
+A graceful stop runs in two halves so that no request the server accepted is lost:
+the I/O loop drains (:meth:`IOLoop.drain`: takes what the kernel queued, stops
+accepting, lets heads under way complete), then the worker pool finishes everything
+queued, then the loop closes what is left.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from micro.errors import ConfigError
 
+from .channel import Channel
 from .config import ServerConfig
+from .limits import Overloaded
 from .loop import IOLoop
+from .proxy import ProxyFix
 from .workers import ServerContext, WorkerPool
 
 __all__ = ["Server", "serve"]
@@ -30,13 +39,25 @@ def _listen(config: ServerConfig) -> socket.socket:
 
 
 class Server:
-    """An HTTP/1.1 server for one WSGI app."""
+    """An HTTP/1.1 server for one WSGI app.
 
-    def __init__(self, app: Callable[..., Any], config: ServerConfig | None = None) -> None:
+    ``sock``: a listening socket to serve instead of binding ``config.host:port``
+    (the process supervisor passes each worker process its socket).
+    """
+
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        config: ServerConfig | None = None,
+        *,
+        sock: socket.socket | None = None,
+    ) -> None:
         if not callable(app):
             raise ConfigError(f"the app must be a WSGI callable, got {app!r}")
         self.app = app
         self.config = config or ServerConfig()
+        self._sock = sock
+        self._proxy_fix = ProxyFix.from_config(app, self.config)
         self._listener: socket.socket | None = None
         self._loop: IOLoop | None = None
         self._pool: WorkerPool | None = None
@@ -56,29 +77,51 @@ class Server:
         with self._lock:
             if self._listener is not None:
                 return
-            listener = _listen(self.config)
+            listener = self._sock if self._sock is not None else _listen(self.config)
             port = int(listener.getsockname()[1])
-            ctx = ServerContext(self.app, self.config, port)
+            ctx = ServerContext(self._proxy_fix or self.app, self.config, port)
             pool: WorkerPool
-            loop = IOLoop(listener, self.config, lambda c, h: pool.submit(c, h), ctx.error_bytes)
+            max_pending = self.config.max_pending
+            submit: Callable[[Channel, Any], None]
+            if max_pending is None:
+                submit = lambda c, h: pool.submit(c, h)  # noqa: E731
+            else:
+
+                def submit(channel: Channel, head: Any) -> None:
+                    # Only the loop thread submits, so the queue never exceeds the bound.
+                    if pool.pending() >= max_pending:
+                        raise Overloaded(f"{max_pending} requests already wait for a worker")
+                    pool.submit(channel, head)
+
+            loop = IOLoop(listener, self.config, submit, ctx.error_bytes)
             pool = WorkerPool(ctx, self.config.threads, loop)
             self._listener, self._ctx, self._loop, self._pool = listener, ctx, loop, pool
             self._stopped.clear()
             pool.start()
             loop.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop accepting, finish requests under way, close idle connections, join."""
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop accepting, finish requests under way, close idle connections, join.
+
+        Waits up to ``timeout`` seconds in all; True when every request the server
+        had accepted was finished in that time.
+        """
         with self._lock:
             if self._listener is None or self._ctx is None:
-                return
+                return True
+            deadline = time.monotonic() + timeout
             self._ctx.stopping = True
+            finished = True
             if self._loop is not None:
-                self._loop.stop(timeout)
+                finished = self._loop.drain(timeout)
             if self._pool is not None:
-                self._pool.stop(timeout)
+                self._pool.stop(max(0.0, deadline - time.monotonic()))
+                finished = finished and self._pool.idle()
+            if self._loop is not None:
+                self._loop.stop(max(0.1, deadline - time.monotonic()))
             self._listener = self._loop = self._pool = self._ctx = None
             self._stopped.set()
+            return finished
 
     def serve_forever(self) -> None:
         """Start if needed and block until :meth:`stop` or Ctrl-C (then stop cleanly)."""

@@ -1,0 +1,76 @@
+"""Server layer: limits under load (how many connections, how many requests may wait).
+
+- :class:`ConnectionLimit` counts open connections for ``max_connections``. The I/O
+  loop takes a slot before each ``accept``; a connection gives its slot back when it
+  closes, from whichever thread closes it. When no slot is free the loop stops
+  watching the listener (new clients wait in the kernel's listen backlog, bounded by
+  ``backlog``) and the first slot given back wakes it to accept again. Waiting in
+  the backlog rather than accept-and-close keeps clients' requests instead of
+  failing them, and costs the server nothing while it is full.
+- :class:`Overloaded` is raised by a bounded submit when ``max_pending`` complete
+  requests already wait for a worker; the loop then answers :func:`overloaded_answer`
+  (503, ``Retry-After``, ``Connection: close``) instead of queueing without bound.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from micro.errors import MicroError
+
+__all__ = ["RETRY_AFTER", "ConnectionLimit", "Overloaded", "overloaded_answer"]
+
+RETRY_AFTER = 1  # seconds: a worker usually frees up within a second
+
+
+class Overloaded(MicroError):
+    """Too many complete requests wait for a worker: answer 503 now."""
+
+
+def overloaded_answer(error_bytes: Callable[[int, str], bytes]) -> bytes:
+    """The 503 answer (with ``Retry-After``) built on the server's error response."""
+    data = error_bytes(503, "the server is busy; retry shortly")
+    return data.replace(b"\r\n", f"\r\nRetry-After: {RETRY_AFTER}\r\n".encode("ascii"), 1)
+
+
+class ConnectionLimit:
+    """At most ``maximum`` open connections; ``wake`` is called when a slot frees up
+    after :meth:`acquire` failed (from the thread that closed the connection)."""
+
+    def __init__(self, maximum: int, wake: Callable[[], None]) -> None:
+        self.maximum = maximum
+        self._wake = wake
+        self._open = 0
+        self._blocked = False
+        self._lock = threading.Lock()
+
+    @property
+    def open(self) -> int:
+        return self._open
+
+    def acquire(self, force: bool = False) -> bool:
+        """Take a slot; False (and remember to wake the loop) when none is free.
+
+        ``force`` takes one regardless: a graceful stop accepts what the kernel
+        already queued rather than reset it.
+        """
+        with self._lock:
+            if self._open >= self.maximum and not force:
+                self._blocked = True
+                return False
+            self._open += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._open -= 1
+            wake = self._blocked and self._open < self.maximum
+            if wake:
+                self._blocked = False
+        if wake:
+            self._wake()
+
+    def has_room(self) -> bool:
+        with self._lock:
+            return self._open < self.maximum
