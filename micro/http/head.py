@@ -6,10 +6,11 @@ answer with. It decides the message framing (RFC 9112 §6.3) and every rule that
 keeps a front proxy and micro from reading different requests out of the same
 bytes; the decisions that go beyond the RFC are listed in micro.http.parser.
 
-PERF: this runs once per request. The common case costs three ``str.count``, one
-regex ``fullmatch`` for the request line, one ``fullmatch`` plus one ``findall``
-for all field lines, and one Python loop over the fields; every error is
-diagnosed on a slow path after the fast checks failed.
+PERF: this runs once per request. The common case costs one regex ``fullmatch``
+for the request line, one ``findall`` for all field lines, one comprehension that
+lower-cases the names, and a few C-level substring tests for the fields that
+matter to framing; every error is diagnosed on a slow path after the fast checks
+failed.
 """
 
 from __future__ import annotations
@@ -53,13 +54,64 @@ def parse_head(head: str, limits: Limits) -> RequestHead:
 
     if fields:
         headers = parse_fields(fields, limits.max_header_count, "header")
+        # NOTE: a field named N is present iff "\nN:" occurs in the lower-cased
+        # lines (each follows a CRLF, values hold no LF, names no whitespace): C-speed
+        # substring tests stand in for a Python loop over the fields.
         lowered = fields.lower()
     else:
         headers = []
         lowered = ""
-    path, query, scheme, authority = _split_target(method, target)
-    return _digest(
-        method, target, path, query, scheme, authority, version, headers, lowered, limits
+    if target[0] == "/":
+        path, _, query = target.partition("?")
+        scheme = authority = None
+    else:
+        path, query, scheme, authority = _split_target(method, target)
+
+    at = lowered.find("\nhost:")
+    if at >= 0:
+        if lowered.find("\nhost:", at + 6) >= 0:
+            raise BadRequest("more than one Host field")
+        host = fields[at + 6 : fields.index("\r", at + 6)].strip(" \t")
+        if grammar.HOST.fullmatch(host) is None or host[:1] == ":":
+            raise BadRequest("invalid Host field")
+    elif version == "1.1":
+        raise BadRequest("missing Host field")
+    else:
+        host = ""
+    if authority is not None:
+        # RFC 9112 §3.2.2: the authority of an absolute-form target replaces Host.
+        host = authority
+
+    content_length: int | None = None
+    chunked = False
+    if "\ncontent-length:" in lowered or "\ntransfer-encoding:" in lowered:
+        content_length, chunked = _framing(headers, version, limits)
+    if "\nconnection:" in lowered:
+        tokens = _list_elements(_values(headers, "connection"))
+        keep_alive = "close" not in tokens and (version == "1.1" or "keep-alive" in tokens)
+    else:
+        keep_alive = version == "1.1"
+    # RFC 9110 §10.1.1: Expect is ignored on HTTP/1.0; micro also ignores it when
+    # no body is announced, and ignores expectations other than 100-continue.
+    expect_continue = (
+        version == "1.1"
+        and (chunked or bool(content_length))
+        and "\nexpect:" in lowered
+        and "100-continue" in _list_elements(_values(headers, "expect"))
+    )
+    return RequestHead(
+        method,
+        target,
+        path,
+        query,
+        version,
+        headers,
+        host,
+        scheme,
+        content_length,
+        chunked,
+        keep_alive,
+        expect_continue,
     )
 
 
@@ -136,76 +188,23 @@ def _split_target(method: str, target: str) -> tuple[str, str, str | None, str |
     return path or "/", query or "", scheme.lower(), authority
 
 
-def _digest(
-    method: str,
-    target: str,
-    path: str,
-    query: str,
-    scheme: str | None,
-    authority: str | None,
-    version: str,
-    headers: list[tuple[str, str]],
-    lowered: str,
-    limits: Limits,
-) -> RequestHead:
-    """Apply the framing and routing rules of the fields to build the RequestHead.
-
-    ``lowered`` is the field lines lower-cased, each after a CRLF: a field named N
-    is present iff ``"\\nN:"`` occurs in it (values hold no LF and names no
-    whitespace), which C-speed substring tests check faster than a Python loop.
-    """
-    hosts = _values(headers, "host") if "\nhost:" in lowered else []
-    lengths = _values(headers, "content-length") if "\ncontent-length:" in lowered else []
-    codings = _values(headers, "transfer-encoding") if "\ntransfer-encoding:" in lowered else []
-    connection = _values(headers, "connection") if "\nconnection:" in lowered else []
-    expect = _values(headers, "expect") if "\nexpect:" in lowered else []
-
-    if len(hosts) > 1:
-        raise BadRequest("more than one Host field")
-    if hosts and (grammar.HOST.fullmatch(hosts[0]) is None or hosts[0].startswith(":")):
-        raise BadRequest("invalid Host field")
-    if not hosts and version == "1.1":
-        raise BadRequest("missing Host field")
-    # RFC 9112 §3.2.2: the authority of an absolute-form target replaces Host.
-    host = authority if authority is not None else (hosts[0] if hosts else "")
-
-    chunked = False
-    content_length: int | None = None
+def _framing(
+    headers: list[tuple[str, str]], version: str, limits: Limits
+) -> tuple[int | None, bool]:
+    """RFC 9112 §6.3: (content_length, chunked) from Content-Length / Transfer-Encoding."""
+    codings = _values(headers, "transfer-encoding")
+    lengths = _values(headers, "content-length")
     if codings:
         if version == "1.0":
             raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
         if lengths:
             raise BadRequest("both Content-Length and Transfer-Encoding")
         _check_codings(codings)
-        chunked = True
-    elif lengths:
-        content_length = _content_length(lengths)
-        if content_length > limits.max_body_bytes:
-            raise ContentTooLarge("request body too large")
-
-    tokens = _list_elements(connection)
-    if version == "1.1":
-        keep_alive = "close" not in tokens
-        has_body = chunked or bool(content_length)
-        expect_continue = has_body and "100-continue" in _list_elements(expect)
-    else:
-        # RFC 9110 §10.1.1: Expect is ignored on HTTP/1.0.
-        keep_alive = "keep-alive" in tokens and "close" not in tokens
-        expect_continue = False
-    return RequestHead(
-        method,
-        target,
-        path,
-        query,
-        version,
-        headers,
-        host,
-        scheme,
-        content_length,
-        chunked,
-        keep_alive,
-        expect_continue,
-    )
+        return None, True
+    content_length = _content_length(lengths)
+    if content_length > limits.max_body_bytes:
+        raise ContentTooLarge("request body too large")
+    return content_length, False
 
 
 def _values(headers: list[tuple[str, str]], name: str) -> list[str]:
