@@ -149,6 +149,61 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--access-log", action="store_true", help="log each request (Combined Log Format)"
     )
+    _configure_production(parser, defaults)
+
+
+def _configure_production(parser: argparse.ArgumentParser, defaults: Any) -> None:
+    group = parser.add_argument_group("production (see docs/deployment.md)")
+    group.add_argument("--certfile", metavar="PEM", help="serve HTTPS with this certificate")
+    group.add_argument("--keyfile", metavar="PEM", help="the certificate's private key")
+    group.add_argument(
+        "--processes",
+        type=_positive(int),
+        default=1,
+        metavar="N",
+        help="worker processes sharing the address (pre-fork; default 1)",
+    )
+    group.add_argument(
+        "--graceful-timeout",
+        type=_positive(float),
+        default=defaults.graceful_timeout,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, how long requests under way may take to finish",
+    )
+    group.add_argument(
+        "--max-connections",
+        type=_positive(int),
+        default=None,
+        metavar="N",
+        help="stop accepting while N connections are open",
+    )
+    group.add_argument(
+        "--max-pending",
+        type=_positive(int),
+        default=None,
+        metavar="N",
+        help="answer 503 when N complete requests already wait for a worker thread",
+    )
+    group.add_argument(
+        "--proxy-hops",
+        type=_positive(int),
+        default=0,
+        metavar="N",
+        help="trust forwarded headers written by N proxies in front",
+    )
+    group.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR[/BITS]",
+        help="trust forwarded headers from this address or network (repeatable)",
+    )
+    group.add_argument(
+        "--proxy-headers",
+        choices=("x-forwarded", "forwarded"),
+        default="x-forwarded",
+        help="which headers the proxies write (default x-forwarded)",
+    )
 
 
 def _setup_logging(access_log: bool) -> None:
@@ -193,23 +248,61 @@ def _run_serve(args: argparse.Namespace) -> int:
         body_timeout=args.body_timeout,
         write_timeout=args.write_timeout,
         access_log=args.access_log,
+        ssl_context=_ssl_context(args),
+        max_connections=args.max_connections,
+        max_pending=args.max_pending,
+        graceful_timeout=args.graceful_timeout,
+        proxy_hops=args.proxy_hops,
+        trusted_proxies=tuple(args.trusted_proxy),
+        proxy_headers=args.proxy_headers,
     )
     _setup_logging(args.access_log)
+    if args.processes > 1:
+        return _run_processes(args, app, config)
     server = Server(app, config)
     try:
         server.start()
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from exc
-    bound_host, bound_port = server.address
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    _announce(args.target, config, server.address, f"{config.threads} threads")
+    from micro.server.signals import serve_until_signalled
+
+    return serve_until_signalled(server, config.graceful_timeout)
+
+
+def _announce(target: str, config: Any, address: tuple[str, int], workers: str) -> None:
+    host, port = address
+    shown = f"[{host}]" if ":" in host else host
     print(
-        f"micro: serving {args.target} on http://{shown}:{bound_port}/ "
-        f"({config.threads} threads; Ctrl-C stops)",
+        f"micro: serving {target} on {config.url_scheme}://{shown}:{port}/ "
+        f"({workers}; Ctrl-C stops)",
         flush=True,
     )
-    server.serve_forever()
-    return 0
+
+
+def _ssl_context(args: argparse.Namespace) -> Any:
+    if args.certfile is None:
+        if args.keyfile is not None:
+            raise ConfigError("--keyfile needs --certfile")
+        return None
+    from micro.server.tls import server_context
+
+    return server_context(args.certfile, args.keyfile)
+
+
+def _run_processes(args: argparse.Namespace, app: Callable[..., Any], config: Any) -> int:
+    from micro.server.processes import Supervisor
+
+    supervisor = Supervisor(app, config, args.processes)
+    try:
+        address = supervisor.bind()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConfigError(f"cannot listen on {config.host}:{config.port}: {reason}") from exc
+    workers = f"{args.processes} processes x {config.threads} threads"
+    _announce(args.target, config, address, workers)
+    return supervisor.run()
 
 
 SERVE = Command(
