@@ -48,10 +48,31 @@ class FieldType:
     convert: Callable[[str], Any]  # text -> value; ValueError means "no match"
     to_text: Callable[[Any], str]  # value -> canonical text; TypeError/ValueError if none
     spans: bool = False  # True when a value may contain '/'
+    # text -> value, ValueError unless ``regex`` matches: what dispatch calls. Defaults
+    # to the regex then ``convert``; a type may give a faster equivalent.
+    exact: Callable[[str], Any] | None = field(default=None, repr=False, compare=False)
     matcher: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "matcher", re.compile(self.regex))
+        matcher = re.compile(self.regex)
+        object.__setattr__(self, "matcher", matcher)
+        if self.exact is None:
+            convert = self.convert
+
+            def exact(text: str) -> Any:
+                if matcher.fullmatch(text) is None:
+                    raise ValueError(f"{text!r} does not match {matcher.pattern}")
+                return convert(text)
+
+            object.__setattr__(self, "exact", exact)
+
+
+def _canonical_int(text: str) -> int:
+    # PERF: what (?:0|[1-9][0-9]*) then int() do, at half the cost; {id:d} is the field
+    # dispatch meets most. isdigit() alone would take Arabic-Indic digits: isascii() too.
+    if text.isdigit() and text.isascii() and (text[0] != "0" or len(text) == 1):
+        return int(text)  # ValueError past int()'s digit limit: no match either
+    raise ValueError(f"{text!r} is not a canonical int")
 
 
 def _int_to_text(value: Any) -> str:
@@ -84,7 +105,7 @@ _SEGMENT = r"[^/]+"
 FIELD_TYPES: Mapping[str, FieldType] = MappingProxyType(
     {
         "": FieldType("", _SEGMENT, str, _str_to_text),
-        "d": FieldType("d", r"(?:0|[1-9][0-9]*)", int, _int_to_text),
+        "d": FieldType("d", r"(?:0|[1-9][0-9]*)", int, _int_to_text, exact=_canonical_int),
         "w": FieldType("w", r"\w+", str, _str_to_text),
         "slug": FieldType("slug", r"[a-z0-9]+(?:-[a-z0-9]+)*", str, _str_to_text),
         "uuid": FieldType(
@@ -176,29 +197,24 @@ class Segment:
     type's own regex and converter; only mixed text goes through a ``parse`` Parser.
     """
 
-    __slots__ = ("convert", "fields", "fullmatch", "name", "parser", "spans", "text")
+    __slots__ = ("exact", "fields", "name", "parser", "spans", "text")
 
     def __init__(self, text: str, fields: tuple[Field, ...], parser: Any, spans: bool) -> None:
         self.text = text
         self.fields = fields
         self.parser = parser  # a parse.Parser for mixed text, else None
         self.spans = spans
-        # PERF: the router's walk reads these three directly for one-field segments.
-        only = fields[0].type
+        # PERF: the walk calls ``exact`` directly for one-field segments (else None).
         self.name: str = fields[0].name
-        self.convert: Callable[[str], Any] = only.convert
-        self.fullmatch = only.matcher.fullmatch if parser is None else None
+        self.exact = fields[0].type.exact if parser is None else None
 
     def match(self, text: str) -> list[tuple[str, Any]] | None:
         """Field values for ``text`` (already percent-decoded), or None."""
         try:
-            if self.parser is None:
-                only = self.fields[0]
-                if only.type.matcher.fullmatch(text):
-                    return [(only.name, only.type.convert(text))]
-                return None
+            if self.exact is not None:
+                return [(self.name, self.exact(text))]
             result = self.parser.parse(text)
-        except ValueError:  # a converter said no (a dot segment, too many digits)
+        except ValueError:  # no match, or a converter said no (a dot segment)
             return None
         if result is None:
             return None

@@ -86,7 +86,7 @@ class _Node:
         if self.tails or self.regexes or len(self.dynamic) > 1:
             self.shape = _BRANCHING
         elif self.dynamic:
-            one_field = self.dynamic[0][0].fullmatch is not None
+            one_field = self.dynamic[0][0].exact is not None
             self.shape = _ONE_FIELD if one_field else _BRANCHING
         else:
             self.shape = _LITERAL_ONLY
@@ -204,11 +204,9 @@ def walk(
         if shape != _ONE_FIELD:
             return branch(node, segs, i, path, method, values, allowed)
         part, node = node.dynamic[0]
-        if part.fullmatch(seg) is None:  # type: ignore[misc]  # _ONE_FIELD: not None
-            return None
         try:
-            values[part.name] = part.convert(seg)
-        except ValueError:  # e.g. more digits than int() takes
+            values[part.name] = part.exact(seg)  # type: ignore[misc]  # _ONE_FIELD: set
+        except ValueError:  # not this type's canonical spelling
             return None
         i += 1
     endpoint = node.endpoint
