@@ -313,6 +313,11 @@ def test_regex_prefix_stops_before_a_quantified_character() -> None:
     assert router.match("/items/s/2", "GET").args == ("2",)
 
 
+def test_lookbehind_sees_the_literal_prefix() -> None:
+    router = router_with("/a/(?<=/a/)(\\d+)")
+    assert router.match("/a/7", "GET").args == ("7",)
+
+
 def test_top_level_alternation_has_no_prefix() -> None:
     router = router_with("/x/(\\d+)|/y/(\\d+)")
     assert router.match("/y/3", "GET").args == (None, "3")

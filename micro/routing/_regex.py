@@ -102,17 +102,18 @@ class RegexSpec:
 
     prefix: tuple[str, ...]  # literal path segments every match starts with
     head: str  # the prefix as text: "/index/", "/" or "" (a spec not starting with '/')
-    rest: re.Pattern[str]  # fullmatched against path[len(head):]
+    # fullmatched from len(head) on; a lookbehind still sees the prefix it follows
+    rest: re.Pattern[str]
     named: bool  # groups are named (keyword arguments) rather than positional
     template: tuple[str | int, ...] | None  # literal text and group slots
     not_reversible: str  # why template is None
     group_names: tuple[str, ...]
 
     def match(self, path: str) -> re.Match[str] | None:
-        """Match a whole path (the trie calls :attr:`rest` directly on the remainder)."""
+        """Match a whole path (the trie calls :attr:`rest` itself, knowing the prefix)."""
         if not path.startswith(self.head):
             return None
-        return self.rest.fullmatch(path[len(self.head) :])
+        return self.rest.fullmatch(path, len(self.head))
 
     def extract(self, m: re.Match[str]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         if self.named:

@@ -248,7 +248,7 @@ def branch(
                     return _new_match((route, (), {**values, **dict(got)}))
                 allowed.append(endpoint.by_method)
     for spec, endpoint in node.regexes:
-        m = spec.rest.fullmatch(path[len(spec.head) :])
+        m = spec.rest.fullmatch(path, len(spec.head))
         if m is not None:
             route = endpoint.pick(method)
             if route is not None:
