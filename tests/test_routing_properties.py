@@ -1,9 +1,10 @@
 """Router properties (Hypothesis): reverse and match are inverses.
 
-1. For generated routers (typed and regex routes, several per router) and generated
-   values (non-ASCII, URL-reserved characters, huge ints), every route's reverse URL,
-   percent-decoded as a WSGI server hands it over, routes back to that route with the
-   same arguments.
+1. For generated routers (typed and regex routes, several per router, on a host group
+   or the default one) and generated values (non-ASCII, URL-reserved characters, text
+   that looks like percent-escapes, huge ints), every route's reverse URL,
+   percent-decoded as the App hands it to the router, routes back to that route with
+   the same arguments.
 2. Typed fields accept canonical spellings only: whatever text a field matches, reversing
    the values it produced spells that very text again.
 """
@@ -60,6 +61,7 @@ class Generated:
     pattern: str
     fields: list[tuple[str, st.SearchStrategy[Any]]]  # names (or "" for positional)
     named: bool
+    host: str | None = None
 
 
 @st.composite
@@ -109,6 +111,9 @@ def regex_route(draw: st.DrawFn, first: str) -> Generated:
     return Generated("/" + "/".join(parts), fields, named)
 
 
+HOSTS = {None: "elsewhere.example", "api\\.example\\.com": "API.example.com:8080"}
+
+
 @st.composite
 def routers(draw: st.DrawFn) -> tuple[Router, list[Generated]]:
     router = Router()
@@ -117,7 +122,8 @@ def routers(draw: st.DrawFn) -> tuple[Router, list[Generated]]:
         first = f"r{i}"  # a distinct first segment: no route shadows another
         maker = typed_route if draw(st.booleans()) else regex_route
         spec = draw(maker(first))
-        router.add(spec.pattern, i, methods=["GET"], name=f"route{i}")
+        spec.host = draw(st.sampled_from(sorted(HOSTS, key=str)))
+        router.add(spec.pattern, i, methods=["GET"], name=f"route{i}", host=spec.host)
         generated.append(spec)
     return router, generated
 
@@ -145,7 +151,7 @@ def test_every_reverse_url_routes_back_with_the_same_arguments(
             )
         else:
             url = router.reverse(f"route{i}", *values)
-        match = router.match(decoded(url), "GET")
+        match = router.match(decoded(url), "GET", HOSTS[spec.host])
         assert match.route.target == i
         if spec.named:
             assert match.args == ()
