@@ -692,3 +692,30 @@ def test_routes_lists_every_route_in_order() -> None:
 def test_route_reverse_works_without_a_name() -> None:
     route = Router().add("/x/{id:d}", None)
     assert route.reverse(id=3) == "/x/3"
+
+
+def test_a_pattern_must_be_a_str() -> None:
+    with pytest.raises(RoutingError, match="a pattern is a str"):
+        Router().add(b"/a", None)  # type: ignore[arg-type]
+
+
+def test_path_fields_and_mixed_segments_take_part_in_405() -> None:
+    router = Router()
+    router.add("/f/{p:path}", None, methods=["GET"])
+    router.add("/v{major:d}.{minor:d}", None, methods=["PUT"])
+    with pytest.raises(MethodNotAllowed) as info:
+        router.match("/f/a/b", "POST")
+    assert info.value.allowed == frozenset({"GET", "HEAD", "OPTIONS"})
+    with pytest.raises(MethodNotAllowed) as info:
+        router.match("/v1.2", "GET")
+    assert info.value.allowed == frozenset({"PUT", "OPTIONS"})
+
+
+def test_trailing_slash_redirect_follows_host_groups() -> None:
+    router = Router(redirect_trailing_slash=True)
+    router.add("/docs/", None, methods=["GET"], host="docs\\.example\\.com")
+    with pytest.raises(TrailingSlashRedirect) as info:
+        router.match("/docs", "GET", "docs.example.com")
+    assert info.value.location == "/docs/"
+    with pytest.raises(NotFound):
+        router.match("/docs", "GET", "www.example.com")
