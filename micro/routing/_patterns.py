@@ -1,13 +1,11 @@
-"""Routing layer, pattern half: tell regex specs from typed patterns and compile both.
+"""Routing layer, typed half: tell the two kinds of pattern apart; compile typed ones.
 
-Knows no HTTP and no dispatch structure. It turns one URL pattern into the pieces the
-trie in :mod:`micro.routing._router` is built from, and builds reverse URLs:
-
-* :func:`classify` applies the one rule that separates the two kinds of pattern;
-* :func:`compile_typed` splits a typed pattern into per-segment matchers (the field
-  grammar and the mixed-text segments go through the ``parse`` library);
-* :func:`compile_regex` finds a regex spec's literal prefix (so the trie can file it
-  under that prefix) and, when asked, a reverse template.
+Knows no HTTP and no dispatch structure. It holds the field types, applies the one rule
+that separates regex specs from typed patterns (:func:`classify`), turns a typed pattern
+into the literal segments and field segments the trie in :mod:`micro.routing._trie` is
+built from (:func:`compile_typed`; segments that mix text and fields are matched by a
+``parse`` Parser), and builds typed reverse URLs. Regex specs live in
+:mod:`micro.routing._regex`.
 
 Every problem is raised as :class:`micro.errors.RoutingError` naming the pattern and why.
 """
