@@ -105,8 +105,9 @@ class ServerConfig:
             object.__setattr__(self, "url_scheme", "https")
         if self.max_connections is not None and self.max_connections < 1:
             raise ConfigError(f"max_connections must be at least 1, got {self.max_connections}")
-        if self.max_pending is not None and self.max_pending < 0:
-            raise ConfigError(f"max_pending must not be negative, got {self.max_pending}")
+        if self.max_pending is not None and self.max_pending < 1:
+            # 0 would refuse even when a worker is free: the queue is how work reaches it.
+            raise ConfigError(f"max_pending must be at least 1, got {self.max_pending}")
         if not self.graceful_timeout > 0:
             raise ConfigError(f"graceful_timeout must be positive, got {self.graceful_timeout}")
         if self.proxy_hops < 0:
