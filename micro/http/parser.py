@@ -39,7 +39,15 @@ Decisions beyond the letter of RFC 9112, all on the strict side:
   absolute-form target wins over it.
 - HTTP versions: 1.0 and 1.1; ``HTTP/1.2``..``HTTP/1.9`` are served as 1.1
   (RFC 9110 §2.5); any other well-formed ``HTTP/x.y`` is a 505.
+- Request-target: origin-form, absolute-form (any scheme, lower-cased in
+  ``scheme``; userinfo or an empty host is a 400) and ``*`` for OPTIONS only.
+  authority-form (CONNECT) is a 400: micro is no proxy.
+- Chunked: extensions are checked against the grammar and dropped; trailer fields
+  are handed over in EndOfMessage and never change framing; a chunk size of more
+  than 16 hex digits (after leading zeros) is a 413 before any arithmetic.
 - Limits: see :class:`~micro.http.events.Limits` for the defaults and statuses.
+- When input breaks several rules, the fault whose byte comes first decides, as if
+  bytes came one at a time: the status never depends on how reads split the input.
 """
 
 from __future__ import annotations
