@@ -1,0 +1,50 @@
+"""Tests of micro.http.head: the reasons a client reads in its 400, and parse_head alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from micro.errors import BadRequest, ProtocolError
+from micro.http import Limits
+from micro.http.head import parse_head
+
+
+@pytest.mark.parametrize(
+    ("head", "reason"),
+    [
+        ("GET / HTTP/1.1\r\nHost: h\r\nX: 1\r\n folded", "obsolete line folding"),
+        ("GET / HTTP/1.1\r\nHost : h", "whitespace between header field name and colon"),
+        ("GET / HTTP/1.1\r\nHost: h\r\nNoColon", "header field without colon"),
+        ("GET / HTTP/1.1\r\nHost: h\r\nBad Name: x", "invalid header field name"),
+        ("GET / HTTP/1.1\r\nHost: h\r\nX: a\x00b", "invalid character in header field value"),
+        ("GET / HTTP/1.1\r\nHost: h\r\nX: a\nb", "bare CR or LF in header field"),
+        ("GET / HTTP/1.1\r\nHost: a b", "invalid Host field"),
+        ("GET / HTTP/1.1\r\nHost: a\r\nHost: a", "more than one Host field"),
+        ("GET / HTTP/1.1", "missing Host field"),
+        ("GET  / HTTP/1.1", "malformed request line"),
+        ("G@T / HTTP/1.1", "invalid method"),
+        ("GET /\x7f HTTP/1.1", "invalid request target"),
+        ("GET / HTTP/1.x", "invalid HTTP version"),
+        ("GET * HTTP/1.1\r\nHost: h", "asterisk-form target is only for OPTIONS"),
+        ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1, 2", "differing Content-Length"),
+    ],
+)
+def test_rejection_reasons_name_the_fault(head: str, reason: str) -> None:
+    with pytest.raises(BadRequest) as info:
+        parse_head(head, Limits())
+    assert reason in info.value.reason
+    assert info.value.status == 400
+
+
+def test_reasons_never_echo_the_request() -> None:
+    secret = "Cookie-secret-value"
+    for head in (f"GET / HTTP/1.1\r\nHost: h\r\nX: {secret}\x01", f"GET /{secret}\x00 HTTP/1.1"):
+        with pytest.raises(ProtocolError) as info:
+            parse_head(head, Limits())
+        assert secret not in info.value.reason
+
+
+def test_trailing_whitespace_of_values_is_stripped_only_from_the_ends() -> None:
+    head = parse_head("GET / HTTP/1.1\r\nHost:\th \t\r\nX:  a \t b  ", Limits())
+    assert head.headers == [("host", "h"), ("x", "a \t b")]
+    assert head.host == "h"
