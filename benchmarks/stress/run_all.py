@@ -69,7 +69,7 @@ def figures_cell(name: str, f: dict[str, Any]) -> str:
             f"{f['held_min']}/{f['connections']} held; RSS {f['rss_before_mib']} -> "
             f"{f['rss_with_mib']} MiB (+{f['rss_delta_mb']} MB, {f['per_connection_kib']} KiB "
             f"each); without/with, median of {f['rounds']} rounds: wrk "
-            f"{wo['wrk_rps']:.0f}/{w['wrk_rps']:.0f} req/s, "
+            f"{wo['wrk_rps']:.0f}/{w['wrk_rps']:.0f} req/s (paired ratio {f['wrk_ratio']:.0%}), "
             f"keep-alive p50 {wo['seq_p50_ms']}/{w['seq_p50_ms']} ms, p99 "
             f"{wo['seq_p99_ms']}/{w['seq_p99_ms']} ms, new-connection p50 "
             f"{wo['fresh_p50_ms']}/{w['fresh_p50_ms']} ms"
