@@ -61,7 +61,9 @@ class Input:
         self._channel = channel
         self._timeout = timeout
         self._on_continue = on_continue
-        self._buf = b""
+        # A bytearray: appending and taking from the front are amortised O(1), so
+        # reading a large body in small pieces (or whole) stays linear.
+        self._buf = bytearray()
         self.done = done
         self.failed = False
         self.trailers: list[tuple[str, str]] = []
@@ -101,11 +103,13 @@ class Input:
         if size is None or size < 0:
             while self._fill():
                 pass
-            data, self._buf = self._buf, b""
+            data = bytes(self._buf)
+            self._buf.clear()
             return data
         while len(self._buf) < size and self._fill():
             pass
-        data, self._buf = self._buf[:size], self._buf[size:]
+        data = bytes(self._buf[:size])
+        del self._buf[:size]
         return data
 
     def readline(self, size: int | None = -1) -> bytes:
@@ -139,7 +143,7 @@ class Input:
         if self.failed:
             return False
         dropped = len(self._buf)
-        self._buf = b""
+        self._buf.clear()
         while not self.done:
             if dropped > limit:
                 return False
@@ -149,7 +153,7 @@ class Input:
             except Exception:
                 return False
             dropped += len(self._buf)
-            self._buf = b""
+            self._buf.clear()
         return True
 
 

@@ -202,3 +202,24 @@ def test_client_disconnect_mid_body_leaves_the_server_serving(harness: Any) -> N
     client = harness.client(address)
     client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz")
     assert client.response().body == b"read"
+
+
+def test_large_body_read_in_pieces_arrives_whole(harness: Any) -> None:
+    def digest(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        stream = environ["wsgi.input"]
+        total = bytearray()
+        while piece := stream.read(7777):
+            total += piece
+        start_response("200 OK", [])
+        return [b"%d %d" % (len(total), sum(total[::4096]))]
+
+    payload = bytes(range(256)) * 20000  # 5 MB
+    client = harness.client(harness.serve(digest))
+    chunks = b"".join(
+        b"%x\r\n%b\r\n" % (len(payload[i : i + 100000]), payload[i : i + 100000])
+        for i in range(0, len(payload), 100000)
+    )
+    client.send(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+    )
+    assert client.response().body == b"%d %d" % (len(payload), sum(payload[::4096]))

@@ -273,3 +273,25 @@ def test_client_disconnect_mid_response_does_not_stop_the_server(harness: Any) -
     other.sock.settimeout(5)
     assert other.file.readline().startswith(b"HTTP/1.1 200")
     assert finished[0] is False
+
+
+def test_client_that_stops_reading_is_dropped_after_write_timeout(harness: Any) -> None:
+    closed: list[bool] = []
+
+    def flood(environ: dict[str, Any], start_response: Start) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        try:
+            for _ in range(10000):  # up to 640 MB: far more than socket buffers hold
+                yield b"x" * 65536
+        finally:
+            closed.append(True)
+
+    address = harness.serve(flood, threads=1, write_timeout=0.3)
+    stuck = harness.client(address)
+    stuck.send(request(b"/flood"))  # and never read
+    started = time.monotonic()
+    other = harness.client(address)
+    other.send(request(b"/"))
+    assert other.file.readline().startswith(b"HTTP/1.1 200")
+    assert time.monotonic() - started < 5
+    assert closed[:1] == [True]
