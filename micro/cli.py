@@ -265,10 +265,12 @@ def _run_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from exc
-    _announce(args.target, config, server.address, f"{config.threads} threads")
     from micro.server.signals import serve_until_signalled
 
-    return serve_until_signalled(server, config.graceful_timeout)
+    def ready() -> None:
+        _announce(args.target, config, server.address, f"{config.threads} threads")
+
+    return serve_until_signalled(server, config.graceful_timeout, ready=ready)
 
 
 def _announce(target: str, config: Any, address: tuple[str, int], workers: str) -> None:
@@ -301,8 +303,7 @@ def _run_processes(args: argparse.Namespace, app: Callable[..., Any], config: An
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {reason}") from exc
     workers = f"{args.processes} processes x {config.threads} threads"
-    _announce(args.target, config, address, workers)
-    return supervisor.run()
+    return supervisor.run(ready=lambda: _announce(args.target, config, address, workers))
 
 
 SERVE = Command(

@@ -130,8 +130,12 @@ class Supervisor:
         return sock
 
     # -- running ---------------------------------------------------------------------
-    def run(self) -> int:
-        """Start the processes and supervise them until stopped; the exit status."""
+    def run(self, ready: Callable[[], None] | None = None) -> int:
+        """Start the processes and supervise them until stopped; the exit status.
+
+        ``ready`` is called once the signal handlers are in place and the processes
+        are started.
+        """
         if self._socket is None:
             self.bind()
         wake_r, wake_w = os.pipe()
@@ -143,6 +147,8 @@ class Supervisor:
         try:
             for _ in range(self.processes):
                 self._spawn()
+            if ready is not None:
+                ready()
             return self._supervise(wake_r)
         finally:
             for signum, handler in previous.items():

@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Protocol
 
@@ -60,10 +60,13 @@ def serve_until_signalled(
     server: Stoppable,
     graceful_timeout: float,
     signals: Sequence[int] = GRACEFUL_SIGNALS,
+    ready: Callable[[], None] | None = None,
 ) -> int:
     """Block until one of ``signals``, then stop ``server`` gracefully; the exit status.
 
     Must run in the main thread (only it receives signals); ``server`` is started.
+    ``ready`` is called once the handlers are in place (say "serving" there, so that
+    a signal sent as soon as it is read is already handled gracefully).
     """
     log = logging.getLogger(ERROR_LOGGER)
     previous: dict[int, signal._HANDLER] = {}
@@ -71,6 +74,8 @@ def serve_until_signalled(
         try:
             for signum in signals:
                 previous[signum] = signal.signal(signum, _raise)
+            if ready is not None:
+                ready()
             while True:
                 time.sleep(3600)
         except Signalled as exc:
