@@ -139,6 +139,8 @@ def running_server(
         cmd += ["--bind", f"127.0.0.1:{port}"]
         if threads is not None:
             cmd += ["--threads", str(threads)]
+        for name, value in (settings or {}).items():
+            cmd += [f"--{name.replace('_', '-')}", str(value)]  # idle_timeout: --idle-timeout
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     else:
         cmd = [sys.executable, str(HERE / "serve_app.py"), "--impl", impl]
@@ -178,7 +180,8 @@ def running_server(
         raise
     finally:
         server.stop()
-        if server.stderr_text() == "":
+        # Keep the server's stderr only when it shows something went wrong.
+        if "Traceback" not in server.stderr_text():
             stderr_path.unlink(missing_ok=True)
         if proc.stdout is not None:
             proc.stdout.close()
