@@ -34,6 +34,8 @@ SEGMENT_CHARS = st.one_of(
 TRICKY = st.sampled_from(["%41", "%2F", "%2f", "%25", "%", "%%", "?a=b", "#x", "%E2%82%AC", "+"])
 segment_text = st.lists(st.one_of(SEGMENT_CHARS, TRICKY), min_size=1, max_size=6).map("".join)
 literal = st.text(LITERAL_CHARS, max_size=5)
+# Escaped regex literals may hold regex characters too ("\\?", "\\.", "\\{").
+regex_literal = st.text(st.one_of(LITERAL_CHARS, st.sampled_from("\\^$*+?()[]{}|.")), max_size=5)
 word = st.text(
     st.characters(categories=("Lu", "Ll", "Lo", "Nd"), include_characters="_"),
     min_size=1,
@@ -92,12 +94,12 @@ def regex_route(draw: st.DrawFn, first: str) -> Generated:
     fields: list[tuple[str, st.SearchStrategy[Any]]] = []
     for _ in range(draw(st.integers(0, 3))):
         if draw(st.booleans()):
-            parts.append(re.escape(draw(literal)))
+            parts.append(re.escape(draw(regex_literal)))
             continue
         group = draw(st.sampled_from(sorted(REGEX_GROUPS)))
         name = f"g{len(fields)}"
         text = group.replace("(", f"(?P<{name}>", 1) if named else group
-        parts.append(re.escape(draw(literal)) + text + re.escape(draw(literal)))
+        parts.append(re.escape(draw(regex_literal)) + text + re.escape(draw(regex_literal)))
         fields.append((name, REGEX_GROUPS[group]))
     if draw(st.booleans()):  # a last group that may span segments
         name = f"g{len(fields)}"
