@@ -335,11 +335,17 @@ COMMANDS: tuple[Command, ...] = (SERVE, PLUGINS)
 
 
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
+    """The parser; each option's default may come from a MICRO_* variable (micro.envconfig)."""
+    from micro import __version__
+    from micro.envconfig import apply_environment
+
     parser = argparse.ArgumentParser(prog="micro", description="micro web framework tools")
+    parser.add_argument("--version", action="version", version=f"micro {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in commands:
         child = sub.add_parser(command.name, help=command.help, description=command.help)
         command.configure(child)
+        apply_environment(child)
         child.set_defaults(run=command.run)
     return parser
 
@@ -357,8 +363,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if status is not None:
             return status
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ConfigError as exc:  # a bad MICRO_* variable
+        print(f"micro: error: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
+    args.argv = words  # what --reload runs again in its child process
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
