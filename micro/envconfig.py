@@ -80,7 +80,7 @@ def apply_environment(
             action.default = on if isinstance(action, argparse._StoreTrueAction) else not on
             continue
         if isinstance(action, argparse._AppendAction):  # repeatable: comma-separated
-            convert = action.type or str
+            convert: Callable[[str], Any] = action.type or str  # type: ignore[assignment]
             try:
                 action.default = [convert(p.strip()) for p in text.split(",") if p.strip()]
             except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
