@@ -43,6 +43,8 @@ def on_sigterm(signum: int, frame: object) -> None:
 def setup_signals() -> None:
     """SIGTERM unwinds like Ctrl-C, so every `finally` stops what the script started."""
     signal.signal(signal.SIGTERM, on_sigterm)
+    # Also when started in the background, where the shell leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def raise_fd_limit(needed: int) -> int:

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 SOURCE_ENV = "MICRO_STRESS_SOURCE"  # read by common.running_server
+NOTES_MARKER = "<!-- notes: kept by run_all.py --write -->"
 SCRIPTS = ("slowloris", "soak", "idle", "fuzz")
 QUICK = {
     "slowloris": ["--connections", "100", "--seconds", "5", "--requests", "50"],
@@ -98,11 +100,20 @@ def run_one(name: str, extra: list[str], workdir: Path) -> dict[str, Any]:
     print(f"$ {shlex.join(cmd)}", flush=True)
     t0 = time.monotonic()
     # Each script bounds its own time; this limit only guards against a harness bug.
+    proc = subprocess.Popen(cmd)
     try:
-        done = subprocess.run(cmd, timeout=1800, check=False)
-        code = done.returncode
+        code = proc.wait(timeout=1800)
     except subprocess.TimeoutExpired:
         code = -1
+    finally:
+        if proc.poll() is None:
+            # Interrupted (or the guard expired): let the script stop its own server.
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     result: dict[str, Any] = {"name": name, "ok": False, "summary": "", "figures": {}}
     if out.exists():
         result = json.loads(out.read_text())
@@ -136,6 +147,10 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs to check the harness")
@@ -154,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(names) - set(SCRIPTS)
     if unknown:
         parser.error(f"unknown scripts: {sorted(unknown)}")
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = datetime.datetime.now(datetime.UTC)
     results = []
     try:
@@ -171,9 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.write:
         command = "python benchmarks/stress/run_all.py " + shlex.join(argv or sys.argv[1:])
-        (HERE / "RESULTS.md").write_text(
-            results_md(text, results, started, command.strip(), revision)
-        )
+        path = HERE / "RESULTS.md"
+        # Hand-written findings below the marker survive a rewrite of the figures.
+        old = path.read_text() if path.exists() else ""
+        notes = old[old.index(NOTES_MARKER) :] if NOTES_MARKER in old else NOTES_MARKER + "\n"
+        path.write_text(results_md(text, results, started, command.strip(), revision) + notes)
         print(f"\nwrote {HERE / 'RESULTS.md'}")
     return 0 if all(r["ok"] for r in results) else 1
 
@@ -225,6 +244,7 @@ same machine, so the figures are for the pair, not for the server alone.
 One-line verdicts:
 
 {verdicts}
+
 """
 
 
