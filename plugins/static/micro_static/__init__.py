@@ -206,6 +206,10 @@ class StaticFiles:
 
     # -- serving ---------------------------------------------------------------------
 
+    def describe_routes(self) -> list[tuple[str, tuple[str, ...]]]:
+        """What this middleware answers itself, for ``micro routes``."""
+        return [(self.prefix + "{file:path}", ("GET", "HEAD"))]
+
     def __call__(self, request: Request, call_next: Callable[[Request], Response]) -> Response:
         if not request.path.startswith(self.prefix):
             return call_next(request)

@@ -1,0 +1,209 @@
+"""Command-line layer: ``micro routes TARGET``, the route table of an app, conflicts flagged.
+
+One row per route the app's router holds, in registration order (routes that plugins
+added in their ``setup`` included), then one row per path a middleware answers itself
+(a middleware says so with an optional ``describe_routes()`` method returning
+``(pattern, methods)`` pairs; the ``static`` plugin's does). Columns: host pattern
+(``*`` for the default group), pattern, name, methods (``*``: any), handler (its
+module and qualified name) and where the route comes from (``app`` or the plugin
+whose package holds the handler).
+
+The router refuses two routes that would match exactly the same paths with the same
+methods, so an app that loads has none of those. What it allows, and this command
+flags, are routes that cannot be reached for some method: for each route a sample
+path is built from its own pattern (``{id:d}`` becomes ``1`` and so on) and matched;
+if another route or a middleware answers it first, the row is marked ``!`` and the
+reason listed under the table. A route whose sample cannot be built (an unnamed
+regex that does not reverse) is not checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from micro.errors import ConfigError, MicroError
+from micro.routing import Route, Router
+
+__all__ = ["RouteRow", "configure", "format_table", "route_rows", "run"]
+
+_SAMPLES = {"d": 1, "uuid": uuid.UUID(int=0), "path": "x/y"}
+_REGEX_SAMPLES = ("1", "x", "x-y", "x/y", "")
+
+
+@dataclass
+class RouteRow:
+    host: str
+    pattern: str
+    name: str
+    methods: str
+    handler: str
+    source: str
+    problems: list[str]
+
+
+def _handler_name(target: Any) -> str:
+    module = getattr(target, "__module__", None) or "?"
+    name = getattr(target, "__qualname__", None) or type(target).__qualname__
+    return f"{module}.{name}"
+
+
+def _plugin_packages(app: Any) -> dict[str, str]:
+    """Top-level package -> plugin name, for the plugins the app enabled."""
+    from micro.errors import PluginError
+    from micro.plugins import PluginRegistry, _enabled_plugins
+
+    registry = getattr(app, "settings", {}).get("plugin_registry") or PluginRegistry()
+    packages: dict[str, str] = {}
+    for name in _enabled_plugins(app):
+        try:
+            module = registry.info(name).entry_point.module
+        except PluginError:
+            continue
+        packages[module.split(".")[0]] = name
+    return packages
+
+
+def _sample_path(route: Route) -> str | None:
+    """A decoded path this route's own pattern matches, or None if none can be built."""
+    try:
+        if route.kind == "typed":
+            fields = getattr(route.spec, "fields", ())
+            values = {f.name: _SAMPLES.get(f.type.name, "x") for f in fields}
+            return unquote(route.reverse(**values))
+        groups = getattr(route.spec, "group_names", ())
+        named = getattr(route.spec, "named", False)
+        for text in _REGEX_SAMPLES:
+            try:
+                if named:
+                    return unquote(route.reverse(**dict.fromkeys(groups, text)))
+                return unquote(route.reverse(*[text] * len(groups)))
+            except MicroError:
+                continue
+    except MicroError:
+        return None
+    return None
+
+
+def _sample_host(host: str | None) -> str | None:
+    """A Host value the host pattern matches (simple patterns only), '' for the default."""
+    if host is None:
+        return ""
+    candidates = [
+        re.sub(r"\\(.)", r"\1", re.sub(r"\([^()]*\)\?", "", host)).strip("^$"),
+        re.sub(r"\\(.)", r"\1", re.sub(r"[()?]", "", host)).strip("^$"),
+    ]
+    for candidate in candidates:
+        if re.fullmatch(host, candidate, re.IGNORECASE):
+            return candidate
+    return None
+
+
+def _problems(router: Router, route: Route, prefixes: list[tuple[str, Router]]) -> list[str]:
+    path = _sample_path(route)
+    host = _sample_host(route.host)
+    if path is None or host is None:
+        return []
+    problems: list[str] = []
+    for owner, claimed in prefixes:
+        try:
+            claimed.match(path, "GET")
+        except MicroError:
+            continue
+        problems.append(f"{path} is answered by middleware {owner!r} before any route")
+        return problems
+    for method in sorted(route.methods or {"GET"}):
+        if method in ("HEAD", "OPTIONS"):
+            continue
+        try:
+            found = router.match(path, method, host).route
+        except MicroError:
+            continue
+        if found is not route:
+            where = f" on host {found.host!r}" if found.host else ""
+            problems.append(
+                f"{method} {path} is answered by {found.pattern!r}{where}"
+                f" ({_handler_name(found.target)}), not by this route"
+            )
+    return problems
+
+
+def route_rows(app: Any) -> list[RouteRow]:
+    """The table's rows for a micro App (ConfigError for anything else)."""
+    router = getattr(app, "router", None)
+    if not isinstance(router, Router):
+        raise ConfigError(
+            f"{type(app).__name__} is not a micro App: only micro apps have a route table"
+        )
+    packages = _plugin_packages(app)
+    claimed: list[tuple[str, Router]] = []
+    extra: list[RouteRow] = []
+    for middleware in getattr(app, "middleware", ()):
+        describe = getattr(middleware, "describe_routes", None)
+        if describe is None:
+            continue
+        own = Router()
+        name = str(getattr(middleware, "name", type(middleware).__name__))
+        plugin = packages.get(type(middleware).__module__.split(".")[0])
+        source = f"plugin {plugin}" if plugin else "app"
+        for pattern, methods in describe():
+            own.add(pattern, middleware)
+            row = RouteRow("*", pattern, "-", ", ".join(methods), f"middleware {name}", source, [])
+            extra.append(row)
+        claimed.append((name, own))
+    rows = []
+    for route in router.routes():
+        target_pkg = (getattr(route.target, "__module__", None) or "").split(".")[0]
+        plugin = packages.get(target_pkg)
+        rows.append(
+            RouteRow(
+                host=route.host or "*",
+                pattern=route.pattern,
+                name=route.name or "-",
+                methods=", ".join(sorted(route.methods)) if route.methods else "*",
+                handler=_handler_name(route.target),
+                source=f"plugin {plugin}" if plugin else "app",
+                problems=_problems(router, route, claimed),
+            )
+        )
+    return rows + extra
+
+
+def format_table(rows: Sequence[RouteRow]) -> str:
+    """Aligned columns; a ``!`` marks a flagged row, the reasons follow the table."""
+    header = ("", "host", "pattern", "name", "methods", "handler", "from")
+    cells = [header] + [
+        ("!" if r.problems else " ", r.host, r.pattern, r.name, r.methods, r.handler, r.source)
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    flagged = [(r, p) for r in rows for p in r.problems]
+    if flagged:
+        lines.append("")
+        lines.append(f"conflicts ({len(flagged)}):")
+        lines.extend(f"! {r.pattern} [{r.host}]: {p}" for r, p in flagged)
+    return "\n".join(lines)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="TARGET", help="module:attr or path/to/file.py[:attr]")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit with status 1 when a conflict is flagged"
+    )
+
+
+def run(args: argparse.Namespace, out: Any = None) -> int:
+    from micro.cli import load_app
+
+    rows = route_rows(load_app(args.target))
+    print(format_table(rows), file=out or sys.stdout)
+    return 1 if args.strict and any(r.problems for r in rows) else 0
