@@ -149,6 +149,22 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--access-log", action="store_true", help="log each request (Combined Log Format)"
     )
+    dev = parser.add_argument_group("development")
+    dev.add_argument(
+        "--debug",
+        action="store_true",
+        help="tracebacks in error pages, static files re-read on every request (a micro App)",
+    )
+    dev.add_argument(
+        "--reload", action="store_true", help="restart when a Python file of the app changes"
+    )
+    dev.add_argument(
+        "--reload-interval",
+        type=_positive(float),
+        default=1.0,
+        metavar="SECONDS",
+        help="how often --reload looks at the files (default 1)",
+    )
     _configure_production(parser, defaults)
 
 
@@ -226,9 +242,14 @@ def _run_serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from micro.http import Limits
+    from micro.reload import is_child
     from micro.server import Server, ServerConfig
 
+    if args.reload and not is_child():
+        return _run_reloader(args)
     app = load_app(args.target)
+    if args.debug:
+        _enable_debug(app, args.target)
     host, port = args.bind
     limits = replace(
         Limits(),
@@ -281,6 +302,26 @@ def _announce(target: str, config: Any, address: tuple[str, int], workers: str) 
         f"({workers}; Ctrl-C stops)",
         flush=True,
     )
+    from micro.reload import report_modules
+
+    report_modules()  # only in a --reload child: tell the supervisor what to watch
+
+
+def _run_reloader(args: argparse.Namespace) -> int:
+    from micro.reload import Supervisor
+
+    where = _split_target(args.target)[0]
+    extra = [where] if where.endswith(".py") and os.path.isfile(where) else []
+    command = [sys.executable, "-m", "micro", *args.argv]
+    return Supervisor(command, interval=args.reload_interval, extra_files=extra).run()
+
+
+def _enable_debug(app: Any, target: str) -> None:
+    settings = getattr(app, "settings", None)
+    if not isinstance(settings, dict):
+        raise ConfigError(f"--debug needs a micro App; {target} is a {type(app).__name__}")
+    settings["debug"] = True
+    print("micro: debug mode: tracebacks go to the client; never in production", file=sys.stderr)
 
 
 def _ssl_context(args: argparse.Namespace) -> Any:
@@ -331,7 +372,28 @@ PLUGINS = Command(
     _run_plugins,
 )
 
-COMMANDS: tuple[Command, ...] = (SERVE, PLUGINS)
+
+# -- routes (micro.routetable does the work) -------------------------------------------
+def _configure_routes(parser: argparse.ArgumentParser) -> None:
+    from micro.routetable import configure
+
+    configure(parser)
+
+
+def _run_routes(args: argparse.Namespace) -> int:
+    from micro.routetable import run
+
+    return run(args)
+
+
+ROUTES = Command(
+    "routes",
+    "print an app's route table (host, pattern, name, methods, handler); flag conflicts",
+    _configure_routes,
+    _run_routes,
+)
+
+COMMANDS: tuple[Command, ...] = (SERVE, ROUTES, PLUGINS)
 
 
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
