@@ -19,15 +19,20 @@ _CR = 13
 _LF = 10
 
 
-def parse_chunk_line(buf: bytearray, max_line: int) -> tuple[int, int] | None:
-    """Return (chunk size, bytes of the line with its CRLF), or None if incomplete."""
-    lf = buf.find(b"\n", 0, max_line + 2)
+def parse_chunk_line(buf: bytearray, max_line: int, scanned: int = 0) -> tuple[int, int] | None:
+    """Return (chunk size, bytes of the line with its CRLF), or None if incomplete.
+
+    ``scanned`` is how much of the buffer an earlier call already found incomplete,
+    so a line that arrives byte by byte is not searched again from its start.
+    """
+    start = max(0, scanned - 1)
+    lf = buf.find(b"\n", start, max_line + 2)
     if lf < 0:
         if len(buf) >= max_line + 2:
             raise BadRequest("chunk-size line too long")
         if buf and buf[0] not in _HEXDIG:
             raise BadRequest("invalid chunk size")
-        cr = buf.find(b"\r")
+        cr = buf.find(b"\r", start)
         if 0 <= cr < len(buf) - 1:
             raise BadRequest("bare CR in chunk-size line")
         return None

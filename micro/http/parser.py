@@ -182,11 +182,13 @@ class RequestParser:
                 self._state = _HEAD
                 return EndOfMessage([])
             if state == _CHUNK_LINE:
-                parsed = chunked.parse_chunk_line(buf, self._limits.max_chunk_line)
+                parsed = chunked.parse_chunk_line(buf, self._limits.max_chunk_line, self._scan)
                 if parsed is None:
+                    self._scan = len(buf)
                     return self._need("chunk-size line")
                 size, consumed = parsed
                 del buf[:consumed]
+                self._scan = 0
                 if size:
                     self._body_total += size
                     chunked.check_body_size(self._body_total, self._limits.max_body_bytes)
@@ -276,10 +278,13 @@ class RequestParser:
         limits = self._limits
         if end < 0:
             arrived = len(buf)
-            bare = _BARE_CR_OR_LF.search(buf, max(0, self._scan - 1))
+            # Only the new bytes (and the one before them) can hold a new fault.
+            start = max(0, self._scan - 1)
+            bare = _BARE_CR_OR_LF.search(buf, start)
             self._scan = arrived
         else:
             arrived = end + 3  # a limit passed at the last byte never fired
+            start = 0
             bare = _BARE_CR_OR_LF.search(buf, 0, end + 4)
         error: ProtocolError
         if not head:
@@ -289,7 +294,7 @@ class RequestParser:
             error = HeaderFieldsTooLarge("trailer section too large")
         else:
             if self._line_end < 0:
-                self._line_end = buf.find(b"\r\n", 0, limits.max_request_line + 2)
+                self._line_end = buf.find(b"\r\n", start, limits.max_request_line + 2)
             if self._line_end < 0:
                 limit_at = limits.max_request_line + 1
                 error = URITooLong("request line too long")
