@@ -2,7 +2,8 @@
 
 A client that prefers ``application/json`` (or any ``+json`` type) over ``text/html``
 gets ``{"status": 404, "reason": "Not Found"}``; everyone else gets a small HTML page.
-The traceback is included only when the app runs with ``debug`` on.
+The traceback is included only when the app runs with ``debug`` on: in the JSON
+body's ``traceback``, or as the page of :mod:`micro.debug` (frames, source, locals).
 """
 
 from __future__ import annotations
@@ -73,11 +74,14 @@ def error_response(
             reason=reason,
         )
     else:
-        title = html.escape(f"{status}: {reason}")
-        page = f"<!DOCTYPE html><html><head><title>{title}</title></head><body><h1>{title}</h1>"
-        if trace:
-            page += f"<pre>{html.escape(trace)}</pre>"
-        page += "</body></html>"
+        if trace and exc_info is not None:
+            from micro.debug import traceback_page  # debug mode only: not on the hot path
+
+            page = traceback_page(status, reason, exc_info)
+        else:
+            title = html.escape(f"{status}: {reason}")
+            page = f"<!DOCTYPE html><html><head><title>{title}</title></head>"
+            page += f"<body><h1>{title}</h1></body></html>"
         response = Response(
             [page.encode("utf-8")],
             status,

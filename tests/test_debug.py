@@ -1,0 +1,164 @@
+"""Debug mode: the traceback page (escaped, never without debug), static files re-read,
+and ``micro serve --debug`` end to end."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from webtest import TestApp
+
+from micro import App, Request, RequestHandler
+
+ROOT = Path(__file__).resolve().parent.parent
+EVIL = "<script>alert('x')</script>"
+
+
+def make_app(debug: bool) -> App:
+    app = App(debug=debug)
+
+    @app.route("/boom")
+    def boom(request: Request) -> str:
+        secret_local = "<b>local & value</b>"
+        raise ValueError(EVIL + secret_local)
+
+    class Broken(RequestHandler):
+        def get(self) -> None:
+            {}["missing-" + EVIL]  # a KeyError on purpose
+
+    app.add_route("/handler", Broken)
+    return app
+
+
+@pytest.mark.parametrize("path", ["/boom", "/handler"])
+def test_debug_page_shows_the_traceback_escaped(path: str) -> None:
+    res = TestApp(make_app(debug=True)).get(path, status=500)
+    assert res.content_type == "text/html"
+    page = res.text
+    assert "Traceback (most recent call last)" in page
+    assert ("ValueError" if path == "/boom" else "KeyError") in page
+    assert EVIL not in page  # never raw markup from the program
+    assert "&lt;script&gt;" in page
+    assert "test_debug.py" in page  # the frame of the failing function
+    if path == "/boom":
+        assert "secret_local" in page and "&lt;b&gt;local &amp; value&lt;/b&gt;" in page
+        assert "<b>local" not in page
+
+
+@pytest.mark.parametrize("path", ["/boom", "/handler"])
+def test_no_traceback_without_debug(path: str) -> None:
+    res = TestApp(make_app(debug=False)).get(path, status=500)
+    assert "Internal Server Error" in res.text
+    for leak in ("Traceback", "ValueError", "KeyError", "test_debug.py", "alert", "script"):
+        assert leak not in res.text
+
+
+def test_json_clients_get_the_traceback_only_in_debug() -> None:
+    headers = {"Accept": "application/json"}
+    res = TestApp(make_app(debug=True)).get("/boom", headers=headers, status=500)
+    assert "ValueError" in res.json["traceback"]
+    res = TestApp(make_app(debug=False)).get("/boom", headers=headers, status=500)
+    assert res.json == {"status": 500, "reason": "Internal Server Error"}
+
+
+def test_client_errors_show_no_traceback_even_in_debug() -> None:
+    res = TestApp(make_app(debug=True)).get("/nowhere", status=404)
+    assert "Traceback" not in res.text
+
+
+def static_app(root: Path, debug: bool) -> App:
+    return App(plugins=["static"], settings={"static_path": str(root), "debug": debug})
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_static_files_are_looked_at_afresh_in_debug(tmp_path: Path, debug: bool) -> None:
+    css = tmp_path / "site.css"
+    css.write_text("a{color:red}")
+    t = TestApp(static_app(tmp_path, debug))
+    first = t.get("/static/site.css", headers={"Accept-Encoding": "gzip"})
+    assert not first.headers["ETag"].endswith('-gz"')
+    # Same size, same modification time: only a debug server can tell it changed.
+    stamp = css.stat()
+    css.write_text("a{color:tan}")
+    os.utime(css, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    (tmp_path / "site.css.gz").write_bytes(gzip.compress(b"a{color:tan}"))
+    second = t.get("/static/site.css", headers={"Accept-Encoding": "gzip"})
+    # (WebTest unpacks gzip bodies and drops Content-Encoding; the ETag tells.)
+    assert second.text == "a{color:tan}"
+    if debug:
+        assert second.headers["ETag"].endswith('-gz"')
+        assert second.headers["ETag"].split("-")[0] != first.headers["ETag"].rstrip('"')
+    else:  # remembered for a moment: fast, and right within two seconds
+        assert second.headers["ETag"] == first.headers["ETag"]
+
+
+APP_FILE = f"""
+from micro import App
+
+app = App()
+
+
+@app.route("/boom")
+def boom(request):
+    raise RuntimeError({EVIL!r})
+"""
+
+
+def serve(tmp_path: Path, *flags: str) -> tuple[int, str]:
+    """Run ``micro serve`` on the app file, GET /boom, stop; (status, body)."""
+    source = tmp_path / "boom_app.py"
+    source.write_text(APP_FILE)
+    command = [sys.executable, "-m", "micro", "serve", str(source), "--bind", "127.0.0.1:0"]
+    process = subprocess.Popen(
+        [*command, "--threads", "2", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, line
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{match[1]}/boom", timeout=5)
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        raise AssertionError("/boom did not fail")
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def test_micro_serve_debug_flag(tmp_path: Path) -> None:
+    status, body = serve(tmp_path, "--debug")
+    assert status == 500
+    assert "RuntimeError" in body and "Traceback (most recent call last)" in body
+    assert EVIL not in body and "&lt;script&gt;" in body
+    status, body = serve(tmp_path)
+    assert status == 500
+    assert "RuntimeError" not in body and "Traceback" not in body
+
+
+def test_debug_flag_needs_a_micro_app(tmp_path: Path) -> None:
+    source = tmp_path / "plain_wsgi.py"
+    source.write_text("def app(environ, start_response):\n    return []\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "micro", "serve", str(source), "--debug"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "micro: error: --debug needs a micro App; " + (
+        f"{source} is a function\n"
+    )
