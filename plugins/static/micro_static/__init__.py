@@ -22,6 +22,9 @@ win over routes there), so nothing else runs for a file.
 - Files above ``static_inline_max`` bytes go out through ``Response.from_file``,
   i.e. ``wsgi.file_wrapper`` (sendfile under micro's server); smaller ones are
   read into memory, which is cheaper than a file wrapper for a few kilobytes.
+- In debug mode (the app's ``debug`` setting, ``micro serve --debug``) every request
+  under the prefix starts with the caches emptied: a file changed within the same
+  clock tick, or a ``.gz`` sibling just added, is seen at once.
 """
 
 from __future__ import annotations
@@ -206,6 +209,13 @@ class StaticFiles:
 
     # -- serving ---------------------------------------------------------------------
 
+    def forget(self) -> None:
+        """Drop every cache (hashes, metadata, proofs, missing siblings)."""
+        self._hashes.clear()
+        self._inside.clear()
+        self._no_sibling.clear()
+        self._meta.clear()
+
     def describe_routes(self) -> list[tuple[str, tuple[str, ...]]]:
         """What this middleware answers itself, for ``micro routes``."""
         return [(self.prefix + "{file:path}", ("GET", "HEAD"))]
@@ -213,6 +223,8 @@ class StaticFiles:
     def __call__(self, request: Request, call_next: Callable[[Request], Response]) -> Response:
         if not request.path.startswith(self.prefix):
             return call_next(request)
+        if request.app.settings.get("debug"):
+            self.forget()  # debug mode: every file looked at afresh, nothing remembered
         if request.method not in ("GET", "HEAD"):
             raise HTTPError(405, headers={"Allow": "GET, HEAD"})
         environ = request.environ
