@@ -1,0 +1,173 @@
+"""``micro serve --reload``: a real supervisor process restarts its child on a change."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from micro.reload import snapshot, watched_files
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = """
+from micro import App
+from helper_mod import WORD
+
+app = App()
+
+
+@app.route("/")
+def home(request):
+    return {word!r} + "/" + WORD
+"""
+
+
+class Lines:
+    """The supervisor's output (its children share it), read with timeouts."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.queue: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        assert process.stdout is not None
+        self.stream = stream = process.stdout
+        self.reader = threading.Thread(target=lambda: [self.queue.put(x) for x in stream])
+        self.reader.start()
+
+    def close(self) -> None:
+        """After the process ended: the reader sees end of file, then the pipe is closed."""
+        self.reader.join(timeout=10)
+        self.stream.close()
+
+    def wait_for(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.queue.get(timeout=left)
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+        raise AssertionError(f"no line matching {pattern!r} in {self.seen!r}")
+
+
+def get(port: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+        return response.read().decode()
+
+
+def touch_later(path: Path, text: str) -> None:
+    """Write ``text`` and move the mtime forward, so that no clock tick hides the change."""
+    before = path.stat().st_mtime_ns
+    path.write_text(text)
+    os.utime(path, ns=(before + 2_000_000_000, before + 2_000_000_000))
+
+
+@pytest.fixture
+def supervisor(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Lines, Path]]:
+    (tmp_path / "helper_mod.py").write_text('WORD = "one"\n')
+    source = tmp_path / "reload_app.py"
+    source.write_text(APP.format(word="first"))
+    serve = [sys.executable, "-m", "micro", "serve", str(source), "--bind", "127.0.0.1:0"]
+    process = subprocess.Popen(
+        [*serve, "--threads", "2", "--reload", "--reload-interval", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    lines = Lines(process)
+    try:
+        yield process, lines, tmp_path
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        lines.close()
+
+
+SERVING = r"serving .* on http://127\.0\.0\.1:(\d+)/"
+
+
+def test_a_change_to_the_app_or_a_module_it_imports_restarts_it(
+    supervisor: tuple[subprocess.Popen[str], Lines, Path],
+) -> None:
+    process, lines, where = supervisor
+    port = lines.wait_for(SERVING)[1]
+    assert get(port) == "first/one"
+    touch_later(where / "reload_app.py", APP.format(word="second"))
+    lines.wait_for(r"reload_app\.py changed, restarting")
+    port = lines.wait_for(SERVING)[1]
+    assert get(port) == "second/one"
+    touch_later(where / "helper_mod.py", 'WORD = "two"\n')  # imported, not the TARGET
+    lines.wait_for(r"helper_mod\.py changed, restarting")
+    port = lines.wait_for(SERVING)[1]
+    assert get(port) == "second/two"
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=10) == 0
+
+
+def test_a_broken_save_is_survived_until_the_next_change(
+    supervisor: tuple[subprocess.Popen[str], Lines, Path],
+) -> None:
+    process, lines, where = supervisor
+    lines.wait_for(SERVING)
+    touch_later(where / "reload_app.py", "def broken(:\n")
+    lines.wait_for(r"micro: error: importing .*SyntaxError")
+    lines.wait_for(r"exited with status 2; waiting for a change")
+    assert process.poll() is None
+    touch_later(where / "reload_app.py", APP.format(word="fixed"))
+    port = lines.wait_for(SERVING)[1]
+    assert get(port) == "fixed/one"
+
+
+def test_a_wrong_target_ends_the_supervisor_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "micro", "serve", str(tmp_path / "nope.py"), "--reload"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "no such file" in result.stderr
+
+
+def test_watched_files_leave_out_the_libraries() -> None:
+    import json
+
+    import pytest as installed
+
+    files = watched_files()
+    assert str(Path(__file__).resolve()) in files  # this test module is the "app" here
+    assert str(ROOT / "micro" / "reload.py") in files  # an editable install counts
+    assert json.__file__ not in files and installed.__file__ not in files
+
+
+def test_snapshot_sees_size_and_mtime_and_removal(tmp_path: Path) -> None:
+    path = tmp_path / "m.py"
+    path.write_text("x = 1\n")
+    first = snapshot([str(path)])
+    stat = path.stat()
+    path.write_text("x = 22\n")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime, new size
+    assert snapshot([str(path)]) != first
+    path.unlink()
+    assert snapshot([str(path)]) == {str(path): None}
