@@ -1,0 +1,94 @@
+"""``micro --version`` and MICRO_* environment defaults (flag > environment > default)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import micro
+from micro.cli import build_parser, main
+from micro.envconfig import variable_name
+
+ROOT = Path(__file__).resolve().parent.parent
+HELLO = str(ROOT / "examples" / "hello.py")
+
+
+def serve_args(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["serve", HELLO, *argv])
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"micro {micro.__version__}\n"
+
+
+def test_variable_names() -> None:
+    assert variable_name("--bind") == "MICRO_BIND"
+    assert variable_name("--max-body-bytes") == "MICRO_MAX_BODY_BYTES"
+
+
+def test_flag_beats_environment_beats_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = serve_args()
+    assert default.bind == ("127.0.0.1", 8000)
+    monkeypatch.setenv("MICRO_BIND", "0.0.0.0:9000")
+    monkeypatch.setenv("MICRO_THREADS", "3")
+    monkeypatch.setenv("MICRO_IDLE_TIMEOUT", "2.5")
+    monkeypatch.setenv("MICRO_ACCESS_LOG", "yes")
+    monkeypatch.setenv("MICRO_TRUSTED_PROXY", "10.0.0.1, 10.1.0.0/16")
+    from_env = serve_args()
+    assert from_env.bind == ("0.0.0.0", 9000)
+    assert from_env.threads == 3
+    assert from_env.idle_timeout == 2.5
+    assert from_env.access_log is True
+    assert from_env.trusted_proxy == ["10.0.0.1", "10.1.0.0/16"]
+    flags = serve_args("--bind", "127.0.0.1:7000", "--threads", "5")
+    assert flags.bind == ("127.0.0.1", 7000)
+    assert flags.threads == 5
+    assert flags.idle_timeout == 2.5
+    monkeypatch.setenv("MICRO_ACCESS_LOG", "0")
+    assert serve_args().access_log is False
+
+
+def test_help_names_the_variables() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "micro", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        cwd=ROOT,
+    )
+    text = " ".join(result.stdout.split())
+    for name in ("MICRO_BIND", "MICRO_THREADS", "MICRO_DEBUG", "MICRO_RELOAD"):
+        assert f"[env {name}]" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("MICRO_THREADS", "many", "MICRO_THREADS='many': not a number"),
+        ("MICRO_THREADS", "0", "MICRO_THREADS='0': must be positive"),
+        ("MICRO_BIND", "localhost", "MICRO_BIND='localhost': expected HOST:PORT"),
+        ("MICRO_DEBUG", "maybe", "MICRO_DEBUG='maybe': expected 1/true/yes/on"),
+    ],
+)
+def test_a_bad_variable_is_an_error_that_names_it(name: str, value: str, message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "micro", "serve", HELLO],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, name: value},
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
