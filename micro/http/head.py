@@ -47,11 +47,8 @@ def parse_head(head: str, limits: Limits) -> RequestHead:
     if match is None:
         _bad_request_line(request_line)
     method, target, major, minor = match.groups()  # type: ignore[union-attr]
-    if major != "1":
-        raise VersionNotSupported("HTTP version not supported")
-    # RFC 9110 §2.5: a higher minor version is served as the highest we know.
-    version = "1.0" if minor == "0" else "1.1"
-
+    # NOTE: the fields are checked before the version on purpose: a bare CR or LF
+    # anywhere must give its 400 before any other status (see parse_fields).
     if fields:
         headers = parse_fields(fields, limits.max_header_count, "header")
         # NOTE: a field named N is present iff "\nN:" occurs in the lower-cased
@@ -61,6 +58,10 @@ def parse_head(head: str, limits: Limits) -> RequestHead:
     else:
         headers = []
         lowered = ""
+    if major != "1":
+        raise VersionNotSupported("HTTP version not supported")
+    # RFC 9110 §2.5: a higher minor version is served as the highest we know.
+    version = "1.0" if minor == "0" else "1.1"
     if target[0] == "/":
         path, _, query = target.partition("?")
         scheme = authority = None
@@ -119,10 +120,14 @@ def parse_fields(fields: str, max_count: int, kind: str) -> list[tuple[str, str]
     """Parse field lines given as ``"\\r\\n" + line + "\\r\\n" + ... + line + "\\r\\n"``.
 
     Returns (lower-cased name, value) pairs; raises HeaderFieldsTooLarge past
-    ``max_count`` lines and BadRequest naming the first bad line's fault.
+    ``max_count`` lines and BadRequest naming the first bad line's fault. A bare
+    CR or LF is a 400 before anything else, as it is when the lines arrive in
+    pieces (the parser finds it before the section is complete).
     """
     count = fields.count("\r\n") - 1
     if count > max_count:
+        if fields.count("\r") != count + 1 or fields.count("\n") != count + 1:
+            raise BadRequest(f"bare CR or LF in {kind} field")
         raise HeaderFieldsTooLarge(f"too many {kind} fields")
     pairs = grammar.FIELD_LINE.findall(fields)
     # A FIELD_LINE match is exactly one valid line, so every line is valid iff
