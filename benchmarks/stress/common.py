@@ -88,6 +88,29 @@ class ServerProcess:
             raise StressError(f"no VmRSS for pid {self.pid}")
         return int(match.group(1))
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server has used (from /proc/PID/stat)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # fields[0] is the state (field 3); utime and stime are fields 14 and 15.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def fd_count(self) -> int:
+        """Open file descriptors of the server (sockets included)."""
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def settled_fds(self, baseline: int, slack: int = 10, wait: float = 6.0) -> int:
+        """The fd count once it is back within `slack` of `baseline`, or after `wait` s.
+
+        Closed connections take a moment (the server lingers up to 2 s after an
+        error answer), so a leak is what is still open after that.
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            count = self.fd_count()
+            if count <= baseline + slack or time.monotonic() > deadline:
+                return count
+            time.sleep(0.2)
+
     def stderr_text(self) -> str:
         try:
             return self.stderr_path.read_text(errors="replace")

@@ -24,7 +24,8 @@ when the client asked to close (Connection: close or HTTP/1.0) and then pipeline
 more, which RFC 9112 §9.6 forbids; it is one when the request was valid and did not
 ask to close (the server chose to close and did not drain first).
 Pass: every connection passes, health probes (a GET every second) all succeed, the
-server process is alive, and normal requests are served correctly afterwards.
+server process is alive, normal requests are served correctly afterwards, and the
+server's open file descriptors are back to (within 10 of) their count before the run.
 
 Failing exchanges are saved (request and response bytes) under --artifacts.
 
@@ -287,6 +288,7 @@ def run(argv: list[str] | None) -> int:
     print(f"fuzz: seed {args.seed}, {args.count} requests, artifacts in {artifacts}", flush=True)
 
     with running_server(impl=args.impl, threads=args.threads, via_cli=args.via_cli) as server:
+        fds_before = server.fd_count()
         tally = Tally(args.count, time.monotonic() + args.time_limit, artifacts)
         stop = threading.Event()
         probe_failures: list[str] = []
@@ -316,6 +318,7 @@ def run(argv: list[str] | None) -> int:
         elapsed = time.monotonic() - t0
         alive = server.alive()
         after = final_checks(server.host, server.port) if alive else ["server process died"]
+        fds_after = server.settled_fds(fds_before) if alive else -1
         stderr = server.stderr_text()
 
     failed = {k: tally.outcomes[k] for k in FAILURES if tally.outcomes[k]}
@@ -337,6 +340,7 @@ def run(argv: list[str] | None) -> int:
         "health_failures": probe_failures[:5],
         "health_max_ms": round(max(probe_latencies, default=0) * 1000, 1),
         "server_alive": alive,
+        "server_fds_before_after": (fds_before, fds_after),
         "server_threads": server.threads,
         "micro_source": server.source,
         "after_failures": after,
@@ -356,6 +360,7 @@ def run(argv: list[str] | None) -> int:
         and not probe_failures
         and not after
         and thread_deaths == 0
+        and fds_after <= fds_before + 10
     )
     summary = (
         f"{tally.sent} mutated (+{tally.valid_sent} valid) requests on "
@@ -364,7 +369,8 @@ def run(argv: list[str] | None) -> int:
         f"clean {tally.outcomes['ok']} + silent closes {tally.outcomes['silent-close']} "
         f"+ resets after a client's own close {tally.outcomes['reset-after-close']}, "
         f"server {'alive' if alive else 'DEAD'}, afterwards "
-        f"{'OK' if not after else after[0]}; health probes failed {len(probe_failures)}"
+        f"{'OK' if not after else after[0]}; health probes failed {len(probe_failures)}; "
+        f"server fds {fds_before} -> {fds_after}"
     )
     if tally.harness_errors:
         summary += f"; HARNESS ERRORS {tally.harness_errors}"

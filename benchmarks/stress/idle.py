@@ -2,18 +2,20 @@
 
 One job: measure what N idle keep-alive connections (default 2,000, each has made one
 request) cost the server in RSS, and whether it still answers at full speed with them
-parked. The same measurements (sequential keep-alive latency, a short wrk run) are
-taken without and with the idle connections.
-Pass: every idle connection held, RSS(with) - RSS(before) under 50 MB, wrk
-throughput with them at least 75% of the throughput without (both are reported),
-and the sequential keep-alive median latency with them at most twice (or 1 ms
-above) the median without.
+parked. The same measurements (sequential keep-alive and new-connection latency, a
+short wrk run with the server's CPU time per request) are taken without and with
+the idle connections.
+Pass: every idle connection held, RSS(with) - RSS(before) under 50 MB, the server's
+CPU time per request under wrk with them at most 1.25 x without, and the sequential
+keep-alive median latency with them at most twice (or 1 ms above) the median
+without. wrk's req/s are reported too but are not the criterion: on the shared
+2-core machine they swing by +-40% from one run to the next even with nothing
+changed, while CPU per request stays within a few percent.
 
-The measurement is repeated in rounds (default 5: without, with, without, ...)
-because the machine is shared and a single wrk run is noisy: the throughput
-criterion uses the median of the per-round with/without ratios, the latencies are
-medians over the rounds, and the RSS criterion uses the first round (nothing was
-parked before it).
+The measurement is repeated in rounds (default 5: without, with, without, ...):
+the ratios are medians of the per-round with/without ratios, the latencies medians
+over the rounds, and the RSS criterion uses the first round (nothing was parked
+before it).
 
 The server runs with idle_timeout raised (default 300 s) so that it does not close the
 connections while they are measured; the script checks they are still open at the end.
@@ -113,14 +115,17 @@ def still_open(conns: list[socket.socket]) -> int:
     return alive
 
 
-def measure(host: str, port: int, url: str, args: argparse.Namespace) -> dict[str, float]:
+def measure(server: ServerProcess, args: argparse.Namespace) -> dict[str, float]:
+    host, port = server.host, server.port
     seq = timed_requests(host, port, args.requests, keepalive=True)
     if seq.failures:
         raise StressError(f"sequential requests failed: {seq.failures[:3]}")
     fresh = timed_requests(host, port, args.requests // 2, keepalive=False)
     if fresh.failures:
         raise StressError(f"fresh-connection requests failed: {fresh.failures[:3]}")
-    wrk = run_wrk(url, seconds=args.wrk_seconds, connections=args.wrk_connections)
+    cpu0 = server.cpu_seconds()
+    wrk = run_wrk(server.url, seconds=args.wrk_seconds, connections=args.wrk_connections)
+    cpu = server.cpu_seconds() - cpu0
     if wrk.errors:
         raise StressError(f"wrk saw {wrk.errors} errors:\n{wrk.output}")
     return {
@@ -130,6 +135,9 @@ def measure(host: str, port: int, url: str, args: argparse.Namespace) -> dict[st
         "fresh_p99_ms": round(fresh.ms(99), 3),
         "wrk_rps": wrk.rps,
         "wrk_p99_ms": wrk.latency_p99_ms,
+        # Server CPU per request under wrk: unlike req/s, barely moved by whatever
+        # else the shared machine runs at the time.
+        "cpu_us_per_request": round(cpu / max(1, wrk.requests) * 1e6, 1),
     }
 
 
@@ -145,10 +153,10 @@ def run(argv: list[str] | None) -> int:
     parser.add_argument("--wrk-connections", type=int, default=10)
     parser.add_argument("--max-mb", type=float, default=50.0, help="RSS budget in MB (10^6)")
     parser.add_argument(
-        "--min-speed",
+        "--max-cpu-ratio",
         type=float,
-        default=0.75,
-        help="wrk req/s with idle connections / without, at least",
+        default=1.25,
+        help="server CPU per request with idle connections / without, at most",
     )
     parser.add_argument("--idle-timeout", type=float, default=300.0)
     server_args(parser)
@@ -162,9 +170,11 @@ def run(argv: list[str] | None) -> int:
     ) as server:
         # Warm-up: threads started, buffers and caches allocated, before the reference.
         run_wrk(server.url, seconds=2, connections=args.wrk_connections)
+        fds_before = server.fd_count()
         for _ in range(args.rounds):
             rounds.append(one_round(server, args))
         alive = server.alive()
+        fds_after = server.settled_fds(fds_before) if alive else -1
 
     first = rounds[0]
     without = {k: statistics.median(r["without"][k] for r in rounds) for k in first["without"]}
@@ -174,6 +184,9 @@ def run(argv: list[str] | None) -> int:
     # Each round's with/without pair is measured within seconds, so the median of the
     # paired ratios cancels most of the drift of a shared machine.
     ratio = statistics.median(r["with"]["wrk_rps"] / r["without"]["wrk_rps"] for r in rounds)
+    cpu_ratio = statistics.median(
+        r["with"]["cpu_us_per_request"] / r["without"]["cpu_us_per_request"] for r in rounds
+    )
     p50_limit = max(2 * without["seq_p50_ms"], without["seq_p50_ms"] + 1.0)
     figures = {
         "connections": args.connections,
@@ -188,8 +201,13 @@ def run(argv: list[str] | None) -> int:
         "without": without,
         "with": with_idle,
         "wrk_rps_rounds": [(r["without"]["wrk_rps"], r["with"]["wrk_rps"]) for r in rounds],
+        "cpu_us_rounds": [
+            (r["without"]["cpu_us_per_request"], r["with"]["cpu_us_per_request"]) for r in rounds
+        ],
         "wrk_ratio": round(ratio, 3),
+        "cpu_ratio": round(cpu_ratio, 3),
         "server_alive": alive,
+        "server_fds_before_after": (fds_before, fds_after),
         "server_threads": server.threads,
         "micro_source": server.source,
     }
@@ -197,24 +215,27 @@ def run(argv: list[str] | None) -> int:
         alive
         and held == args.connections
         and delta_mb < args.max_mb
-        and ratio >= args.min_speed
+        and cpu_ratio <= args.max_cpu_ratio
         and with_idle["seq_p50_ms"] <= p50_limit
+        and fds_after <= fds_before + 10
     )
     summary = (
         f"{held}/{args.connections} idle conns held; RSS +{delta_mb:.1f} MB "
         f"(limit {args.max_mb:g}); without/with idle (median of {args.rounds} rounds): wrk "
-        f"{without['wrk_rps']:.0f}/{with_idle['wrk_rps']:.0f} req/s "
-        f"(paired ratio {ratio:.0%}, limit "
-        f"{args.min_speed:.0%}), keep-alive p50 {without['seq_p50_ms']:.2f}/"
+        f"{without['wrk_rps']:.0f}/{with_idle['wrk_rps']:.0f} req/s (paired ratio {ratio:.0%}), "
+        f"server CPU {without['cpu_us_per_request']:.0f}/{with_idle['cpu_us_per_request']:.0f} "
+        f"us per request (paired ratio {cpu_ratio:.2f}, limit {args.max_cpu_ratio:g}), "
+        f"keep-alive p50 {without['seq_p50_ms']:.2f}/"
         f"{with_idle['seq_p50_ms']:.2f} ms (limit {p50_limit:.2f}), p99 "
-        f"{without['seq_p99_ms']:.2f}/{with_idle['seq_p99_ms']:.2f} ms"
+        f"{without['seq_p99_ms']:.2f}/{with_idle['seq_p99_ms']:.2f} ms; server fds "
+        f"{fds_before} -> {fds_after} after the rounds"
     )
     return finish("idle", ok, summary, figures, args.json)
 
 
 def one_round(server: ServerProcess, args: argparse.Namespace) -> dict[str, Any]:
     """Measure without, open the idle connections, measure with, close them."""
-    without = measure(server.host, server.port, server.url, args)
+    without = measure(server, args)
     time.sleep(0.5)
     rss_before = server.rss_kib()
     t0 = time.monotonic()
@@ -224,7 +245,7 @@ def one_round(server: ServerProcess, args: argparse.Namespace) -> dict[str, Any]
         time.sleep(2.0)  # let the server settle (parked, buffers released)
         rss_with = server.rss_kib()
         held_before = still_open(conns)
-        with_idle = measure(server.host, server.port, server.url, args)
+        with_idle = measure(server, args)
         held_after = still_open(conns)
     finally:
         for sock in conns:

@@ -41,7 +41,8 @@ CRITERIA = {
     "slowloris": "500 conns dribbling 1 header byte/s for 20 s; 200 sequential requests: "
     "0 failures, p99 < 100 ms",
     "soak": "wrk 60 s, 100 conns: 0 errors; RSS at end <= RSS at 10 s + 5%",
-    "idle": "2,000 idle keep-alive conns: < 50 MB RSS; still full speed",
+    "idle": "2,000 idle keep-alive conns: < 50 MB RSS; still full speed (server CPU per "
+    "request <= 1.25x, keep-alive p50 <= 2x)",
     "fuzz": "100,000 mutated requests: no crash, every response well-framed, "
     "normal requests served afterwards",
 }
@@ -72,6 +73,8 @@ def figures_cell(name: str, f: dict[str, Any]) -> str:
             f"{f['rss_with_mib']} MiB (+{f['rss_delta_mb']} MB, {f['per_connection_kib']} KiB "
             f"each); without/with, median of {f['rounds']} rounds: wrk "
             f"{wo['wrk_rps']:.0f}/{w['wrk_rps']:.0f} req/s (paired ratio {f['wrk_ratio']:.0%}), "
+            f"server CPU {wo['cpu_us_per_request']}/{w['cpu_us_per_request']} us/request "
+            f"(paired ratio {f['cpu_ratio']}), "
             f"keep-alive p50 {wo['seq_p50_ms']}/{w['seq_p50_ms']} ms, p99 "
             f"{wo['seq_p99_ms']}/{w['seq_p99_ms']} ms, new-connection p50 "
             f"{wo['fresh_p50_ms']}/{w['fresh_p50_ms']} ms"

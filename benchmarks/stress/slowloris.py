@@ -179,6 +179,7 @@ def run(argv: list[str] | None) -> int:
             return finish(
                 "slowloris", False, f"server not answering: {warm.failures[0]}", {}, args.json
             )
+        fds_before = server.fd_count()
         stats = AttackStats()
         stop = threading.Event()
         attacker = threading.Thread(
@@ -205,6 +206,8 @@ def run(argv: list[str] | None) -> int:
             attacker.join(timeout=30)
         alive = server.alive()
         rss_mib = server.rss_kib() / 1024 if alive else float("nan")
+        # The attackers are closed now; the server should drop their sockets.
+        fds_after = server.settled_fds(fds_before) if alive else -1
 
     p50, p99, worst = timed.ms(50), timed.ms(99), timed.ms(100)
     open_min = min(stats.open_samples, default=0)
@@ -223,17 +226,25 @@ def run(argv: list[str] | None) -> int:
         "attack_connect_failures": stats.connect_failures,
         "attack_bytes_sent": stats.bytes_sent,
         "server_alive": alive,
+        "server_fds_before_after": (fds_before, fds_after),
         "server_threads": server.threads,
         "micro_source": server.source,
         "rss_mib_end": round(rss_mib, 1),
         "failure_samples": timed.failures[:5],
     }
-    ok = alive and not timed.failures and p99 < args.p99_ms and len(timed.latencies) > 0
+    ok = (
+        alive
+        and not timed.failures
+        and p99 < args.p99_ms
+        and len(timed.latencies) > 0
+        and fds_after <= fds_before + 10
+    )
     summary = (
         f"{args.requests} requests under {args.connections} slow connections for "
         f"{args.seconds:g} s: {len(timed.failures)} failures, p50 {p50:.1f} ms, "
         f"p99 {p99:.1f} ms (limit {args.p99_ms:g}), max {worst:.1f} ms; attackers held "
-        f">= {open_min}, {stats.closed_by_server} closed by server and reopened"
+        f">= {open_min}, {stats.closed_by_server} closed by server and reopened; "
+        f"server fds {fds_before} -> {fds_after}"
     )
     if timed.failures:
         print("first failures:", *timed.failures[:5], sep="\n  ")

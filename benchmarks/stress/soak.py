@@ -67,6 +67,7 @@ def run(argv: list[str] | None) -> int:
         if warm.failures:
             raise StressError(f"server not answering: {warm.failures[0]}")
         rss_start = server.rss_kib()
+        fds_before = server.fd_count()
         samples: list[tuple[float, int]] = []
         stop = threading.Event()
         t0 = time.monotonic()
@@ -85,6 +86,7 @@ def run(argv: list[str] | None) -> int:
         alive = server.alive()
         rss_end = server.rss_kib() if alive else 0
         after = timed_requests(server.host, server.port, 5, keepalive=False)
+        fds_after = server.settled_fds(fds_before) if alive else -1
 
     rss_ref = rss_at(samples, args.warm_seconds)
     rss_peak = max(rss for _, rss in samples)
@@ -105,18 +107,25 @@ def run(argv: list[str] | None) -> int:
         "rss_growth_pct": round(growth, 2),
         "rss_timeline_mib": [(round(t), round(r / 1024, 1)) for t, r in samples[::10]],
         "server_alive": alive,
+        "server_fds_before_after": (fds_before, fds_after),
         "server_threads": server.threads,
         "micro_source": server.source,
         "after_failures": after.failures,
     }
-    ok = alive and wrk.errors == 0 and growth <= args.max_growth and not after.failures
+    ok = (
+        alive
+        and wrk.errors == 0
+        and growth <= args.max_growth
+        and not after.failures
+        and fds_after <= fds_before + 10
+    )
     errs = ", ".join(f"{k} {v}" for k, v in wrk.socket_errors.items())
     summary = (
         f"wrk {args.seconds} s x {args.connections} conns: {wrk.requests} requests, "
         f"{wrk.rps:.0f} req/s, p99 {wrk.latency_p99_ms:.1f} ms, errors {wrk.errors} "
         f"({errs}, non-2xx/3xx {wrk.non_2xx_3xx}); RSS {rss_ref / 1024:.1f} MiB at "
         f"{args.warm_seconds:g} s -> {rss_end / 1024:.1f} MiB at end ({growth:+.1f}%, "
-        f"limit +{args.max_growth:g}%)"
+        f"limit +{args.max_growth:g}%); server fds {fds_before} -> {fds_after}"
     )
     if wrk.errors:
         print(wrk.output)
