@@ -154,9 +154,8 @@ def test_every_sample_runs(
             tomllib.loads(block.code)
         elif block.lang == "ini":
             ConfigParser().read_string(block.code)
-        elif block.lang in ("sh", "console"):
-            if path.name not in SHELL_NOT_OWNED:
-                run_shell(block, work)
+        elif block.lang in ("sh", "console") and path.name not in SHELL_NOT_OWNED:
+            run_shell(block, work)
     if test_files:
         result = pytester.runpytest("-p", "no:cacheprovider", *test_files)
         outcomes = result.parseoutcomes()
