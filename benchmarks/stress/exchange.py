@@ -162,8 +162,8 @@ def pump(
 
 
 def final_checks(host: str, port: int) -> list[str]:
-    """Normal requests after the fuzzing: GET split at every byte, pipelined GETs,
-    POST with a Content-Length body and with a chunked body."""
+    """Normal requests after the fuzzing: a GET and a chunked POST each split at every
+    byte, pipelined GETs, POST with a Content-Length body and with a chunked body."""
     problems: list[str] = []
     request = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
     body = b"x" * 1000
@@ -181,7 +181,8 @@ def final_checks(host: str, port: int) -> list[str]:
         ("POST Content-Length", post, [b"1000\n"]),
         ("POST chunked", chunked, [b"5\n"]),
     ]
-    problems += split_checks(host, port, request)
+    problems += split_checks(host, port, request, HELLO)
+    problems += split_checks(host, port, chunked, b"5\n")
     for name, payload, bodies in checks:
         ex = exchange(host, port, payload, None, 10.0)
         if ex.stalled or ex.reset:
@@ -198,10 +199,11 @@ def final_checks(host: str, port: int) -> list[str]:
     return problems
 
 
-def split_checks(host: str, port: int, request: bytes) -> list[str]:
-    """The request sent in two writes 20 ms apart, split at every byte: each gets 200.
+def split_checks(host: str, port: int, request: bytes, body: bytes) -> list[str]:
+    """The request sent in two writes 20 ms apart, split at every byte: each must get
+    a 200 with `body`.
 
-    TCP may cut a head anywhere, including inside its final CRLFCRLF.
+    TCP may cut a request anywhere: inside its final CRLFCRLF, a chunk-size line, ...
     """
     problems: list[str] = []
     for cut in range(1, len(request)):
@@ -223,7 +225,7 @@ def split_checks(host: str, port: int, request: bytes) -> list[str]:
         except FramingError as exc:
             problems.append(f"split after byte {cut}: {exc}")
             continue
-        if [r.body for r in responses] != [HELLO]:
+        if [r.body for r in responses] != [body]:
             problems.append(
                 f"split after byte {cut} ({request[:cut][-8:]!r}): got {received[:120]!r}"
             )

@@ -79,6 +79,7 @@ class Tally:
     bytes_sent: int = 0
     slowest_close: float = 0.0
     harness_errors: list[str] = field(default_factory=list)
+    framings: collections.Counter[str] = field(default_factory=collections.Counter)
     # valid requests (by kind) answered with Connection: close they did not ask for
     unasked_close: collections.Counter[str] = field(default_factory=collections.Counter)
 
@@ -166,6 +167,16 @@ def unasked_close(cases: list[Case], responses: list[Response]) -> str | None:
     return None
 
 
+def framing_of(r: Response) -> str:
+    if r.chunked:
+        return "chunked"
+    if r.close_delimited:
+        return "until-close"
+    if r.values(b"content-length"):
+        return "content-length"
+    return "no-body"
+
+
 def plan(maker: CaseMaker, rng: random.Random, mutated: int, max_pipeline: int) -> list[Case]:
     """The requests of one connection: `mutated` mutated cases, alone or pipelined
     between valid ones (a valid prefix whose answers are checked, then a tail)."""
@@ -229,6 +240,7 @@ def client_loop(index: int, tally: Tally, host: str, port: int, args: argparse.N
                 tally.unasked_close[closer] += 1
             for r in responses:
                 tally.statuses[r.status] += 1
+                tally.framings[framing_of(r)] += 1
                 tally.http10_status_lines += r.minor == 0
             if outcome in FAILURES:
                 record(tally, outcome, detail, cases, payload, ex)
@@ -335,6 +347,7 @@ def run(argv: list[str] | None) -> int:
         "mb_sent": round(tally.bytes_sent / 1e6, 1),
         "outcomes": dict(tally.outcomes),
         "statuses": dict(sorted(tally.statuses.items())),
+        "framings": dict(tally.framings),
         "slowest_close_s": round(tally.slowest_close, 3),
         "health_probes": len(probe_latencies) + len(probe_failures),
         "health_failures": probe_failures[:5],
@@ -384,6 +397,7 @@ def run(argv: list[str] | None) -> int:
     for sample in tally.samples[:5]:
         print(sample)
     print("status counts:", dict(sorted(tally.statuses.items())))
+    print("response framings:", dict(tally.framings))
     return finish("fuzz", ok, summary, figures, args.json)
 
 

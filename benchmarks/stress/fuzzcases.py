@@ -322,6 +322,15 @@ class CaseMaker:
         )
         return "upgrade", req, Expect(200, HELLO), False
 
+    def stream(self) -> tuple[str, Req, Expect, bool]:
+        # The app gives no Content-Length: chunked on 1.1; on 1.0 the server may
+        # buffer or close (so the connection may end after it).
+        if self.rng.random() < 0.7:
+            req = Req(b"GET", b"/stream", b"HTTP/1.1", self.hdrs())
+            return "stream", req, Expect(200, HELLO), False
+        req = Req(b"GET", b"/stream", b"HTTP/1.0", self.hdrs((b"Connection", b"keep-alive")))
+        return "stream10", req, Expect(200, HELLO, closes=True), False
+
     # -- the maker ------------------------------------------------------------------
 
     def valid(self, *, head_ok: bool = False) -> Case:

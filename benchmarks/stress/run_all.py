@@ -87,7 +87,8 @@ def figures_cell(name: str, f: dict[str, Any]) -> str:
         f"{f['connections']} conns, {f['seconds']} s; clean {outcomes.get('ok', 0)}, silent "
         f"close {outcomes.get('silent-close', 0)}, reset after the client's own close "
         f"{outcomes.get('reset-after-close', 0)}, failures {bad or 0}; statuses "
-        f"{f['statuses']}; valid requests answered with an unasked close "
+        f"{f['statuses']}; framings {f.get('framings')}; "
+        f"valid requests answered with an unasked close "
         f"{f.get('unasked_close') or 0}; server {'alive' if f['server_alive'] else 'DEAD'}, after: "
         f"{'OK' if not f['after_failures'] else f['after_failures'][0]}"
     )

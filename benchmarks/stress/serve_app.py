@@ -30,12 +30,18 @@ StartResponse = Callable[..., Any]
 
 
 def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-    """Hello world; under /echo it reads the whole body and answers its length.
+    """Hello world; under /echo it reads the whole body and answers its length; under
+    /stream it answers hello world in three pieces without a Content-Length (so the
+    server must frame it: chunked, or by closing).
 
     The body read is guarded so that a 500 can only come from the server itself:
     whatever wsgi.input raises on a broken body becomes this app's own 400.
     """
-    if environ.get("PATH_INFO", "").startswith("/echo"):
+    path = environ.get("PATH_INFO", "")
+    if path.startswith("/stream"):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return iter([HELLO[:7], HELLO[7:13], HELLO[13:]])
+    if path.startswith("/echo"):
         try:
             body = environ["wsgi.input"].read()
         except Exception as exc:  # the server's error for a bad body; never a 500 from here
