@@ -197,6 +197,7 @@ class CaseMaker:
             self.other_method,
             self.conn_close,
             self.upgrade,
+            self.stream,
         ]
         self.structural: list[Callable[[Req], str]] = [
             self.dup_header,
