@@ -80,9 +80,12 @@ class MicroTestApp(webtest.TestApp):  # type: ignore[misc]
         return result
 
     def set_signed_cookie(self, name: str, value: str | bytes) -> None:
-        """Put ``name`` in the jar, signed with the app's ``cookie_secret``."""
+        """Put ``name`` in the jar (replacing any), signed with the app's ``cookie_secret``."""
         self._settings()
-        self.set_cookie(name, self.micro_app.create_signed_value(name, value))
+        for cookie in [c for c in self.cookiejar if c.name == name]:
+            self.cookiejar.clear(cookie.domain, cookie.path, cookie.name)
+        host = str(self.extra_environ.get("HTTP_HOST", "localhost"))
+        self._put_cookie(host, name, self.micro_app.create_signed_value(name, value))
 
     # -- XSRF --------------------------------------------------------------------------
 
@@ -112,7 +115,12 @@ class MicroTestApp(webtest.TestApp):  # type: ignore[misc]
         if value:
             return str(value)
         value = self.micro_app.create_signed_value(name, secrets.token_bytes(XSRF_SECRET_BYTES))
-        host = req.host.rsplit(":", 1)[0] if not req.host.endswith("]") else req.host
+        self._put_cookie(req.host, name, value)
+        return str(value)
+
+    def _put_cookie(self, host: str, name: str, value: str) -> None:
+        """A session cookie for ``host`` (a Host header value), as a server would set it."""
+        host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         if "." not in host:
             host += ".local"  # how http.cookiejar spells a dotless request host
         self.cookiejar.set_cookie(
@@ -135,7 +143,6 @@ class MicroTestApp(webtest.TestApp):  # type: ignore[misc]
                 rest={},
             )
         )
-        return str(value)
 
 
 def _unquote(value: str) -> str:

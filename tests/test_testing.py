@@ -169,7 +169,8 @@ def test_signed_cookies_readable_and_settable(pytester: pytest.Pytester) -> None
             assert testapp.signed_cookie("absent") is None
 
         def test_set(testapp):
-            testapp.set_signed_cookie("user", "carol")
+            testapp.post("/login", {"user": "alice"})
+            testapp.set_signed_cookie("user", "carol")  # replaces the app's cookie
             assert testapp.get("/me").text == "carol"
             testapp.set_cookie("user", "forged")
             assert testapp.get("/me").text == "nobody"
