@@ -12,7 +12,7 @@ Three frictions of testing a micro app with plain WebTest are removed here:
   ``localhost:443``, so the app sets ``Secure`` cookies and the jar sends them back.
 - Signed cookies: :meth:`MicroTestApp.signed_cookie` reads one from the jar with the
   app's secret; :meth:`MicroTestApp.set_signed_cookie` puts one there (a logged-in
-  user, say).
+  user, say). ``set_cookie`` replaces a cookie of the same name, as a browser would.
 
 ``micro_app`` is the micro App whose settings these use; it defaults to ``app`` when
 that is one, and must be given when ``app`` is something else (a proxy to a live
@@ -26,6 +26,7 @@ import secrets
 from typing import Any
 
 import webtest  # type: ignore[import-untyped]
+from webtest.compat import escape_cookie_value  # type: ignore[import-untyped]
 
 from micro.errors import ConfigError
 
@@ -82,10 +83,18 @@ class MicroTestApp(webtest.TestApp):  # type: ignore[misc]
     def set_signed_cookie(self, name: str, value: str | bytes) -> None:
         """Put ``name`` in the jar (replacing any), signed with the app's ``cookie_secret``."""
         self._settings()
+        self.set_cookie(name, self.micro_app.create_signed_value(name, value))
+
+    def set_cookie(self, name: str, value: str) -> None:
+        """Put ``name`` in the jar, replacing every cookie of that name already there.
+
+        WebTest's own ``set_cookie`` adds a second cookie next to one the app set
+        (their domains are spelled differently), and the app then sees both.
+        """
         for cookie in [c for c in self.cookiejar if c.name == name]:
             self.cookiejar.clear(cookie.domain, cookie.path, cookie.name)
         host = str(self.extra_environ.get("HTTP_HOST", "localhost"))
-        self._put_cookie(host, name, self.micro_app.create_signed_value(name, value))
+        self._put_cookie(host, name, escape_cookie_value(value))
 
     # -- XSRF --------------------------------------------------------------------------
 
