@@ -34,6 +34,7 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -53,10 +54,23 @@ MIN_BACKOFF = 0.1
 MAX_BACKOFF = 5.0
 YOUNG = 2.0  # seconds: a process that dies younger than this is a failing start
 KILL_AFTER = 5.0  # extra seconds past the grace period before SIGKILL
+PARENT_CHECK = 1.0  # seconds between checks that the supervisor is alive
 
 
 def reuse_port_available() -> bool:
     return hasattr(socket, "SO_REUSEPORT") and sys.platform != "win32"
+
+
+def _watch_parent(parent: int) -> None:
+    """Stop this process gracefully if its supervisor dies (killed, say): an orphan
+    would keep serving with nobody to stop or replace it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="micro-parent-watch", daemon=True).start()
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -251,6 +265,7 @@ class Supervisor:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             server = Server(self.app, self.config, sock=self._child_socket())
             server.start()
+            _watch_parent(os.getppid())
             status = serve_until_signalled(
                 server, self.config.graceful_timeout, signals=(signal.SIGTERM,)
             )
