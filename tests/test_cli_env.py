@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,15 @@ def test_a_bad_variable_is_an_error_that_names_it(name: str, value: str, message
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_every_option_the_cli_doc_names_exists() -> None:
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(--[a-z][a-z-]*)", text))
+    parser = build_parser()
+    known = {"--version", "--help"}
+    for action in parser._subparsers._group_actions[0].choices.values():  # type: ignore[union-attr]
+        for option in action._actions:
+            known.update(option.option_strings)
+    assert named, "the doc names no option"
+    assert named <= known, named - known

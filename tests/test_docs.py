@@ -12,7 +12,8 @@ Each document runs in its own temporary directory, its blocks in order:
 - ```sh / ```console in README.md and the docs this suite owns (every document but
   docs/deployment.md, whose shell samples are about other programs): each ``$ ``
   line (or each line, in a block without ``$``) is a command; lines after a command
-  are its expected output. ``micro ...`` and ``python -m micro ...`` commands run;
+  are its expected output (standard error and exit status 2 when it starts with
+  ``micro: error:``). ``micro ...`` and ``python -m micro ...`` commands run;
   ``micro serve`` runs on a free port (``MICRO_BIND=127.0.0.1:0``) until its banner
   appears, then gets Ctrl-C. The README's two install-and-run commands are exempt.
 """
@@ -113,7 +114,9 @@ def run_shell(block: Block, cwd: Path) -> None:
         parsed = micro_command(command)
         assert parsed is not None, f"line {block.line}: no way to run {command!r} in the docs"
         env, argv = parsed
-        if argv[3:4] == ["serve"]:
+        # A sample of a mistake shows the one-line error: exit status 2, on stderr.
+        failing = bool(expected) and expected[0].startswith("micro: error:")
+        if argv[3:4] == ["serve"] and not failing:
             run_serve(argv, env, cwd)
             continue
         result = subprocess.run(
@@ -125,9 +128,10 @@ def run_shell(block: Block, cwd: Path) -> None:
             timeout=60,
             check=False,
         )
-        assert result.returncode == 0, (command, result.stderr)
+        assert result.returncode == (2 if failing else 0), (command, result.stderr)
         if expected:
-            got = [line.rstrip() for line in result.stdout.rstrip("\n").split("\n")]
+            shown = result.stderr if failing else result.stdout
+            got = [line.rstrip() for line in shown.rstrip("\n").split("\n")]
             assert got == [line.rstrip() for line in expected], command
 
 
