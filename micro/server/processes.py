@@ -104,6 +104,7 @@ class Supervisor:
         self._backoff = 0.0
         self._respawn_at: list[float] = []
         self._exit_status = 0
+        self._started_r = self._started_w = -1
 
     # -- the shared address ----------------------------------------------------------
     def bind(self) -> tuple[str, int]:
@@ -147,29 +148,28 @@ class Supervisor:
     def run(self, ready: Callable[[], None] | None = None) -> int:
         """Start the processes and supervise them until stopped; the exit status.
 
-        ``ready`` is called once the signal handlers are in place and the processes
-        are started.
+        ``ready`` is called once the signal handlers are in place and every process
+        listens (each writes a byte to a pipe when it does).
         """
         if self._socket is None:
             self.bind()
         wake_r, wake_w = os.pipe()
-        os.set_blocking(wake_r, False)
-        os.set_blocking(wake_w, False)
+        self._started_r, self._started_w = os.pipe()
+        for fd in (wake_r, wake_w, self._started_r):
+            os.set_blocking(fd, False)
         previous_fd = signal.set_wakeup_fd(wake_w)
         handled = (*GRACEFUL_SIGNALS, signal.SIGCHLD)
         previous = {signum: signal.signal(signum, self._on_signal) for signum in handled}
         try:
             for _ in range(self.processes):
                 self._spawn()
-            if ready is not None:
-                ready()
-            return self._supervise(wake_r)
+            return self._supervise(wake_r, ready)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             signal.set_wakeup_fd(previous_fd)
-            os.close(wake_r)
-            os.close(wake_w)
+            for fd in (wake_r, wake_w, self._started_r, self._started_w):
+                os.close(fd)
             if self._socket is not None:
                 self._socket.close()
 
@@ -177,18 +177,25 @@ class Supervisor:
         if signum != signal.SIGCHLD:
             self._signals.append(signum)
 
-    def _supervise(self, wake_r: int) -> int:
+    def _supervise(self, wake_r: int, ready: Callable[[], None] | None) -> int:
         stop_deadline: float | None = None
         forwarded = 0
+        started = 0
         while True:
             timeout = 1.0
             if self._respawn_at:
                 timeout = max(0.0, min(timeout, self._respawn_at[0] - time.monotonic()))
             with contextlib.suppress(InterruptedError):
-                select.select([wake_r], [], [], timeout)
+                select.select([wake_r, self._started_r], [], [], timeout)
             with contextlib.suppress(OSError):
                 while os.read(wake_r, 512):
                     pass
+            with contextlib.suppress(OSError):
+                while data := os.read(self._started_r, 512):
+                    started += len(data)
+            if ready is not None and started >= self.processes:
+                ready()
+                ready = None
             self._reap(stopping=stop_deadline is not None)
             while self._signals:
                 signum = self._signals.pop(0)
@@ -265,6 +272,7 @@ class Supervisor:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             server = Server(self.app, self.config, sock=self._child_socket())
             server.start()
+            os.write(self._started_w, b"+")  # listening: the supervisor may announce
             _watch_parent(os.getppid())
             status = serve_until_signalled(
                 server, self.config.graceful_timeout, signals=(signal.SIGTERM,)
