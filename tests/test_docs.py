@@ -9,6 +9,8 @@ Each document runs in its own temporary directory, its blocks in order:
   language). If a document writes ``test_*.py`` files, pytest runs them afterwards
   (in-process, through pytester) and every test must pass.
 - ```toml / ```ini: parsed.
+- Samples run with ``DOC_ENV`` in the environment (a cookie secret, as a deployment
+  would provide it).
 - ```sh / ```console in README.md and the docs this suite owns (every document but
   docs/deployment.md, whose shell samples are about other programs): each ``$ ``
   line (or each line, in a block without ``$``) is a command; lines after a command
@@ -38,6 +40,8 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 SHELL_NOT_OWNED = {"deployment.md"}
+# What a deployment's environment holds, for samples that read it (docs/deployment.md).
+DOC_ENV = {"MICRO_COOKIE_SECRET": "a-doc-secret,an-older-doc-secret"}
 EXEMPT = {
     "python3 -m pip install -e . && python3 -m micro serve examples/hello.py",
     "python3 -m pip install -r requirements-dev.txt && python3 -m pytest",
@@ -141,6 +145,8 @@ def test_every_sample_runs(
 ) -> None:
     work = pytester.path
     monkeypatch.chdir(work)
+    for name, value in DOC_ENV.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.syspath_prepend(str(work))
     namespace: dict[str, object] = {"__name__": f"doc_{path.stem}"}
     test_files = []
