@@ -60,9 +60,10 @@ def test_the_first_chunk_arrives_before_the_handler_ends(path: str) -> None:
             conn.close()
     assert first.startswith((b"1\n", b"id: 1"))
     assert b"2" in rest
-    # The second item comes 2 s after the first: the first did not wait for it.
+    # The second item comes 2 s after the first; had the first waited for it, the two
+    # would arrive together. (A gap, not an absolute time: a busy machine is slow.)
     assert total >= 2.0
-    assert first_at < 1.8
+    assert total - first_at > 1.0
 
 
 # -- upload ---------------------------------------------------------------------------
