@@ -205,6 +205,13 @@ class IOLoop:
                 channel.set_deadline(State.IDLE, self._idle_timeout)
             if limit is not None:
                 channel.on_close = limit.release
+            if channel.state == State.IDLE:
+                # PERF: the request usually arrives with the connection; reading it
+                # now spares a registration, a wait and an unregistration.
+                data = channel.recv_nowait()
+                if data:
+                    self._received(channel, data)
+                    continue
             self._watch(channel)
 
     def _watch(self, channel: Channel) -> None:
@@ -252,11 +259,18 @@ class IOLoop:
             if not data:
                 self._close(channel)
             return
+        self._received(channel, data)
+
+    def _received(self, channel: Channel, data: bytes) -> None:
+        """Feed what arrived; the channel may not be watched yet (fresh from accept)."""
+        watched = channel.fd in self._channels
         parser = channel.parser
         try:
             parser.feed(data)
             event = parser.next_event()
         except ProtocolError as exc:
+            if not watched:
+                self._watch(channel)
             if data:
                 channel.send_nowait(self._error_bytes(exc.status, exc.reason))
                 self._start_linger(channel)
@@ -264,7 +278,8 @@ class IOLoop:
                 self._close(channel)  # EOF inside a head: nobody is left to answer
             return
         if type(event) is RequestHead:
-            self._unwatch(channel)
+            if watched:
+                self._unwatch(channel)
             channel.state = State.BUSY
             try:
                 if self._refusing:
@@ -275,6 +290,8 @@ class IOLoop:
                 channel.send_nowait(overloaded_answer(self._error_bytes))
                 self._start_linger(channel)
         elif event is NEED_DATA:
+            if not watched:
+                self._watch(channel)
             if channel.state == State.IDLE:
                 channel.set_deadline(State.HEAD, self._head_timeout)
         else:
