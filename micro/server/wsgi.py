@@ -377,6 +377,8 @@ def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int
         else:
             for chunk in result:
                 ex.write(chunk)
+                if ex.mode == _NOBODY and ex.head_sent:
+                    break  # HEAD, 204, 304: the rest would be dropped; stop producing it
         ex.finish()
     except (ConnectionLost, IOTimeout) as exc:
         if body.failed and type(exc) is IOTimeout:

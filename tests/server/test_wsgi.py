@@ -295,3 +295,19 @@ def test_client_that_stops_reading_is_dropped_after_write_timeout(harness: Any) 
     assert other.file.readline().startswith(b"HTTP/1.1 200")
     assert time.monotonic() - started < 5
     assert closed[:1] == [True]
+
+
+def test_head_stops_iterating_a_streamed_body(harness: Any) -> None:
+    produced: list[int] = []
+
+    def endless(environ: dict[str, Any], start_response: Start) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        for i in range(1000):
+            produced.append(i)
+            yield b"chunk"
+
+    client = harness.client(harness.serve(endless))
+    client.send(request(b"/", b"HEAD") + request(b"/", b"HEAD"))
+    client.response("HEAD")
+    client.response("HEAD")
+    assert len(produced) == 2  # one chunk per HEAD: the server stopped asking
