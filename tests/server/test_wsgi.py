@@ -311,3 +311,17 @@ def test_head_stops_iterating_a_streamed_body(harness: Any) -> None:
     client.response("HEAD")
     client.response("HEAD")
     assert len(produced) == 2  # one chunk per HEAD: the server stopped asking
+
+
+@pytest.mark.parametrize("pieces", [[b"a", b"bc", b"def"], [b"x" * 200_000, b"y"], [b"z" * 70_000]])
+def test_list_bodies_small_and_large_arrive_whole(harness: Any, pieces: list[bytes]) -> None:
+    def app(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        start_response("200 OK", [])
+        return pieces
+
+    client = harness.client(harness.serve(app))
+    client.send(request(b"/") + request(b"/"))
+    for _ in range(2):
+        response = client.response()
+        assert response.header("content-length") == str(sum(map(len, pieces)))
+        assert response.body == b"".join(pieces)
