@@ -15,6 +15,7 @@ import json
 import os
 import re
 import resource
+import selectors
 import signal
 import socket
 import subprocess
@@ -188,7 +189,6 @@ def running_server(
             server.port = port
             wait_listening(server, startup_timeout)
         else:
-            assert proc.stdout is not None
             line = read_line_with_timeout(proc, startup_timeout)
             match = re.match(rb"LISTENING (\S+) (\d+) threads=(\S+)(?: micro=(\S+))?", line)
             if match is None:
@@ -213,14 +213,15 @@ def running_server(
 
 
 def read_line_with_timeout(proc: subprocess.Popen[bytes], timeout: float) -> bytes:
-    import selectors
-
-    assert proc.stdout is not None
+    """The server's first stdout line (its LISTENING banner), waiting at most `timeout`."""
+    stdout = proc.stdout
+    if stdout is None:
+        raise StressError("the server's stdout is not a pipe")
     with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
+        sel.register(stdout, selectors.EVENT_READ)
         if not sel.select(timeout):
             raise StressError(f"server printed nothing within {timeout} s")
-    return proc.stdout.readline()
+    return stdout.readline()
 
 
 def wait_listening(server: ServerProcess, timeout: float) -> None:

@@ -9,6 +9,9 @@ syntax, broken chunk framing, huge lines, bare LF line ends) and byte-level ones
 (bit flips, byte replacement, insertion, deletion, truncation, duplication,
 splicing, or all random bytes). A valid (unmutated) case knows the response it must
 get; the fuzzer pipelines valid cases around the mutated ones.
+
+Over 400 lines on purpose: most of it is corpus data and one small method per base
+request or mutation, which read best side by side.
 """
 
 from __future__ import annotations
