@@ -433,7 +433,10 @@ def _log_access(logger: logging.Logger, ex: Exchange, environ: dict[str, Any], t
     logger.info(
         "%s",
         access_line(
-            remote_addr=ex.channel.peer[0],
+            # Behind a trusted proxy (micro.server.proxy rewrote it): the client.
+            remote_addr=str(
+                environ["REMOTE_ADDR"] if "micro.proxy_peer" in environ else ex.channel.peer[0]
+            ),
             timestamp=t,
             request_line=f"{head.method} {head.target} HTTP/{head.http_version}",
             status=ex.status_code,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from typing import Any
 
 import pytest
@@ -241,3 +242,15 @@ def test_server_with_trusted_proxies_checks_the_peer(harness: Any) -> None:
     )
     untrusted = harness.serve(echo, trusted_proxies=("10.0.0.0/8",))
     assert ask(untrusted, SPOOF)["REMOTE_ADDR"] == "127.0.0.1"
+
+
+def test_the_access_log_names_the_client_behind_the_proxy(
+    harness: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    address = harness.serve(echo, proxy_hops=1, access_log=True)
+    with caplog.at_level("INFO", logger="micro.access"):
+        ask(address, {"X-Forwarded-For": "198.51.100.23"})
+        deadline = time.monotonic() + 10
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert caplog.records[0].getMessage().startswith("198.51.100.23 - - [")
