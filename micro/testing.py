@@ -145,7 +145,12 @@ class HTTPProxy:
         except BaseException:
             conn.close()
             raise
-        reason = response.reason or HTTPStatus(response.status).phrase
+        reason = response.reason
+        if not reason:
+            try:
+                reason = HTTPStatus(response.status).phrase
+            except ValueError:  # a status http.HTTPStatus does not list (299, 599 ...)
+                reason = "Unknown"
         start_response(
             f"{response.status} {reason}",
             [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP],
