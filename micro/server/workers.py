@@ -103,6 +103,14 @@ class WorkerPool:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
+        # A connection requeued behind the stop markers would wait forever: close it.
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[0].close()
 
     def idle(self) -> bool:
         """True once every thread has ended (after :meth:`stop`): nothing is running."""
@@ -147,7 +155,7 @@ class WorkerPool:
                 self._loop.linger(channel)
                 return
             if type(event) is RequestHead:
-                if self._queue.qsize():
+                if self._queue.qsize() and not ctx.stopping:
                     # Others are waiting: take this connection's turn at the back of
                     # the queue rather than serve it ahead of them (tail latency).
                     self._queue.put((channel, event))
