@@ -187,6 +187,7 @@ def running_server(
     try:
         if via_cli:
             server.port = port
+            server.source = f"{source}/micro" if source else "the installed micro (CLI)"
             wait_listening(server, startup_timeout)
         else:
             line = read_line_with_timeout(proc, startup_timeout)

@@ -162,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(SCRIPTS), help="comma-separated subset")
     parser.add_argument("--impl", choices=("micro", "waitress"), default="micro")
     parser.add_argument(
+        "--via-cli", action="store_true", help="start servers with `python -m micro serve`"
+    )
+    parser.add_argument(
         "--source",
         choices=("head", "tree"),
         default="head",
@@ -183,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"micro under test: {revision}", flush=True)
             for name in names:
                 extra = (QUICK[name] if args.quick else []) + ["--impl", args.impl]
+                extra += ["--via-cli"] if args.via_cli else []
                 results.append(run_one(name, extra, Path(tmp)))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
