@@ -36,7 +36,7 @@ from . import tls
 from .channel import Channel, State
 from .config import ServerConfig
 from .limits import ConnectionLimit, Overloaded, overloaded_answer
-from .logs import ERROR_LOGGER
+from .logs import ACCESS_LOGGER, ERROR_LOGGER, access_line
 
 __all__ = ["IOLoop"]
 
@@ -62,6 +62,7 @@ class IOLoop:
         self._linger = min(LINGER_SECONDS, config.head_timeout)
         self._submit = submit
         self._error_bytes = error_bytes
+        self._access_log = logging.getLogger(ACCESS_LOGGER) if config.access_log else None
         self._log = logging.getLogger(ERROR_LOGGER)
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -272,7 +273,7 @@ class IOLoop:
             if not watched:
                 self._watch(channel)
             if data:
-                channel.send_nowait(self._error_bytes(exc.status, exc.reason))
+                self._reject(channel, exc.status, exc.reason)
                 self._start_linger(channel)
             else:
                 self._close(channel)  # EOF inside a head: nobody is left to answer
@@ -344,6 +345,25 @@ class IOLoop:
     def _listener_closed(self) -> bool:
         return self._listener.fileno() < 0
 
+    def _reject(self, channel: Channel, status: int, reason: str) -> None:
+        """Answer a request refused before any app saw it (the caller then lingers)."""
+        answer = self._error_bytes(status, reason)
+        channel.send_nowait(answer)
+        if self._access_log is not None:
+            # The request line may be what was wrong with it: log "-" rather than echo it.
+            self._access_log.info(
+                "%s",
+                access_line(
+                    remote_addr=channel.peer[0],
+                    timestamp=time.time(),
+                    request_line="-",
+                    status=status,
+                    size=len(answer) - answer.index(b"\r\n\r\n") - 4,
+                    referer=None,
+                    user_agent=None,
+                ),
+            )
+
     def _start_linger(self, channel: Channel) -> None:
         channel.shutdown_write()
         channel.set_deadline(State.CLOSING, self._linger)
@@ -355,7 +375,7 @@ class IOLoop:
     def _sweep(self, now: float) -> None:
         for channel in [c for c in self._channels.values() if c.deadline <= now]:
             if channel.state == State.HEAD:
-                channel.send_nowait(self._error_bytes(408, "request head timed out"))
+                self._reject(channel, 408, "request head timed out")
                 self._start_linger(channel)
             else:
                 self._close(channel)

@@ -81,3 +81,18 @@ def test_escape_neutralises_control_characters() -> None:
 def test_date_clock_gives_imf_fixdate() -> None:
     value = DateClock().now()
     assert re.fullmatch(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT", value)
+
+
+def test_requests_refused_before_the_app_are_logged_too(
+    harness: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = harness.client(harness.serve(app, access_log=True))
+    with caplog.at_level(logging.INFO, logger="micro.access"):
+        client.send(b"GET /\x01evil HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.response().status == 400
+        assert client.closed_by_server()
+    lines = [r.getMessage() for r in caplog.records if r.name == "micro.access"]
+    assert len(lines) == 1
+    match = CLF.fullmatch(lines[0])
+    assert match is not None, lines[0]
+    assert (match["request"], match["status"]) == ("-", "400")
