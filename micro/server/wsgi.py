@@ -423,8 +423,8 @@ def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int
         _log_access(ctx.access_log, ex, environ, started)
     if ex.keep_alive:
         return KEEP
-    if body.done and not body.failed and not parser.buffered:
-        return CLOSE
+    if body.done and not body.failed and not parser.buffered and not head.keep_alive:
+        return CLOSE  # the client said it was done: nothing more can be on its way
     return LINGER
 
 

@@ -325,3 +325,17 @@ def test_list_bodies_small_and_large_arrive_whole(harness: Any, pieces: list[byt
         response = client.response()
         assert response.header("content-length") == str(sum(map(len, pieces)))
         assert response.body == b"".join(pieces)
+
+
+def test_close_delimited_answer_is_not_cut_by_a_pipelined_request(harness: Any) -> None:
+    def big(environ: dict[str, Any], start_response: Start) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        for i in range(50):
+            yield b"%05d" % i * 2000
+
+    client = harness.client(harness.serve(big))
+    old = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    client.send(old + old)  # the second is never answered: the first ends with a close
+    response = client.response()
+    assert response.header("connection") == "close"
+    assert response.body == b"".join(b"%05d" % i * 2000 for i in range(50))
