@@ -30,7 +30,7 @@ import os, time
 
 def app(environ, start_response):
     if environ["PATH_INFO"] == "/slow":
-        print("entered", flush=True)
+        os.write(1, b"entered\\n")  # one write: lines from two threads never mix
         deadline = time.monotonic() + 30
         while not os.path.exists(os.environ["GATE"]) and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -133,13 +133,18 @@ def refused(port: int, timeout: float = 10.0) -> bool:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_requests_in_flight_all_complete_and_the_process_exits_0(serve: Any, signum: int) -> None:
+def test_requests_in_flight_all_complete_and_the_process_exits_0(
+    serve: Any, signum: int, request: pytest.FixtureRequest
+) -> None:
     served = serve("--bind", "127.0.0.1:0", "--threads", "2")
     idle = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    request.addfinalizer(idle.close)
     idle.request("GET", "/")
     assert idle.getresponse().read() == b"done"  # a keep-alive connection, now idle
-    results: list[Any] = []
-    threads = [get_in_thread(served.port, "/slow", results) for _ in range(5)]
+    clients = [socket.create_connection(("127.0.0.1", served.port), timeout=20) for _ in range(5)]
+    for client in clients:
+        request.addfinalizer(client.close)
+        client.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")  # sent: in flight
     served.wait_entered(2)  # two run in the app; three wait for a worker thread
     served.process.send_signal(signum)
     assert refused(served.port)  # stopped accepting
@@ -147,23 +152,32 @@ def test_requests_in_flight_all_complete_and_the_process_exits_0(serve: Any, sig
     assert idle.sock.recv(1) == b""  # the idle keep-alive connection was closed
     assert served.process.poll() is None  # still finishing the five
     served.open_gate()
-    for thread in threads:
-        thread.join(20)
-    assert results == [(200, b"done", "close")] * 5
-    idle.close()
+    for client in clients:
+        answer = b""
+        while chunk := client.recv(4096):
+            answer += chunk
+        client.close()  # so the server's linger after its close ends at once
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"\r\nConnection: close" in head
+        assert body == b"done"
     code, err = served.finish()
     assert code == 0, err
     assert "Traceback" not in err
 
 
-def test_a_request_sent_as_the_signal_arrives_is_answered(serve: Any) -> None:
+def test_a_request_sent_as_the_signal_arrives_is_answered(
+    serve: Any, request: pytest.FixtureRequest
+) -> None:
     served = serve("--bind", "127.0.0.1:0", "--threads", "1")
     results: list[Any] = []
     blocker = get_in_thread(served.port, "/slow", results)
     served.wait_entered(1)
     late = socket.create_connection(("127.0.0.1", served.port), timeout=20)
+    request.addfinalizer(late.close)
     late.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
     served.process.send_signal(signal.SIGTERM)
+    assert refused(served.port)  # the stop began with the late request already sent
     served.open_gate()
     answer = b""
     while chunk := late.recv(4096):
@@ -208,7 +222,7 @@ def test_the_grace_period_bounds_the_wait(serve: Any) -> None:
     assert len(results) == 1
 
 
-def test_server_stop_serves_every_request_already_sent() -> None:
+def test_server_stop_serves_every_request_already_sent(request: pytest.FixtureRequest) -> None:
     entered, release = threading.Semaphore(0), threading.Event()
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -219,8 +233,12 @@ def test_server_stop_serves_every_request_already_sent() -> None:
 
     server = Server(app, ServerConfig(port=0, threads=1))
     server.start()
+    request.addfinalizer(release.set)
+    request.addfinalizer(server.stop)
     port = server.address[1]
     clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(4)]
+    for client in clients:
+        request.addfinalizer(client.close)
     for client in clients:
         client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")  # in the kernel: sent
     assert entered.acquire(timeout=10)
@@ -231,8 +249,6 @@ def test_server_stop_serves_every_request_already_sent() -> None:
         assert refused(port)  # the drain has begun while the first request still runs
     finally:
         release.set()
-    stopper.join(20)
-    assert outcome == [True]
     for client in clients:
         answer = b""
         while chunk := client.recv(4096):
@@ -240,3 +256,5 @@ def test_server_stop_serves_every_request_already_sent() -> None:
         client.close()
         assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
         assert b"\r\nConnection: close\r\n" in answer
+    stopper.join(20)
+    assert outcome == [True]  # every accepted request finished in time
