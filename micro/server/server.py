@@ -124,7 +124,9 @@ class Server:
             return finished
 
     def serve_forever(self) -> None:
-        """Start if needed and block until :meth:`stop` or Ctrl-C (then stop cleanly)."""
+        """Start if needed and block until :meth:`stop` or Ctrl-C (then stop gracefully,
+        within ``config.graceful_timeout``). ``micro serve`` also stops on SIGTERM:
+        see :mod:`micro.server.signals`."""
         self.start()
         try:
             # wait() with a timeout keeps the main thread responsive to Ctrl-C.
@@ -133,7 +135,7 @@ class Server:
         except KeyboardInterrupt:
             pass
         finally:
-            self.stop()
+            self.stop(self.config.graceful_timeout)
 
     def __enter__(self) -> Server:
         self.start()
