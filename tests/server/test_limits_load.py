@@ -147,4 +147,4 @@ def test_max_connections_counts_connections_closed_by_timeouts(harness: Any) -> 
 )
 def test_limits_are_validated(field: str, value: int) -> None:
     with pytest.raises(ConfigError, match=field):
-        ServerConfig(**{field: value})
+        ServerConfig(**{field: value})  # type: ignore[arg-type]

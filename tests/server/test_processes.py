@@ -132,10 +132,11 @@ def supervise(tmp_path: Path) -> Iterator[Any]:
 
 
 def serve_cli(supervise: Any, processes: int) -> Supervised:
-    return supervise(
+    supervised: Supervised = supervise(
         "-m", "micro", "serve", "pidapp.py", "--bind", "127.0.0.1:0",
         "--processes", str(processes), "--threads", "2",
     )  # fmt: skip
+    return supervised
 
 
 def spread(supervised: Supervised, requests: int) -> dict[int, int]:
