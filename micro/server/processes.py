@@ -5,14 +5,15 @@ a whole :class:`~micro.server.Server` (I/O loop and worker threads). The supervi
 (the parent) serves nothing: it restarts a process that dies, forwards stop signals
 and waits for all of them.
 
-How the processes share the address: with ``SO_REUSEPORT`` (Linux, the BSDs), each
-process listens on its own socket bound to the same port and the kernel spreads new
+How the processes share the address: on Linux, with ``SO_REUSEPORT``, each process
+listens on its own socket bound to the same port and the kernel spreads new
 connections over them by a hash of the client's address and port; no process wakes
 for a connection another takes, and the spread does not depend on which process
 happens to be scheduled. The parent holds a socket bound to the port without
 listening, which keeps the port (and an ephemeral port chosen with port 0) reserved
-across restarts and receives no connections. Where ``SO_REUSEPORT`` is missing, the
-parent listens and every process accepts on that one inherited socket. The trade-off
+across restarts and receives no connections. Elsewhere (``SO_REUSEPORT`` missing, or
+one that does not balance, as on macOS and the BSDs), the parent listens and every
+process accepts on that one inherited socket. The trade-off
 of ``SO_REUSEPORT``: connections still in the accept queue of a process that crashes
 are reset (a graceful stop takes them first), and any process of the same user may
 bind the port too.
@@ -58,7 +59,8 @@ PARENT_CHECK = 1.0  # seconds between checks that the supervisor is alive
 
 
 def reuse_port_available() -> bool:
-    return hasattr(socket, "SO_REUSEPORT") and sys.platform != "win32"
+    """True where SO_REUSEPORT spreads connections over the listening sockets (Linux)."""
+    return hasattr(socket, "SO_REUSEPORT") and sys.platform.startswith("linux")
 
 
 def _watch_parent(parent: int) -> None:
