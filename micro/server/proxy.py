@@ -15,7 +15,9 @@ the trusted proxies wrote:
 The client value is the left-most of the entries the trusted proxies wrote (counting
 from the right, never from the left); when there are fewer entries than trusted hops,
 all of them were written by trusted proxies and the left-most is taken.
-``X-Forwarded-Proto`` / ``-Host`` / ``-Port`` follow the same count. With
+``X-Forwarded-Proto`` and ``-Host`` follow the same count. A header the proxies do
+not write comes from the client as sent: the proxy must set (overwrite) both, as the
+nginx configuration in docs/deployment.md does. With
 ``headers="forwarded"`` the RFC 7239 ``Forwarded`` header is read instead (its
 ``for``, ``proto`` and ``host`` from one element); the two families are never mixed,
 because a proxy that writes one leaves the other as the client sent it.
@@ -43,7 +45,6 @@ __all__ = ["ProxyFix", "parse_forwarded"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::[0-9]{1,5})?")
-_PORT = re.compile(r"[0-9]{1,5}")
 
 
 def _split(text: str, sep: str) -> list[str]:
@@ -198,7 +199,7 @@ class ProxyFix:
                 return
             chosen = elements[-min(hops, len(elements))]
             node, proto = chosen.get("for"), chosen.get("proto")
-            host, port = chosen.get("host"), None
+            host = chosen.get("host")
         else:
             nodes = _list(environ, "HTTP_X_FORWARDED_FOR")
             hops = self._count_hops(peer, nodes)
@@ -207,7 +208,6 @@ class ProxyFix:
             node = _pick(nodes, hops)
             proto = _pick(_list(environ, "HTTP_X_FORWARDED_PROTO"), hops)
             host = _pick(_list(environ, "HTTP_X_FORWARDED_HOST"), hops)
-            port = _pick(_list(environ, "HTTP_X_FORWARDED_PORT"), hops)
         environ["micro.proxy_peer"] = peer
         address = _address(node)
         if address is not None:
@@ -221,7 +221,3 @@ class ProxyFix:
         current = environ.get("HTTP_HOST")
         if current:
             environ["SERVER_NAME"], environ["SERVER_PORT"] = _split_host(current, default_port)
-            if port is not None and _PORT.fullmatch(port) and ":" not in current.rpartition("]")[2]:
-                environ["SERVER_PORT"] = port
-        elif port is not None and _PORT.fullmatch(port):
-            environ["SERVER_PORT"] = port

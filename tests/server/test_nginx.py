@@ -247,12 +247,14 @@ def test_a_spoofed_forwarded_for_from_the_client_is_not_believed(
     spoof = {
         "X-Forwarded-For": "203.0.113.66",
         "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "evil.example",
         "Forwarded": "for=203.0.113.67;proto=https",
     }
     for _ in range(4):  # both instances
         body, _ = deployment.ask("/who", headers=spoof)
         assert body["remote_addr"] == CLIENT
         assert body["scheme"] == "http"
+        assert body["host"] == f"127.0.0.1:{deployment.http_port}"
 
 
 def test_a_signed_cookie_from_one_instance_verifies_on_the_other(
