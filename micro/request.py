@@ -4,10 +4,12 @@ PERF: building a Request costs four attribute stores. Headers, query and body
 arguments, cookies, the body, JSON and uploads are parsed the first time they are
 asked for and cached in slots, so a handler that reads nothing pays for nothing.
 
-Forwarded headers (``X-Forwarded-For``, ``X-Real-Ip``, ``X-Forwarded-Proto``,
-``X-Scheme``) change ``remote_ip`` and ``scheme`` only when the ``xheaders`` setting
-is true, and, if ``trusted_proxies`` is set, only for a peer listed there: a client
-talking to micro directly must not choose its own address.
+``remote_ip`` and ``scheme`` are the environ's ``REMOTE_ADDR`` and
+``wsgi.url_scheme``. Forwarded headers are never read here: when the App's
+``proxy_hops`` or ``trusted_proxies`` setting (or the server's) trusts a proxy,
+:class:`micro.server.proxy.ProxyFix` has already rewritten the environ from the
+part of those headers the trusted proxies wrote, so a client talking to micro
+directly cannot choose its own address.
 """
 
 from __future__ import annotations
@@ -116,38 +118,13 @@ class Request:
             return host[: host.find("]") + 1].lower()
         return host.rsplit(":", 1)[0].lower() if ":" in host else host.lower()
 
-    def _forwarded_trusted(self) -> bool:
-        settings = self.app.settings
-        if not settings.get("xheaders"):
-            return False
-        proxies = settings.get("trusted_proxies")
-        return not proxies or self.environ.get("REMOTE_ADDR") in proxies
-
     @property
     def remote_ip(self) -> str:
-        ip = str(self.environ.get("REMOTE_ADDR", ""))
-        if self._forwarded_trusted():
-            environ = self.environ
-            forwarded = environ.get("HTTP_X_FORWARDED_FOR")
-            if forwarded:
-                # The nearest proxy appends the peer it saw: the last entry is the one
-                # our trusted proxy vouches for.
-                ip = forwarded.split(",")[-1].strip() or ip
-            else:
-                ip = environ.get("HTTP_X_REAL_IP", ip).strip() or ip
-        return ip
+        return str(self.environ.get("REMOTE_ADDR", ""))
 
     @property
     def scheme(self) -> str:
-        scheme = str(self.environ.get("wsgi.url_scheme", "http"))
-        if self._forwarded_trusted():
-            environ = self.environ
-            proto = environ.get("HTTP_X_FORWARDED_PROTO") or environ.get("HTTP_X_SCHEME")
-            if proto:
-                proto = proto.split(",")[-1].strip().lower()
-                if proto in ("http", "https"):
-                    scheme = proto
-        return scheme
+        return str(self.environ.get("wsgi.url_scheme", "http"))
 
     @property
     def content_type(self) -> str:

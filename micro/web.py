@@ -39,6 +39,7 @@ from micro.middleware import CallNext, Middleware, build_chain, skipped_middlewa
 from micro.request import Request
 from micro.response import FileBody, Response, reason_phrase, to_response
 from micro.routing import MethodNotAllowed, NotFound, Router, TrailingSlashRedirect
+from micro.server.proxy import ProxyFix
 from micro.signing import create_signed_value, decode_signed_value
 
 __all__ = ["App", "URLSpec"]
@@ -55,14 +56,28 @@ _METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
 DEFAULT_SETTINGS: Mapping[str, Any] = {
     "debug": False,  # tracebacks in error pages
     "cookie_secret": None,  # str or list of str (first signs, any verifies)
-    "xheaders": False,  # trust X-Forwarded-For/-Proto, X-Real-Ip, X-Scheme
-    "trusted_proxies": (),  # ...only from these peers, when not empty
+    # Forwarded headers, believed only from trusted proxies (micro.server.proxy):
+    "proxy_hops": 0,  # N proxies stand in front of the app, or...
+    "trusted_proxies": (),  # ...the peers (addresses or networks) that are proxies
+    "proxy_headers": "x-forwarded",  # or "forwarded" (RFC 7239)
     "redirect_trailing_slash": False,  # 301/308 to the other spelling of the path
     "max_body_size": 10 * 1024 * 1024,  # request.body / json / urlencoded forms: 413
     "max_upload_size": 100 * 1024 * 1024,  # a whole multipart body: 413
     "multipart_spool_size": 1024 * 1024,  # upload bytes kept in memory; text field cap
     "max_multipart_parts": 1000,  # more parts: 413
 }
+
+
+def _proxy_fix(settings: Mapping[str, Any]) -> ProxyFix | None:
+    """The forwarded-header rule the settings ask for (the server's own, reused)."""
+    hops, trusted = settings.get("proxy_hops") or 0, settings.get("trusted_proxies") or ()
+    if not hops and not trusted:
+        return None
+    return ProxyFix(_no_app, hops=hops, trusted=trusted, headers=settings["proxy_headers"])
+
+
+def _no_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    raise RuntimeError("the App calls ProxyFix.fix() only")  # pragma: no cover
 
 
 class URLSpec:
@@ -142,6 +157,7 @@ class App:
         if debug:
             self.settings["debug"] = True
         self.router = Router(redirect_trailing_slash=bool(self.settings["redirect_trailing_slash"]))
+        self._proxy = _proxy_fix(self.settings)
         self.plugins: tuple[str, ...] = tuple(plugins)
         # Keyed by the router's Route (hashed by identity).
         self._endpoints: dict[Any, _Endpoint] = {}
@@ -298,6 +314,8 @@ class App:
     # -- one request ---------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if self._proxy is not None:
+            self._proxy.fix(environ)
         method: str = environ["REQUEST_METHOD"]
         path: str = environ.get("PATH_INFO") or "/"
         if not path.isascii():

@@ -190,7 +190,13 @@ class ProxyFix:
         return hops
 
     def fix(self, environ: dict[str, Any]) -> None:
-        """Rewrite ``environ`` in place from the headers the trusted proxies wrote."""
+        """Rewrite ``environ`` in place from the headers the trusted proxies wrote.
+
+        Idempotent: an environ already rewritten (by the server, say, before an App
+        with its own proxy settings sees it) is left alone.
+        """
+        if "micro.proxy_peer" in environ:
+            return
         peer = str(environ.get("REMOTE_ADDR", ""))
         if self.forwarded:
             elements = parse_forwarded(environ.get("HTTP_FORWARDED", ""))

@@ -194,19 +194,36 @@ def test_forwarded_headers_ignored_unless_configured() -> None:
     assert (res.json["remote_ip"], res.json["scheme"]) == ("10.0.0.1", "http")
 
 
-def test_forwarded_headers_trusted_when_configured() -> None:
-    res = TestApp(echo_app(xheaders=True)).get(
+def test_forwarded_headers_trusted_for_the_configured_hops() -> None:
+    res = TestApp(echo_app(proxy_hops=1)).get(
         "/meta", headers=FORWARDED, extra_environ={"REMOTE_ADDR": "10.0.0.1"}
     )
     assert (res.json["remote_ip"], res.json["scheme"]) == ("5.6.7.8", "https")
 
 
+def test_two_proxy_hops_take_the_entry_the_outer_proxy_wrote() -> None:
+    # The client sent "1.2.3.4"; the outer proxy appended the client's real address
+    # (5.6.7.8), the inner one appended the outer proxy's (9.9.9.9).
+    headers = {"X-Forwarded-For": "1.2.3.4, 5.6.7.8, 9.9.9.9", "X-Forwarded-Proto": "https"}
+    res = TestApp(echo_app(proxy_hops=2)).get(
+        "/meta", headers=headers, extra_environ={"REMOTE_ADDR": "10.0.0.1"}
+    )
+    assert res.json["remote_ip"] == "5.6.7.8"
+
+
 def test_forwarded_headers_only_from_trusted_proxies() -> None:
-    t = TestApp(echo_app(xheaders=True, trusted_proxies=["10.0.0.1"]))
+    t = TestApp(echo_app(trusted_proxies=["10.0.0.1"]))
     res = t.get("/meta", headers=FORWARDED, extra_environ={"REMOTE_ADDR": "10.0.0.1"})
     assert res.json["remote_ip"] == "5.6.7.8"
     res = t.get("/meta", headers=FORWARDED, extra_environ={"REMOTE_ADDR": "10.9.9.9"})
     assert (res.json["remote_ip"], res.json["scheme"]) == ("10.9.9.9", "http")
+
+
+def test_x_real_ip_is_never_believed() -> None:
+    res = TestApp(echo_app(proxy_hops=1)).get(
+        "/meta", headers={"X-Real-Ip": "1.2.3.4"}, extra_environ={"REMOTE_ADDR": "10.0.0.1"}
+    )
+    assert res.json["remote_ip"] == "10.0.0.1"
 
 
 def test_request_state_is_per_request() -> None:
