@@ -52,6 +52,14 @@ def test_two_hops_take_the_second_from_the_right() -> None:
     assert environ["REMOTE_ADDR"] == "198.51.100.7"
 
 
+def test_fixing_twice_changes_nothing_more() -> None:
+    # Server and App may both be configured: the second pass must not walk further left.
+    environ = fixed(hops(1), env(x_forwarded_for="6.6.6.6, 198.51.100.7, 10.0.0.9"))
+    assert environ["REMOTE_ADDR"] == "10.0.0.9"
+    assert fixed(hops(1), environ)["REMOTE_ADDR"] == "10.0.0.9"
+    assert environ["micro.proxy_peer"] == "10.0.0.1"
+
+
 def test_fewer_entries_than_hops_takes_the_left_most_trusted_one() -> None:
     environ = fixed(hops(3), env(x_forwarded_for="198.51.100.7, 10.0.0.9"))
     assert environ["REMOTE_ADDR"] == "198.51.100.7"
