@@ -381,7 +381,7 @@ def server_args(parser: argparse.ArgumentParser) -> None:
     """The options every script takes to choose the server under test."""
     parser.add_argument(
         "--impl",
-        choices=("micro", "waitress"),
+        choices=("micro", "waitress", "wsgiref"),
         default="micro",
         help="server under test (waitress only to check the harness)",
     )

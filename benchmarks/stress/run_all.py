@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short runs to check the harness")
     parser.add_argument("--write", action="store_true", help="write benchmarks/stress/RESULTS.md")
     parser.add_argument("--only", default=",".join(SCRIPTS), help="comma-separated subset")
-    parser.add_argument("--impl", choices=("micro", "waitress"), default="micro")
+    parser.add_argument("--impl", choices=("micro", "waitress", "wsgiref"), default="micro")
     parser.add_argument(
         "--via-cli", action="store_true", help="start servers with `python -m micro serve`"
     )

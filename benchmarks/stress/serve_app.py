@@ -1,10 +1,11 @@
 """Stress harness (benchmarks/stress): the server under test, run in its own process.
 
-One job: serve a hello-world WSGI app with micro's server (or, for comparing the
-harness itself, waitress) on 127.0.0.1, print the bound address on stdout, and stop
-when stdin reaches EOF (the harness died or closed it) or on SIGTERM/SIGINT. Running
-in a child process lets the harness read the server's RSS from /proc/PID/status and
-lets the server crash without taking the harness with it.
+One job: serve a hello-world WSGI app with micro's server (or, to check the harness
+itself, waitress or the single-threaded wsgiref) on 127.0.0.1, print the bound
+address on stdout, and stop when stdin reaches EOF (the harness died or closed it)
+or on SIGTERM/SIGINT. Running in a child process lets the harness read the server's
+RSS from /proc/PID/status and lets the server crash without taking the harness with
+it.
 
     python benchmarks/stress/serve_app.py [--threads N] [--set idle_timeout=120] [--impl micro]
 
@@ -147,17 +148,36 @@ def serve_waitress(threads: int | None) -> None:
     server.close()
 
 
+def serve_wsgiref() -> None:
+    """A deliberately weak server (one thread, blocking reads): the stress scripts
+    must FAIL against it, which shows that they can fail."""
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, name="wsgiref", daemon=True)
+    thread.start()
+    print(f"LISTENING 127.0.0.1 {server.server_port} threads=1", flush=True)
+    wait_for_stop()
+    server.shutdown()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--impl", choices=("micro", "waitress"), default="micro")
+    parser.add_argument("--impl", choices=("micro", "waitress", "wsgiref"), default="micro")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--set", dest="settings", type=parse_setting, action="append", default=[])
     args = parser.parse_args(argv)
     raise_fd_limit()
     if args.impl == "micro":
         serve_micro(args.threads, dict(args.settings))
-    else:
+    elif args.impl == "waitress":
         serve_waitress(args.threads)
+    else:
+        serve_wsgiref()
     return 0
 
 
