@@ -75,9 +75,13 @@ class Input:
             while not self.done:
                 event = parser.next_event()
                 if type(event) is Data:
+                    # Body bytes came without waiting for a 100 (RFC 9110 10.1.1
+                    # allows it): none is owed any more.
+                    self._on_continue = None
                     self._buf += event.data
                     return True
                 if type(event) is EndOfMessage:
+                    self._on_continue = None
                     self.done = True
                     self.trailers = event.trailers
                     return False
@@ -96,8 +100,12 @@ class Input:
 
     @property
     def continue_pending(self) -> bool:
-        """The client asked for 100 Continue and has not been sent it."""
-        return self._on_continue is not None
+        """The client asked for 100 Continue, has not been sent it, and holds its body back.
+
+        Bytes already buffered after the head are the body arriving without the
+        100: the rest can be read (or discarded) and the connection kept.
+        """
+        return self._on_continue is not None and not self._channel.parser.buffered
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:

@@ -130,6 +130,35 @@ def test_no_100_continue_when_the_app_answers_without_reading(harness: Any) -> N
     assert client.closed_by_server()
 
 
+def test_a_body_sent_without_waiting_for_100_keeps_the_connection(harness: Any) -> None:
+    # RFC 9110 10.1.1: the client need not wait for the 100. No 100 is then owed, and
+    # the request pipelined behind the body is answered on the same connection.
+    client = harness.client(harness.serve(echo))
+    client.send(
+        b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+    )
+    first = client.response()
+    assert (first.status, first.body, first.header("connection")) == (200, b"hello", None)
+    second = client.response()
+    assert (second.status, second.body) == (200, b"hi")
+
+
+def test_an_unread_body_sent_without_waiting_for_100_is_discarded(harness: Any) -> None:
+    def ignore(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    client = harness.client(harness.serve(ignore))
+    client.send(
+        b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    first = client.response()
+    assert (first.status, first.header("connection")) == (200, None)
+    assert client.response().body == b"ok"
+
+
 def test_expect_on_http10_is_ignored(harness: Any) -> None:
     client = harness.client(harness.serve(echo))
     client.send(b"POST / HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi")
