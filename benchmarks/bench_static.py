@@ -117,6 +117,13 @@ def micro_app(root: Path) -> Any:
     return app
 
 
+def __getattr__(name: str) -> Any:
+    """`bench_static:app` for `micro serve`: the micro app over $BENCH_STATIC_ROOT."""
+    if name == "app":
+        return micro_app(Path(os.environ["BENCH_STATIC_ROOT"]))
+    raise AttributeError(name)
+
+
 def serve_micro(root: Path, port: int, threads: int) -> None:
     from micro.server import serve  # type: ignore[import-not-found,unused-ignore]
 
@@ -307,7 +314,8 @@ def bench(args: argparse.Namespace) -> int:
         f"- settings: micro {args.threads} threads; Tornado one process; nginx "
         f"worker_processes {args.nginx_workers}, sendfile on; wrk {options.threads} threads, "
         f"{options.connections} connections, {options.duration:g} s per run, {args.rounds} "
-        "interleaved rounds, keep-alive; medians over rounds"
+        "interleaved rounds, keep-alive; medians over rounds; gzip level 6 and minimum "
+        "length 1024 on both micro (gzip plugin defaults) and Tornado (fixed)"
     )
     md, _ = report(results, markdown=True)
     write_markdown(
