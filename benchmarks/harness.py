@@ -386,5 +386,5 @@ def write_markdown(
     text += ["", body, ""]
     if notes:
         text += [*notes, ""]
-    path.write_text("\n".join(text))
+    path.write_text("\n".join(text) + "\n")  # a blank line before whatever follows
     print(f"wrote {path}")
