@@ -2,10 +2,13 @@
 
     python benchmarks/bench_static.py [--rounds 3] [--duration 5] [--markdown FILE]
 
-Three servers, each its own process on 127.0.0.1, started and stopped by this script:
+Four servers, each its own process on 127.0.0.1, started and stopped by this script:
 
 - micro: `App(plugins=["static", "gzip"])` under micro's own server (4 threads), files
   under /static/ through the static plugin, and a route /json that returns a ~20 KB dict;
+- micro-wsgi (files only): a bare WSGI function under micro's server (4 threads) that
+  hands the file to `wsgi.file_wrapper`, no App and no plugins: the server's share of
+  micro's cost, so the table shows how much the framework layer adds;
 - Tornado: one process, `StaticFileHandler` on /static/ and a handler writing the same
   dict to /json, with `compress_response=True`;
 - nginx (files only): a foreground master (`daemon off`) from a config written into a
@@ -20,7 +23,7 @@ requests and megabytes per second, median p99 latency, and the ratios to nginx (
 and to Tornado (every case). Needs wrk and nginx (`apt-get install wrk nginx`) and the
 peers (`python -m pip install -r benchmarks/requirements.txt`).
 
-`python benchmarks/bench_static.py --serve micro|tornado --root DIR --port N` runs one of
+`python benchmarks/bench_static.py --serve micro|micro-wsgi|tornado --root DIR --port N` runs one of
 the Python servers in the foreground; the bench uses it to start them.
 """
 
@@ -61,7 +64,7 @@ from harness import (
 
 FILES = {"1m.bin": 1024 * 1024, "1k.bin": 1024}
 PREFIX = "/static/"
-SERVERS = ("nginx", "tornado", "micro")
+SERVERS = ("nginx", "tornado", "micro", "micro-wsgi")
 
 
 def _payload() -> dict[str, Any]:
@@ -124,10 +127,27 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def serve_micro(root: Path, port: int, threads: int) -> None:
+def wsgi_files(root: Path) -> Any:
+    """The files of FILES through wsgi.file_wrapper, with no framework in between."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        name = environ["PATH_INFO"].removeprefix(PREFIX)
+        if name not in FILES:  # only the bench's own files: nothing to traverse
+            start_response("404 Not Found", [("Content-Length", "0")])
+            return []
+        fileobj = open(root / name, "rb")  # noqa: SIM115  # closed by the server
+        size = os.fstat(fileobj.fileno()).st_size
+        headers = [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))]
+        start_response("200 OK", headers)
+        return environ["wsgi.file_wrapper"](fileobj, 64 * 1024)
+
+    return app
+
+
+def serve_micro(root: Path, port: int, threads: int, *, bare: bool = False) -> None:
     from micro.server import serve  # type: ignore[import-not-found,unused-ignore]
 
-    serve(micro_app(root), host=HOST, port=port, threads=threads)
+    serve(wsgi_files(root) if bare else micro_app(root), host=HOST, port=port, threads=threads)
 
 
 def serve_tornado(root: Path, port: int) -> None:
@@ -232,7 +252,9 @@ def report(
     rows = []
     lines = []
     for case in CASES:
-        by = results[case.label]
+        by = results.get(case.label)
+        if by is None:  # no server of this run serves the case
+            continue
         rps = {s: median([r.rps for r in runs]) for s, runs in by.items()}
         for server, runs in by.items():
             mbs = median([r.transfer_bps for r in runs]) / 1e6
@@ -250,6 +272,12 @@ def report(
             ratio = rps["micro"] / rps["nginx"]
             ok = "met" if ratio >= 0.5 else "MISSED"
             lines.append(f"- 1 MB file: micro {ratio:.2f}x nginx (target >= 0.5x: {ok})")
+            if "micro-wsgi" in rps:
+                bare = rps["micro-wsgi"] / rps["nginx"]
+                lines.append(
+                    f"  (micro's server alone, micro-wsgi: {bare:.2f}x nginx; the App and "
+                    f"plugins cost {1 - rps['micro'] / rps['micro-wsgi']:.0%} of its throughput)"
+                )
     return table(headers, rows, markdown=markdown), lines
 
 
@@ -311,7 +339,7 @@ def bench(args: argparse.Namespace) -> int:
         ["tornado"], {"wrk": ["wrk", "--version"], "nginx": [require_tool("nginx"), "-v"]}
     )
     env.append(
-        f"- settings: micro {args.threads} threads; Tornado one process; nginx "
+        f"- settings: micro and micro-wsgi {args.threads} threads; Tornado one process; nginx "
         f"worker_processes {args.nginx_workers}, sendfile on; wrk {options.threads} threads, "
         f"{options.connections} connections, {options.duration:g} s per run, {args.rounds} "
         "interleaved rounds, keep-alive; medians over rounds; gzip level 6 and minimum "
@@ -337,10 +365,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4, help="micro's worker threads (4)")
     parser.add_argument("--nginx-workers", default="auto", help="nginx worker_processes (auto)")
     parser.add_argument(
-        "--servers", default=",".join(SERVERS), help="subset of nginx,tornado,micro"
+        "--servers", default=",".join(SERVERS), help=f"subset of {','.join(SERVERS)}"
     )
     parser.add_argument("--markdown", type=Path, help="also write the report as markdown here")
-    parser.add_argument("--serve", choices=["micro", "tornado"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve", choices=["micro", "micro-wsgi", "tornado"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -348,8 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return bench(args)
     if args.root is None or args.port is None:
         parser.error("--serve needs --root and --port")
-    if args.serve == "micro":
-        serve_micro(args.root, args.port, args.threads)
+    if args.serve in ("micro", "micro-wsgi"):
+        serve_micro(args.root, args.port, args.threads, bare=args.serve == "micro-wsgi")
     else:
         serve_tornado(args.root, args.port)
     return 0
