@@ -79,6 +79,10 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
+def _unblock_sigterm() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
 class Supervisor:
     """Runs ``processes`` copies of the server for ``app`` and keeps them running."""
 
@@ -272,12 +276,19 @@ class Supervisor:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor forwards it
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            # The server answers requests as soon as it starts, before the graceful
+            # handler is in place: hold SIGTERM back until then (the threads the server
+            # starts inherit the mask), or a stop sent early would kill this process.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
             server = Server(self.app, self.config, sock=self._child_socket())
             server.start()
             os.write(self._started_w, b"+")  # listening: the supervisor may announce
             _watch_parent(os.getppid())
             status = serve_until_signalled(
-                server, self.config.graceful_timeout, signals=(signal.SIGTERM,)
+                server,
+                self.config.graceful_timeout,
+                signals=(signal.SIGTERM,),
+                ready=_unblock_sigterm,
             )
         except BaseException:
             self._log.exception("worker process %d failed", os.getpid())

@@ -201,7 +201,8 @@ def test_sigterm_stops_every_process_and_exits_0(supervise: Any) -> None:
     pids = set(spread(supervised, 20))
     supervise.pids.update(pids)
     supervised.process.send_signal(signal.SIGTERM)
-    assert supervised.process.wait(20) == 0
+    status = supervised.process.wait(20)
+    assert status == 0, "".join(list(supervised.err.queue))
     assert all(gone(pid) for pid in pids)
     assert "Traceback" not in "".join(list(supervised.err.queue))
 
