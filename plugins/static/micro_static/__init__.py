@@ -19,8 +19,8 @@ win over routes there), so nothing else runs for a file.
   :func:`~micro_static.http.inside` once per file version): ``..``,
   encoded slashes, backslashes, absolute paths, NUL bytes and symlinks leading
   outside the root are all 404, as are directories and missing files.
-- Files above ``static_inline_max`` bytes go out through ``Response.from_file``,
-  i.e. ``wsgi.file_wrapper`` (sendfile under micro's server); smaller ones are
+- Files above ``static_inline_max`` bytes go out as a ``FileBody``, i.e.
+  ``wsgi.file_wrapper`` (sendfile under micro's server); smaller ones are
   read into memory, which is cheaper than a file wrapper for a few kilobytes.
 - In debug mode (the app's ``debug`` setting, ``micro serve --debug``) every request
   under the prefix starts with the caches emptied: a file changed within the same
@@ -41,7 +41,7 @@ from urllib.parse import quote
 
 from micro.errors import ConfigError, HTTPError
 from micro.headers import ResponseHeaders, check_header
-from micro.response import Response
+from micro.response import FileBody, Response
 from micro_static.http import (
     UNSATISFIABLE,
     accepts_gzip,
@@ -362,14 +362,10 @@ class StaticFiles:
         if length <= self.inline_max:
             headers["Content-Type"] = content_type
             return Response([file.read(length, first)], status, headers=_trusted(headers))
+        headers["Content-Type"] = content_type
         fileobj = file.detach(first)
-        if last == size - 1:
-            return Response.from_file(
-                fileobj, content_type=content_type, status=status, headers=headers
-            )
-        response = Response(_RangeBody(fileobj, length), status, headers=headers)
-        response.headers.set("Content-Type", content_type)
-        return response
+        body = FileBody(fileobj) if last == size - 1 else _RangeBody(fileobj, length)
+        return Response(body, status, headers=_trusted(headers))
 
 
 def _trusted(headers: dict[str, str]) -> ResponseHeaders:
