@@ -30,7 +30,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from micro.errorpages import error_response
 from micro.errors import ConfigError, HTTPError, MicroError, ProtocolError, RoutingError
@@ -39,8 +39,10 @@ from micro.middleware import CallNext, Middleware, build_chain, skipped_middlewa
 from micro.request import Request
 from micro.response import FileBody, Response, reason_phrase, to_response
 from micro.routing import MethodNotAllowed, NotFound, Router, TrailingSlashRedirect
-from micro.server.proxy import ProxyFix
 from micro.signing import create_signed_value, decode_signed_value
+
+if TYPE_CHECKING:
+    from micro.server.proxy import ProxyFix
 
 __all__ = ["App", "URLSpec"]
 
@@ -52,6 +54,8 @@ _HANDLER = 1
 _PHRASES = {s: reason_phrase(s) for s in range(100, 600)}
 _STATUS_LINES = {s: f"{s} {p}" for s, p in _PHRASES.items()}
 _METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
+# The endpoint of a request no route takes: the innermost step raises HTTPError(404).
+_NOT_FOUND = object()
 
 DEFAULT_SETTINGS: Mapping[str, Any] = {
     "debug": False,  # tracebacks in error pages
@@ -73,6 +77,10 @@ def _proxy_fix(settings: Mapping[str, Any]) -> ProxyFix | None:
     hops, trusted = settings.get("proxy_hops") or 0, settings.get("trusted_proxies") or ()
     if not hops and not trusted:
         return None
+    # Imported here: importing micro.server costs ~70 ms (ssl), which an App running
+    # under another WSGI server without proxy settings should not pay.
+    from micro.server.proxy import ProxyFix
+
     return ProxyFix(_no_app, hops=hops, trusted=trusted, headers=settings["proxy_headers"])
 
 
@@ -415,7 +423,9 @@ class App:
                 location += "?" + query
             return Response.redirect(location, exc.status)
         if isinstance(exc, NotFound):
-            return HTTPError(404)
+            # PERF: the HTTPError is built only if the innermost step runs; a
+            # middleware that answers itself (static files) never pays for it.
+            return _NOT_FOUND
         raise exc
 
     def _innermost(self, request: Request) -> Response:
@@ -427,6 +437,8 @@ class App:
                         endpoint.target(request, *request.path_args, **request.path_kwargs)
                     )
                 return run_handler(endpoint.target, request, endpoint.init_kwargs)
+            if endpoint is _NOT_FOUND:
+                raise HTTPError(404)
             if isinstance(endpoint, Response):
                 return endpoint
             raise endpoint
