@@ -38,14 +38,33 @@ def json_bytes(data: Any) -> bytes:
 
 
 class FileBody:
-    """An open binary file sent block by block (or by ``wsgi.file_wrapper``)."""
+    """An open binary file sent block by block (or by ``wsgi.file_wrapper``).
 
-    __slots__ = ("block_size", "fileobj", "length")
+    ``offset`` and ``length``, given together, are the caller's word that ``fileobj``
+    is a regular file positioned at ``offset`` with ``length`` bytes to send (a caller
+    that has just fstat'ed it knows); the file is then asked nothing, and micro's
+    server sends those bytes without an fstat and a tell of its own. Without them,
+    ``length`` is found from the file and ``offset`` stays None.
+    """
 
-    def __init__(self, fileobj: IO[bytes], block_size: int = 64 * 1024) -> None:
+    __slots__ = ("block_size", "fileobj", "length", "offset")
+
+    def __init__(
+        self,
+        fileobj: IO[bytes],
+        block_size: int = 64 * 1024,
+        *,
+        offset: int | None = None,
+        length: int | None = None,
+    ) -> None:
         self.fileobj = fileobj
         self.block_size = block_size
-        self.length: int | None = None
+        if offset is not None and length is not None:
+            self.offset: int | None = offset
+            self.length: int | None = length
+            return
+        self.offset = None
+        self.length = None
         try:
             # From the current position, so a caller may seek first (Range requests).
             size = os.fstat(fileobj.fileno()).st_size

@@ -27,11 +27,28 @@ _MAX_KEY_CACHE = 1024
 
 class FileWrapper:
     """``wsgi.file_wrapper``: iterates a file in blocks; the server sends real files
-    with ``os.sendfile`` instead of iterating."""
+    with ``os.sendfile`` instead of iterating.
 
-    def __init__(self, filelike: BinaryIO, blksize: int = 65536) -> None:
+    micro's extension: ``offset`` and ``length`` (keywords, both or neither) say that
+    ``filelike`` is a regular file at ``offset`` with ``length`` bytes to send, so the
+    server need not fstat it and ask its position (micro.App passes them when it knows,
+    recognising the extension by ``micro_offset_length``, so it need not import this).
+    """
+
+    micro_offset_length = True
+
+    def __init__(
+        self,
+        filelike: BinaryIO,
+        blksize: int = 65536,
+        *,
+        offset: int | None = None,
+        length: int | None = None,
+    ) -> None:
         self.filelike = filelike
         self.blksize = blksize
+        self.offset = offset
+        self.length = length
 
     def __iter__(self) -> Iterator[bytes]:
         while True:

@@ -72,6 +72,22 @@ def test_a_range_over_the_socket(server: tuple[str, int]) -> None:
     assert body == BIG[-1000:]
 
 
+@pytest.mark.parametrize(
+    ("spec", "first", "last"),
+    [("bytes=100000-", 100000, len(BIG) - 1), ("bytes=1000-200999", 1000, 200999)],
+)
+def test_a_big_range_over_the_socket_is_exactly_those_bytes(
+    server: tuple[str, int], spec: str, first: int, last: int
+) -> None:
+    # Above static_inline_max: a range to the end leaves by sendfile from the offset
+    # the plugin gives the server; one inside the file is streamed block by block.
+    status, headers, body = fetch(server, "/static/big.bin", {"Range": spec})
+    assert status == 206
+    assert headers["Content-Range"] == f"bytes {first}-{last}/{len(BIG)}"
+    assert headers["Content-Length"] == str(last - first + 1)
+    assert body == BIG[first : last + 1]
+
+
 def test_an_encoded_slash_on_the_wire_is_404(server: tuple[str, int]) -> None:
     assert fetch(server, "/static/css/a.css")[0] == 200
     assert fetch(server, "/static/css%2Fa.css")[0] == 404
