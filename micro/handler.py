@@ -285,7 +285,8 @@ class RequestHandler:
             error = HTTPError(status, self._reason)
             if isinstance(exc, ProtocolError):
                 exc_info = None  # the client's fault: no traceback, even in debug
-        response = self.app.handle_error(self.request, error, exc_info)
+        # _execute logged the exception (and an HTTPError's log_message) already.
+        response = self.app._error_page(self.request, error, exc_info)
         self._status, self._reason = response.status, response.reason
         self._headers = response.headers
         for chunk in response.body:

@@ -456,6 +456,10 @@ class App:
         """The response for an HTTPError: the app's handler for its status, or the default."""
         if error.log_message:
             log.warning("%s %s: %s", request.method, request.path, error.log_message)
+        return self._error_page(request, error, exc_info)
+
+    def _error_page(self, request: Request, error: HTTPError, exc_info: Any = None) -> Response:
+        """handle_error without the logging (a RequestHandler has logged already)."""
         custom = self._error_handlers.get(error.status)
         if custom is not None:
             try:

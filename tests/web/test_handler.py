@@ -246,6 +246,15 @@ def test_http_error_in_handler_renders_error_page_html_or_json() -> None:
     assert res.json == {"status": 409, "reason": "Already There"}
 
 
+def test_http_error_log_message_in_handler_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="micro.web"):
+        TestApp(failing_app()).get("/fail/http", status=409)
+    logged = [r.getMessage() for r in caplog.records if "internal detail" in r.getMessage()]
+    assert logged == ["GET /fail/http: internal detail"]
+
+
 def test_exception_traceback_only_in_debug() -> None:
     res = TestApp(failing_app()).get("/fail/boom", status=500)
     assert "secret detail" not in res.text
