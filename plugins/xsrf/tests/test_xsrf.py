@@ -5,6 +5,7 @@ The plugin comes in through the entry point of the installed micro-xsrf distribu
 
 from __future__ import annotations
 
+import base64
 import hmac
 import re
 import time
@@ -247,16 +248,20 @@ def test_tokens_are_compared_in_constant_time(
     client: TestApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = token_from(client.get("/"))
-    calls: list[int] = []
+    payload = client.cookies["_xsrf"].strip('"').split("|")[2]
+    secret = base64.urlsafe_b64decode(payload)
+    compared: list[Any] = []
     real = hmac.compare_digest
 
     def spy(a: Any, b: Any) -> bool:
-        calls.append(1)
+        compared.extend((a, b))
         return real(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
-    client.post("/submit", {"_xsrf": token})
-    assert calls
+    assert client.post("/submit", {"_xsrf": token}).text == "saved POST"
+    # The cookie's signature check compares too: the secret itself must be among
+    # what compare_digest saw, i.e. the token check went through it.
+    assert secret in compared
 
 
 def test_a_missing_cookie_secret_fails_at_start_up() -> None:
