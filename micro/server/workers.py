@@ -80,6 +80,10 @@ class WorkerPool:
         self._loop = loop
         # SimpleQueue is implemented in C: put/get cost far less than queue.Queue.
         self._queue: queue.SimpleQueue[tuple[Channel, RequestHead] | None] = queue.SimpleQueue()
+        # Orders a worker's requeue against stop()'s end markers: a connection put
+        # back after them would find no thread left to serve it.
+        self._requeue_lock = threading.Lock()
+        self._stopped = False
         self._threads = [
             threading.Thread(target=self._run, name=f"micro-worker-{i}", daemon=True)
             for i in range(threads)
@@ -97,13 +101,16 @@ class WorkerPool:
 
     def stop(self, timeout: float) -> None:
         """Let queued requests finish, then end the threads (waiting up to ``timeout``)."""
-        for _ in self._threads:
-            self._queue.put(None)
+        with self._requeue_lock:
+            self._stopped = True
+            for _ in self._threads:
+                self._queue.put(None)
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
-        # A connection requeued behind the stop markers would wait forever: close it.
+        # A connection the loop submitted too late (its drain timed out) would wait
+        # forever: close it.
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -155,11 +162,14 @@ class WorkerPool:
                 self._loop.linger(channel)
                 return
             if type(event) is RequestHead:
-                if self._queue.qsize() and not ctx.stopping:
+                if self._queue.qsize():
                     # Others are waiting: take this connection's turn at the back of
-                    # the queue rather than serve it ahead of them (tail latency).
-                    self._queue.put((channel, event))
-                    return
+                    # the queue rather than serve it ahead of them (tail latency),
+                    # unless the pool is stopping: then serve it now.
+                    with self._requeue_lock:
+                        if not self._stopped:
+                            self._queue.put((channel, event))
+                            return
                 head = event
                 continue
             if event is NEED_DATA:

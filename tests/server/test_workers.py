@@ -1,0 +1,94 @@
+"""The worker pool on its own: a stop never strands a request a worker already holds."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from micro.http import RequestHead
+from micro.server import ServerConfig
+from micro.server.channel import Channel
+from micro.server.workers import ServerContext, WorkerPool
+
+Start = Callable[..., Any]
+
+
+class NoLoop:
+    """A loop stub: a connection given back is just closed (the test reads its answers)."""
+
+    def resume(self, channel: Channel) -> None:
+        channel.close()
+
+    def linger(self, channel: Channel) -> None:
+        channel.close()
+
+
+def _channel_with_head(
+    config: ServerConfig, requests: bytes
+) -> tuple[socket.socket, Channel, RequestHead]:
+    client, server = socket.socketpair()
+    client.settimeout(5.0)
+    channel = Channel(server, ("127.0.0.1", 1), config.limits)
+    client.sendall(requests)
+    channel.parser.feed(channel.recv(5.0))
+    head = channel.parser.next_event()
+    assert type(head) is RequestHead
+    return client, channel, head
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_pipelined_request_is_answered_when_stop_begins_as_its_turn_comes() -> None:
+    # The interleaving a real stop can hit: the worker has answered the first request
+    # and found a pipelined second one while others wait; stop() puts its end markers
+    # on the queue before the worker decides where that second request goes.
+    config = ServerConfig(threads=1)
+    pool: WorkerPool
+    others: list[tuple[socket.socket, Channel, RequestHead]] = []
+    stopper: list[threading.Thread] = []
+
+    def app(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        if environ["PATH_INFO"] == "/first":
+            other = _channel_with_head(config, b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
+            others.append(other)
+            pool.submit(other[1], other[2])
+            stopping = threading.Thread(target=pool.stop, args=(5.0,))
+            stopping.start()
+            stopper.append(stopping)
+            deadline = time.monotonic() + 5.0
+            while pool.pending() < 2 and time.monotonic() < deadline:
+                time.sleep(0.001)  # stop() puts its marker at once, behind /other
+            assert pool.pending() == 2
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    ctx = ServerContext(app, config, 0)
+    pool = WorkerPool(ctx, config.threads, NoLoop())
+    client, channel, head = _channel_with_head(
+        config,
+        b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    pool.submit(channel, head)
+    pool.start()
+    try:
+        answers = _read_all(client)
+        assert answers.count(b"HTTP/1.1 200 OK\r\n") == 2
+        assert answers.endswith(b"ok")
+        assert others and _read_all(others[0][0]).startswith(b"HTTP/1.1 200 OK\r\n")
+    finally:
+        for thread in stopper:
+            thread.join(5.0)
+        client.close()
+        for other in others:
+            other[0].close()
+            other[1].close()
+        channel.close()
