@@ -157,7 +157,8 @@ class Request:
         raw = self.environ.get("CONTENT_LENGTH")
         if not raw:
             return None
-        if not raw.isdigit():
+        # isascii: str.isdigit() also takes "\u00b2" (a latin-1 0xB2 byte), which int() refuses.
+        if not (raw.isascii() and raw.isdigit()):
             raise HTTPError(400, "Invalid Content-Length")
         return int(raw)
 

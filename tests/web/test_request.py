@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+import webob
 from webtest import TestApp
 
 from micro import App, Request
@@ -91,6 +92,17 @@ def test_body_size_limit_is_413() -> None:
     t = TestApp(echo_app(max_body_size=100))
     t.post("/json", json.dumps("x" * 50), content_type="application/json")
     t.post("/json", json.dumps("x" * 200), content_type="application/json", status=413)
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "\u00b2", "\u00b9\u00b2"])
+def test_a_content_length_that_is_not_ascii_digits_is_400(length: str) -> None:
+    # "\u00b2" is byte 0xB2 of a header decoded as latin-1; str.isdigit() says yes.
+    req = webob.Request.blank("/args", method="POST", body=b"a=1")
+    req.environ["CONTENT_LENGTH"] = length
+    req.environ["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
+    res = req.get_response(echo_app())
+    assert res.status_int == 400
+    assert "Invalid Content-Length" in res.text
 
 
 def test_multipart_fields_and_files() -> None:
