@@ -20,7 +20,7 @@ def hello(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[b
 
 def test_keep_alive_serves_many_requests_on_one_connection(harness: Any) -> None:
     address = harness.serve(hello)
-    conn = http.client.HTTPConnection(*address, timeout=5)
+    conn = http.client.HTTPConnection(address[0], address[1], timeout=5)
     try:
         sockets = []
         for i in range(5):
@@ -167,7 +167,7 @@ def test_slow_client_one_byte_a_second_does_not_hold_a_worker(harness: Any) -> N
     thread = threading.Thread(target=trickle)
     thread.start()
     served, slowest = 0, 0.0
-    conn = http.client.HTTPConnection(*address, timeout=5)
+    conn = http.client.HTTPConnection(address[0], address[1], timeout=5)
     try:
         while thread.is_alive() and served < 100_000:
             started = time.monotonic()
