@@ -31,7 +31,6 @@ from micro.cookies import format_set_cookie
 from micro.errors import HTTPError, MicroError, ProtocolError, RoutingError
 from micro.headers import ResponseHeaders
 from micro.response import Response, json_bytes, reason_phrase
-from micro.signing import create_signed_value, decode_signed_value
 
 if TYPE_CHECKING:
     from micro.request import Request
@@ -157,17 +156,12 @@ class RequestHandler:
 
     def set_signed_cookie(self, name: str, value: str | bytes, **options: Any) -> None:
         """Sign with the first ``cookie_secret`` (ConfigError without one); HttpOnly by default."""
-        signed = create_signed_value(self.settings.get("cookie_secret"), name, value)
+        signed = self.app.create_signed_value(name, value)
         options.setdefault("httponly", True)
         self.set_cookie(name, signed, **options)
 
     def get_signed_cookie(self, name: str, max_age_days: float = 31) -> bytes | None:
-        return decode_signed_value(
-            self.settings.get("cookie_secret"),
-            name,
-            self.request.cookies.get(name),
-            max_age_days=max_age_days,
-        )
+        return self.request.get_signed_cookie(name, max_age_days)
 
     # -- output --------------------------------------------------------------------
 

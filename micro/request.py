@@ -24,7 +24,6 @@ from micro.cookies import parse_cookie_header
 from micro.errors import HTTPError
 from micro.headers import RequestHeaders
 from micro.multipart import UploadedFile, parse_multipart, parse_options_header
-from micro.signing import decode_signed_value
 
 if TYPE_CHECKING:
     from micro.web import App
@@ -144,12 +143,8 @@ class Request:
 
     def get_signed_cookie(self, name: str, max_age_days: float = 31) -> bytes | None:
         """The verified payload of a signed cookie, or None (missing, forged or too old)."""
-        return decode_signed_value(
-            self.app.settings.get("cookie_secret"),
-            name,
-            self.cookies.get(name),
-            max_age_days=max_age_days,
-        )
+        # Through the App, the one place that decides how cookies are signed.
+        return self.app.decode_signed_value(name, self.cookies.get(name), max_age_days)
 
     # -- body --------------------------------------------------------------------
 

@@ -190,3 +190,41 @@ def test_handler_cookie_helpers_and_function_route_signed_cookie() -> None:
     t.reset()
     assert t.get("/whoami", headers={"Cookie": f"user={signed}"}).text == "ann"
     assert t.get("/whoami", headers={"Cookie": "user=forged"}).text == "nobody"
+
+
+def test_every_signed_cookie_helper_signs_and_verifies_through_the_app() -> None:
+    # One place decides how cookies are signed: an App that changes it (as the xsrf
+    # plugin's cookie already goes through it) changes it for handlers and requests too.
+    class PrefixedApp(App):
+        def create_signed_value(self, name: str, value: str | bytes) -> str:
+            return "v2-" + super().create_signed_value(name, value)
+
+        def decode_signed_value(
+            self, name: str, value: str | None, max_age_days: float = 31
+        ) -> bytes | None:
+            if value is None or not value.startswith("v2-"):
+                return None
+            return super().decode_signed_value(name, value[3:], max_age_days)
+
+    class Session(RequestHandler):
+        def get(self) -> None:
+            self.write({"handler": str(self.get_signed_cookie("user"))})
+
+        def post(self) -> None:
+            self.set_signed_cookie("user", "ann")
+
+    app = PrefixedApp(settings={"cookie_secret": SECRET})
+    app.route("/session")(Session)
+
+    @app.route("/fn")
+    def fn(request: Request) -> dict[str, str]:
+        return {"request": str(request.get_signed_cookie("user"))}
+
+    t = TestApp(app)
+    assert t.post("/session").headers["Set-Cookie"].startswith("user=v2-1|")
+    assert t.get("/session").json == {"handler": "b'ann'"}
+    assert t.get("/fn").json == {"request": "b'ann'"}
+    plain = create_signed_value(SECRET, "user", "ann")  # not the app's format: refused
+    t.reset()
+    assert t.get("/session", headers={"Cookie": f"user={plain}"}).json == {"handler": "None"}
+    assert t.get("/fn", headers={"Cookie": f"user={plain}"}).json == {"request": "None"}
