@@ -17,7 +17,15 @@ from typing import Any
 
 from micro.http import http_date
 
-__all__ = ["ACCESS_LOGGER", "ERROR_LOGGER", "DateClock", "ErrorStream", "access_line", "escape"]
+__all__ = [
+    "ACCESS_LOGGER",
+    "ERROR_LOGGER",
+    "DateClock",
+    "ErrorStream",
+    "access_line",
+    "escape",
+    "refused_line",
+]
 
 ACCESS_LOGGER = "micro.access"
 ERROR_LOGGER = "micro.error"
@@ -66,6 +74,22 @@ def access_line(
         f'{escape(remote_addr) or "-"} - - [{_clf_time(timestamp)}] "{escape(request_line)}" '
         f'{status} {size if size else "-"} "{escape(referer or "-")}" '
         f'"{escape(user_agent or "-")}"'
+    )
+
+
+def refused_line(remote_addr: str, status: int, answer: bytes) -> str:
+    """The line for a request refused before any app saw it with the error ``answer``.
+
+    The request line may be what was wrong with it: "-" stands for it, never an echo.
+    """
+    return access_line(
+        remote_addr=remote_addr,
+        timestamp=time.time(),
+        request_line="-",
+        status=status,
+        size=len(answer) - answer.index(b"\r\n\r\n") - 4,
+        referer=None,
+        user_agent=None,
     )
 
 

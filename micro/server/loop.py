@@ -36,7 +36,7 @@ from . import tls
 from .channel import Channel, State
 from .config import ServerConfig
 from .limits import ConnectionLimit, Overloaded, overloaded_answer
-from .logs import ACCESS_LOGGER, ERROR_LOGGER, access_line
+from .logs import ACCESS_LOGGER, ERROR_LOGGER, refused_line
 
 __all__ = ["IOLoop"]
 
@@ -350,19 +350,7 @@ class IOLoop:
         answer = self._error_bytes(status, reason)
         channel.send_nowait(answer)
         if self._access_log is not None:
-            # The request line may be what was wrong with it: log "-" rather than echo it.
-            self._access_log.info(
-                "%s",
-                access_line(
-                    remote_addr=channel.peer[0],
-                    timestamp=time.time(),
-                    request_line="-",
-                    status=status,
-                    size=len(answer) - answer.index(b"\r\n\r\n") - 4,
-                    referer=None,
-                    user_agent=None,
-                ),
-            )
+            self._access_log.info("%s", refused_line(channel.peer[0], status, answer))
 
     def _start_linger(self, channel: Channel) -> None:
         channel.shutdown_write()

@@ -26,7 +26,7 @@ from micro.http import NEED_DATA, RequestHead, error_response
 from .channel import Channel, ConnectionLost, IOTimeout
 from .config import ServerConfig
 from .environ import base_environ
-from .logs import ACCESS_LOGGER, ERROR_LOGGER, DateClock, ErrorStream
+from .logs import ACCESS_LOGGER, ERROR_LOGGER, DateClock, ErrorStream, refused_line
 from .wsgi import CLOSE, KEEP, run_exchange
 
 __all__ = ["Loop", "ServerContext", "WorkerPool"]
@@ -157,8 +157,11 @@ class WorkerPool:
                         parser.feed(data)
                         event = parser.next_event()
             except ProtocolError as exc:
+                answer = ctx.error_bytes(exc.status, exc.reason)
                 with contextlib.suppress(ConnectionLost, IOTimeout):
-                    channel.sendall(ctx.error_bytes(exc.status, exc.reason), ctx.write_timeout)
+                    channel.sendall(answer, ctx.write_timeout)
+                if ctx.access_log is not None:
+                    ctx.access_log.info("%s", refused_line(channel.peer[0], exc.status, answer))
                 self._loop.linger(channel)
                 return
             if type(event) is RequestHead:

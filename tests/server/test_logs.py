@@ -96,3 +96,20 @@ def test_requests_refused_before_the_app_are_logged_too(
     match = CLF.fullmatch(lines[0])
     assert match is not None, lines[0]
     assert (match["request"], match["status"]) == ("-", "400")
+
+
+def test_a_bad_request_pipelined_behind_a_good_one_is_logged_too(
+    harness: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = harness.client(harness.serve(app, access_log=True))
+    with caplog.at_level(logging.INFO, logger="micro.access"):
+        client.send(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /\x01evil HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.response().status == 200
+        assert client.response().status == 400
+        assert client.closed_by_server()
+    lines = [r.getMessage() for r in caplog.records if r.name == "micro.access"]
+    matches = [CLF.fullmatch(line) for line in lines]
+    assert [(m["request"], m["status"]) for m in matches if m is not None] == [
+        ("GET /ok HTTP/1.1", "200"),
+        ("-", "400"),
+    ]
