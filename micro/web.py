@@ -121,26 +121,40 @@ class _Endpoint:
         self.skip = skipped_middleware(target)
 
 
+class _ClosingBody:
+    """A streamed body that closes the request's uploads when the server closes it.
+
+    A class, not a generator: a generator closed before its first chunk (a client
+    gone, a HEAD request) would skip its ``finally``.
+    """
+
+    __slots__ = ("body", "files")
+
+    def __init__(self, body: Iterable[bytes], files: list[Any]) -> None:
+        self.body = body
+        self.files = files
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            for f in self.files:
+                f.close()
+
+
 def _close_uploads(request: Request, response: Response) -> None:
     """Close spooled upload files once the response no longer needs them."""
     files = [f for items in (request._files or {}).values() for f in items]
-    body = response.body
-    if type(body) is list:
+    if type(response.body) is list:
         for f in files:
             f.close()
         return
-
-    def closing() -> Iterator[bytes]:
-        try:
-            yield from body
-        finally:
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
-            for f in files:
-                f.close()
-
-    response.body = closing()
+    response.body = _ClosingBody(response.body, files)
 
 
 def _status_line(status: int, reason: str) -> str:

@@ -9,7 +9,7 @@ import pytest
 import webob
 from webtest import TestApp
 
-from micro import App, Request
+from micro import App, Request, Response
 
 
 def echo_app(**settings: Any) -> App:
@@ -320,3 +320,38 @@ def test_unframed_bodies_are_read_only_when_the_server_terminates_input(
     body = b"".join(app(environ, lambda status, headers, exc=None: statuses.append(status)))
     result = f"{statuses[0]} {body.decode()}"
     assert result == expected if not expected.startswith("413") else result.startswith(expected)
+
+
+@pytest.mark.parametrize("method", ["POST", "HEAD"])
+def test_uploads_and_a_streamed_body_are_closed_even_if_never_iterated(method: str) -> None:
+    # A server closes the body without reading it when the client has gone (and the
+    # App itself does so for HEAD): the uploads and the route's stream close all the same.
+    app = App()
+    seen: dict[str, Any] = {}
+
+    class Stream:
+        closed = False
+
+        def __iter__(self) -> Any:
+            yield b"chunk"
+
+        def close(self) -> None:
+            self.closed = True
+
+    @app.route("/up", methods=["POST", "HEAD"])
+    def up(request: Request) -> Response:
+        seen["upload"] = request.files["doc"][0]
+        seen["stream"] = Stream()
+        return Response(seen["stream"])
+
+    head = b'--B\r\nContent-Disposition: form-data; name="doc"; filename="a"\r\n\r\n'
+    body = head + b"xyz\r\n--B--\r\n"
+    environ = webob.Request.blank("/up", method="POST", body=body).environ
+    environ["REQUEST_METHOD"] = method
+    environ["CONTENT_TYPE"] = "multipart/form-data; boundary=B"
+    result = app(environ, lambda status, headers: None)
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()
+    assert seen["upload"].file.closed
+    assert seen["stream"].closed
