@@ -192,18 +192,29 @@ class Response:
         return f"<Response {self.status} {self.reason}>"
 
 
-def _stream(items: Iterable[Any]) -> Iterator[bytes]:
-    """Encode a streamed body lazily, and close the source when the server closes us."""
-    try:
-        for item in items:
+class _Stream:
+    """Encode a streamed body lazily, and close the source when the server closes us.
+
+    A class, not a generator: a generator closed before its first chunk (a client
+    gone, a HEAD request) would skip its ``finally`` and never close the source.
+    """
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = items
+
+    def __iter__(self) -> Iterator[bytes]:
+        for item in self.items:
             if isinstance(item, bytes):
                 yield item
             elif isinstance(item, str):
                 yield item.encode("utf-8")
             else:
                 raise TypeError(f"a streamed body yields str or bytes, not {type(item).__name__}")
-    finally:
-        close = getattr(items, "close", None)
+
+    def close(self) -> None:
+        close = getattr(self.items, "close", None)
         if close is not None:
             close()
 
@@ -248,7 +259,7 @@ def to_response(result: Any) -> Response:
     if isinstance(result, dict | list):
         return _ok([json_bytes(result)], _JSON_HEADER)
     if isinstance(result, Iterable):
-        return Response(_stream(result), headers=ResponseHeaders([("Content-Type", _HTML)]))
+        return Response(_Stream(result), headers=ResponseHeaders([("Content-Type", _HTML)]))
     raise TypeError(
         f"a route returned {type(result).__name__}; return str, bytes, dict, list, "
         "a Response, an iterable of str/bytes, or None"

@@ -107,6 +107,30 @@ def test_iterable_is_streamed_chunk_by_chunk_without_content_length(app: App) ->
     assert "content-length" not in {k.lower() for k, _ in seen[0][1]}
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_returned_iterable_is_closed_even_if_never_iterated(method: str) -> None:
+    # PEP 3333: the server calls close() on the body, read or not (a client gone;
+    # the App itself for HEAD); the iterable the route returned must see it.
+    class Rows:
+        closed = False
+
+        def __iter__(self) -> Iterator[str]:
+            yield "row"
+
+        def close(self) -> None:
+            self.closed = True
+
+    rows = Rows()
+    app = App()
+    app.route("/rows", methods=["GET", "HEAD"])(lambda request: rows)
+    environ = webob.Request.blank("/rows", method=method).environ
+    body = app(environ, lambda status, headers: None)
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
+    assert rows.closed
+
+
 def test_regex_and_typed_arguments_arrive_typed(app: App) -> None:
     t = TestApp(app)
     assert t.get("/index/42").text == "index '42'"
