@@ -302,11 +302,12 @@ class RequestHandler:
 
     def _execute(self) -> Iterator[list[bytes]]:
         request = self.request
+        result: Any = None
         try:
             try:
                 self.prepare()
                 if not self._finished:
-                    result: Any = self._method(request.method)(*self.path_args, **self.path_kwargs)
+                    result = self._method(request.method)(*self.path_args, **self.path_kwargs)
                     if inspect.isgenerator(result):
                         item: Any
                         for item in result:
@@ -334,9 +335,13 @@ class RequestHandler:
             yield self._take()
         finally:
             try:
+                if inspect.isgenerator(result):
+                    # Stopped mid-stream (the server closed the body): the method's own
+                    # finally runs before on_finish, as it does when the method ends.
+                    result.close()
                 self.on_finish()
             except Exception:
-                log.exception("on_finish failed")
+                log.exception("closing the method or on_finish failed")
 
     # Stubs: a subclass overrides the ones it supports (handler_methods looks for that).
     def get(self, *args: Any, **kwargs: Any) -> Any:

@@ -344,6 +344,35 @@ def test_generator_method_streams_each_yield_before_it_finishes() -> None:
     assert TestApp(app).get("/stream").body == b"head;two;tail"
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_streaming_handler_finishes_when_its_body_is_closed_unread(method: str) -> None:
+    # The server closes the body without reading it (a client gone; the App for HEAD):
+    # the method is stopped and on_finish runs then, not whenever the GC gets to it.
+    events: list[str] = []
+
+    class Stream(RequestHandler):
+        def get(self) -> Iterator[str]:
+            try:
+                yield "one"
+                yield "two"
+            finally:
+                events.append("stopped")
+
+        def on_finish(self) -> None:
+            events.append("on_finish")
+
+    app = App()
+    app.route("/stream")(Stream)
+    environ = webob.Request.blank("/stream", method=method).environ
+    body = app(environ, lambda status, headers: None)
+    kept = [body]  # the server still holds the body: only close() may finish it
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
+    assert events == ["stopped", "on_finish"]
+    assert kept
+
+
 def test_flush_in_plain_method_makes_chunks() -> None:
     class Chunks(RequestHandler):
         def get(self) -> None:
