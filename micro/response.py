@@ -181,12 +181,7 @@ class Response:
     def delete_cookie(
         self, name: str, *, path: str | None = "/", domain: str | None = None
     ) -> None:
-        self.headers.add(
-            "Set-Cookie",
-            format_set_cookie(
-                name, "", max_age=0, expires=0, path=path, domain=domain, samesite=None
-            ),
-        )
+        self.set_cookie(name, "", max_age=0, expires=0, path=path, domain=domain, samesite=None)
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.reason}>"
