@@ -230,10 +230,16 @@ class IOLoop:
         except BlockingIOError:
             pass
         self._wake_pending = False
-        if self._accept_paused and self._limit is not None and self._limit.has_room():
+        # _accept_paused says the listener is not watched: once draining, the drain
+        # step owns the listener (and would unregister it if this cleared the flag).
+        if (
+            self._accept_paused
+            and not self._draining
+            and self._limit is not None
+            and self._limit.has_room()
+        ):
             self._accept_paused = False
-            if not self._draining:
-                self._selector.register(self._listener, selectors.EVENT_READ, None)
+            self._selector.register(self._listener, selectors.EVENT_READ, None)
         now = time.monotonic()
         returned = self._returned
         while returned:

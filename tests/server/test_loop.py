@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import http.client
+import logging
+import queue
 import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from micro.http import Limits
+import pytest
+
+from micro.http import Limits, RequestHead, error_response
+from micro.server import ServerConfig
+from micro.server.channel import Channel
+from micro.server.loop import IOLoop
 
 
 def hello(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -205,3 +212,51 @@ def test_client_that_connects_and_leaves_does_not_disturb(harness: Any) -> None:
     client = harness.client(address)
     client.send(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
     assert client.response().body == b"hello /after"
+
+
+def test_a_stop_as_a_slot_frees_while_accepting_is_paused_keeps_the_loop_alive(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # max_connections=2 are open, so the loop has paused accepting; one closes (as a
+    # worker would close it) and a graceful stop begins before the loop has seen the
+    # freed slot. The loop must neither crash nor leave a request unanswered.
+    config = ServerConfig(host="127.0.0.1", port=0, max_connections=2)
+    listener = socket.create_server(("127.0.0.1", 0))
+    address = listener.getsockname()
+    loop: IOLoop
+    served: queue.Queue[Channel] = queue.Queue()
+    go = threading.Event()
+
+    def submit(channel: Channel, head: RequestHead) -> None:
+        if head.path == "/a":
+            served.put(channel)
+            go.wait(5)  # hold the loop while the test lines up the next events
+        else:
+            served.put(channel)
+            loop.drain(0.0)
+
+    loop = IOLoop(listener, config, submit, lambda s, r: error_response(s, r, date="-"))
+    loop.start()
+    a = socket.create_connection(address, timeout=5)
+    b = socket.create_connection(address, timeout=5)
+    c = socket.create_connection(address, timeout=5)
+    try:
+        with caplog.at_level(logging.ERROR, logger="micro.error"):
+            c.sendall(b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
+            deadline = time.monotonic() + 5
+            while not loop._accept_paused and time.monotonic() < deadline:
+                time.sleep(0.001)  # c waits in the listen backlog
+            a.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+            channel_a = served.get(timeout=5)
+            b.sendall(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+            channel_a.close()  # on loopback b's bytes are there already: they come first
+            go.set()
+            assert c.recv(12) == b"HTTP/1.1 503"  # the stopping server refuses it
+            c.close()
+            served.get(timeout=5).close()  # b's request reached "the workers"
+            loop.stop(5.0)
+        assert [r.getMessage() for r in caplog.records if r.name == "micro.error"] == []
+    finally:
+        go.set()
+        for sock in (a, b, c):
+            sock.close()
