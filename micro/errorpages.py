@@ -59,13 +59,14 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The default error page for ``status``."""
-    trace = "".join(traceback.format_exception(*exc_info)) if debug and exc_info else None
+    # Only the page that shows the traceback formats it (the HTML page does so itself).
+    shown = exc_info if debug else None
     if status in (204, 304) or status < 200:
         response = Response(None, status, headers=headers, reason=reason)
     elif prefers_json(accept):
         data: dict[str, object] = {"status": status, "reason": reason}
-        if trace:
-            data["traceback"] = trace
+        if shown:
+            data["traceback"] = "".join(traceback.format_exception(*shown))
         response = Response(
             [json_bytes(data)],
             status,
@@ -74,10 +75,10 @@ def error_response(
             reason=reason,
         )
     else:
-        if trace and exc_info is not None:
+        if shown:
             from micro.debug import traceback_page  # debug mode only: not on the hot path
 
-            page = traceback_page(status, reason, exc_info)
+            page = traceback_page(status, reason, shown)
         else:
             title = html.escape(f"{status}: {reason}")
             page = f"<!DOCTYPE html><html><head><title>{title}</title></head>"
