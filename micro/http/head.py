@@ -176,10 +176,7 @@ def diagnose_fields(fields: str) -> str:
 
 
 def _split_target(method: str, target: str) -> tuple[str, str, str | None, str | None]:
-    """Return (path, query, scheme, authority) of the request-target (RFC 9112 §3.2)."""
-    if target[0] == "/":
-        path, _, query = target.partition("?")
-        return path, query, None, None
+    """Return (path, query, scheme, authority) of a target not in origin-form (RFC 9112 §3.2)."""
     if target == "*":
         if method != "OPTIONS":
             raise BadRequest("asterisk-form target is only for OPTIONS")

@@ -196,7 +196,6 @@ class RequestParser:
                     self._state = _CHUNK_DATA
                 else:
                     self._state = _TRAILERS
-                    self._scan = 0
             elif state == _CHUNK_END:
                 if not chunked.consume_chunk_end(buf):
                     return self._need("chunk")
