@@ -18,7 +18,7 @@ from micro.http import NEED_DATA, Data, EndOfMessage, RequestHead
 
 from .channel import Channel
 
-__all__ = ["CONTINUE", "FileWrapper", "Input", "base_environ", "build_environ"]
+__all__ = ["CONTINUE", "FileWrapper", "Input", "base_environ", "build_environ", "split_host"]
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
@@ -213,7 +213,12 @@ def _header_key(name: str) -> str | None:
     return "HTTP_" + name.upper().replace("-", "_")
 
 
-def _split_host(host: str, default_port: str) -> tuple[str, str]:
+def split_host(host: str, default_port: str) -> tuple[str, str]:
+    """SERVER_NAME and SERVER_PORT from a Host value (``default_port`` when it has none).
+
+    An empty port (``name:``) is no port (RFC 3986 ``port = *DIGIT``); a value that
+    does not parse is kept whole as the name.
+    """
     if host.startswith("["):
         end = host.find("]")
         if end > 0:
@@ -221,8 +226,8 @@ def _split_host(host: str, default_port: str) -> tuple[str, str]:
             return host[: end + 1], port or default_port
         return host, default_port
     name, sep, port = host.rpartition(":")
-    if sep and port.isdigit():
-        return name, port
+    if sep and (not port or port.isdigit()):
+        return name, port or default_port
     return host, default_port
 
 
@@ -248,7 +253,7 @@ def build_environ(
     env["REQUEST_URI"] = env["RAW_URI"] = head.target
     env["wsgi.input"] = body
     if head.host:
-        env["SERVER_NAME"], env["SERVER_PORT"] = _split_host(head.host, default_port)
+        env["SERVER_NAME"], env["SERVER_PORT"] = split_host(head.host, default_port)
     for name, value in head.headers:
         try:
             key = keys[name]

@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 from micro.errors import ConfigError
 
+from .environ import split_host
+
 if TYPE_CHECKING:
     from .config import ServerConfig
 
@@ -103,15 +105,6 @@ def _address(node: str | None) -> str | None:
         return str(ipaddress.ip_address(node))
     except ValueError:
         return None
-
-
-def _split_host(host: str, default_port: str) -> tuple[str, str]:
-    if host.startswith("["):
-        end = host.find("]")
-        port = host[end + 2 :] if host[end + 1 : end + 2] == ":" else ""
-        return host[: end + 1], port or default_port
-    name, sep, port = host.rpartition(":")
-    return (name, port) if sep else (host, default_port)
 
 
 def _pick(values: list[str], hops: int) -> str | None:
@@ -226,4 +219,4 @@ class ProxyFix:
         default_port = "443" if scheme == "https" else "80"
         current = environ.get("HTTP_HOST")
         if current:
-            environ["SERVER_NAME"], environ["SERVER_PORT"] = _split_host(current, default_port)
+            environ["SERVER_NAME"], environ["SERVER_PORT"] = split_host(current, default_port)

@@ -68,6 +68,14 @@ def test_server_name_falls_back_to_bind_address_without_host(harness: Any) -> No
     assert env["SERVER_PROTOCOL"] == "HTTP/1.0"
 
 
+def test_a_host_with_an_empty_port_gives_the_name_and_the_default_port(harness: Any) -> None:
+    client = harness.client(harness.serve(environ_app))
+    for host, name in ((b"example.org:", "example.org"), (b"[::1]:", "[::1]")):
+        client.send(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")  # RFC 3986: port = *DIGIT
+        env = json.loads(client.response().body)
+        assert (env["SERVER_NAME"], env["SERVER_PORT"]) == (name, "80")
+
+
 def test_absolute_form_authority_wins_over_host(harness: Any) -> None:
     client = harness.client(harness.serve(environ_app))
     client.send(b"GET http://real.example/p?q HTTP/1.1\r\nHost: other.example\r\n\r\n")

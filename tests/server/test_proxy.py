@@ -260,3 +260,22 @@ def test_the_access_log_names_the_client_behind_the_proxy(
         while not caplog.records and time.monotonic() < deadline:
             time.sleep(0.01)
     assert caplog.records[0].getMessage().startswith("198.51.100.23 - - [")
+
+
+@pytest.mark.parametrize(
+    ("host", "name", "port"),
+    [
+        ("shop.example:", "shop.example", "443"),
+        ("shop.example:https", "shop.example:https", "443"),
+        ("[2001:db8::1", "[2001:db8::1", "443"),
+    ],
+)
+def test_a_host_without_a_valid_port_keeps_the_default_port(
+    host: str, name: str, port: str
+) -> None:
+    # Under another WSGI server the Host the client sent may reach ProxyFix unchecked:
+    # it splits it as micro's server does, never into an empty name or port.
+    environ = env(x_forwarded_proto="https")
+    environ["HTTP_HOST"] = host
+    fixed(hops(1), environ)
+    assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == (name, port)
