@@ -26,6 +26,7 @@ from micro.http import NEED_DATA, RequestHead, error_response
 from .channel import Channel, ConnectionLost, IOTimeout
 from .config import ServerConfig
 from .environ import base_environ
+from .limits import Overloaded
 from .logs import ACCESS_LOGGER, ERROR_LOGGER, DateClock, ErrorStream, refused_line
 from .wsgi import CLOSE, KEEP, run_exchange
 
@@ -80,9 +81,9 @@ class WorkerPool:
         self._loop = loop
         # SimpleQueue is implemented in C: put/get cost far less than queue.Queue.
         self._queue: queue.SimpleQueue[tuple[Channel, RequestHead] | None] = queue.SimpleQueue()
-        # Orders a worker's requeue against stop()'s end markers: a connection put
-        # back after them would find no thread left to serve it.
-        self._requeue_lock = threading.Lock()
+        # Orders every put (the loop's submit, a worker's requeue) against stop()'s
+        # end markers: a connection queued after them would find no thread to serve it.
+        self._lock = threading.Lock()
         self._stopped = False
         self._threads = [
             threading.Thread(target=self._run, name=f"micro-worker-{i}", daemon=True)
@@ -94,14 +95,18 @@ class WorkerPool:
             thread.start()
 
     def submit(self, channel: Channel, head: RequestHead) -> None:
-        self._queue.put((channel, head))
+        """Queue a complete head; raises :class:`Overloaded` once the pool is stopping."""
+        with self._lock:
+            if self._stopped:
+                raise Overloaded("the server is stopping")
+            self._queue.put((channel, head))
 
     def pending(self) -> int:
         return self._queue.qsize()
 
     def stop(self, timeout: float) -> None:
         """Let queued requests finish, then end the threads (waiting up to ``timeout``)."""
-        with self._requeue_lock:
+        with self._lock:
             self._stopped = True
             for _ in self._threads:
                 self._queue.put(None)
@@ -109,8 +114,7 @@ class WorkerPool:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
-        # A connection the loop submitted too late (its drain timed out) would wait
-        # forever: close it.
+        # Past the timeout, requests still queued will not be served: close them.
         while True:
             try:
                 item = self._queue.get_nowait()
@@ -169,7 +173,7 @@ class WorkerPool:
                     # Others are waiting: take this connection's turn at the back of
                     # the queue rather than serve it ahead of them (tail latency),
                     # unless the pool is stopping: then serve it now.
-                    with self._requeue_lock:
+                    with self._lock:
                         if not self._stopped:
                             self._queue.put((channel, event))
                             return

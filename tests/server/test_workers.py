@@ -8,9 +8,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from micro.http import RequestHead
 from micro.server import ServerConfig
 from micro.server.channel import Channel
+from micro.server.limits import Overloaded
 from micro.server.workers import ServerContext, WorkerPool
 
 Start = Callable[..., Any]
@@ -91,4 +94,21 @@ def test_a_pipelined_request_is_answered_when_stop_begins_as_its_turn_comes() ->
         for other in others:
             other[0].close()
             other[1].close()
+        channel.close()
+
+
+def test_a_stopped_pool_refuses_a_request_instead_of_stranding_it() -> None:
+    # The I/O loop may submit a head just as a stop whose drain timed out stops the
+    # pool: refused, the loop answers 503; queued, nobody would ever answer or close it.
+    config = ServerConfig(threads=1)
+    pool = WorkerPool(ServerContext(lambda e, s: [], config, 0), config.threads, NoLoop())
+    pool.start()
+    pool.stop(5.0)
+    client, channel, head = _channel_with_head(config, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        with pytest.raises(Overloaded):
+            pool.submit(channel, head)
+        assert pool.pending() == 0
+    finally:
+        client.close()
         channel.close()
