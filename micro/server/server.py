@@ -88,7 +88,9 @@ class Server:
             else:
 
                 def submit(channel: Channel, head: Any) -> None:
-                    # Only the loop thread submits, so the queue never exceeds the bound.
+                    # Only the loop thread submits; a worker may put back a pipelined
+                    # head while others wait, so the queue can pass the bound by at most
+                    # one per worker, and those requests are not refused.
                     if pool.pending() >= max_pending:
                         raise Overloaded(f"{max_pending} requests already wait for a worker")
                     pool.submit(channel, head)
