@@ -52,10 +52,6 @@ def _exit_now(signum: int, frame: FrameType | None) -> None:
     os._exit(EXIT_FORCED)
 
 
-def _raise(signum: int, frame: FrameType | None) -> None:
-    raise Signalled(signum)
-
-
 def serve_until_signalled(
     server: Stoppable,
     graceful_timeout: float,
@@ -70,17 +66,23 @@ def serve_until_signalled(
     """
     log = logging.getLogger(ERROR_LOGGER)
     previous: dict[int, signal._HANDLER] = {}
+
+    def first(signum: int, frame: FrameType | None) -> None:
+        # Switch before raising: a second signal pending alongside this one runs
+        # its handler at the next bytecode, before any except clause could switch.
+        for other in signals:
+            signal.signal(other, _exit_now)
+        raise Signalled(signum)
+
     try:
         try:
             for signum in signals:
-                previous[signum] = signal.signal(signum, _raise)
+                previous[signum] = signal.signal(signum, first)
             if ready is not None:
                 ready()
             while True:
                 time.sleep(3600)
         except Signalled as exc:
-            for signum in signals:
-                signal.signal(signum, _exit_now)
             log.info(
                 "%s: finishing the requests under way (up to %gs; a second signal stops now)",
                 exc,

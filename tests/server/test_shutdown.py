@@ -258,3 +258,37 @@ def test_server_stop_serves_every_request_already_sent(request: pytest.FixtureRe
         assert b"\r\nConnection: close\r\n" in answer
     stopper.join(20)
     assert outcome == [True]  # every accepted request finished in time
+
+
+TWO_SIGNALS = """
+import os, signal
+from micro.server.signals import serve_until_signalled
+
+class Server:
+    def stop(self, timeout=5.0):
+        print("stopped", flush=True)
+        return True
+
+def ready():
+    both = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, both)
+    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), signal.SIGINT)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, both)  # both arrive at once
+
+print("status", serve_until_signalled(Server(), 1.0, ready=ready), flush=True)
+"""
+
+
+def test_two_signals_at_once_are_a_stop_then_an_exit_never_a_traceback() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", TWO_SIGNALS],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert "again; stopping now" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "status" not in done.stdout
