@@ -264,12 +264,13 @@ class Supervisor:
     def _spawn(self) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        supervisor = os.getpid()  # taken before the fork: the child may outlive it at once
         pid = os.fork()
         if pid == 0:
-            self._child()
+            self._child(supervisor)
         self._children[pid] = time.monotonic()
 
-    def _child(self) -> NoReturn:
+    def _child(self, supervisor: int) -> NoReturn:
         status = EXIT_FORCED
         try:
             signal.set_wakeup_fd(-1)
@@ -283,7 +284,7 @@ class Supervisor:
             server = Server(self.app, self.config, sock=self._child_socket())
             server.start()
             os.write(self._started_w, b"+")  # listening: the supervisor may announce
-            _watch_parent(os.getppid())
+            _watch_parent(supervisor)
             status = serve_until_signalled(
                 server,
                 self.config.graceful_timeout,
