@@ -167,6 +167,8 @@ class ProxyFix:
         if address is None:
             return False
         ip = ipaddress.ip_address(address)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # a dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d
         return any(ip in network for network in self.networks)
 
     def _count_hops(self, peer: str, nodes: list[str]) -> int:

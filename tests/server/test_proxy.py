@@ -149,6 +149,12 @@ def test_trusted_proxies_are_walked_from_the_right() -> None:
     assert environ["REMOTE_ADDR"] == "198.51.100.7"
 
 
+def test_an_ipv4_mapped_peer_matches_an_ipv4_trusted_network() -> None:
+    # What a dual-stack (IPv6) listener reports for an IPv4 proxy.
+    environ = fixed(trusting("10.0.0.0/8"), env(peer="::ffff:10.0.0.1", x_forwarded_for="1.2.3.4"))
+    assert environ["REMOTE_ADDR"] == "1.2.3.4"
+
+
 # -- RFC 7239 Forwarded -------------------------------------------------------------------
 def test_parse_forwarded_handles_quotes_commas_and_case() -> None:
     elements = parse_forwarded(
