@@ -101,7 +101,10 @@ class XSRFMiddleware:
     def __call__(self, request: Request, call_next: Callable[[Request], Response]) -> Response:
         # PERF: a safe request that shows no token costs nothing: the cookie is
         # only verified (and a secret only drawn) when a check or a page needs it.
-        if request.method not in SAFE_METHODS:
+        # A request no route takes is answered 404/405 by the App and changes
+        # nothing: it is not checked (as Django and Flask-WTF do), so API clients
+        # see the routing answer, not a 403.
+        if request.method not in SAFE_METHODS and request.route is not None:
             self.check(request, self.token_for(request))
         response = call_next(request)
         token = getattr(request.state, "xsrf", None)

@@ -182,6 +182,13 @@ def test_routes_can_opt_out(client: TestApp) -> None:
     assert client.post("/api/hook").text == "api hook ok"
 
 
+def test_unrouted_unsafe_requests_get_the_routing_answer_not_403(client: TestApp) -> None:
+    assert client.post("/nowhere", status=404).status_int == 404
+    refused = client.post("/safe", status=405)
+    assert refused.headers["Allow"] == "GET, HEAD, OPTIONS"
+    client.put("/api/hook", status=405)  # an opted-out route, with a method it lacks
+
+
 @pytest.mark.parametrize(
     ("headers", "reason"),
     [
