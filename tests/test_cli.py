@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import socket
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,27 +68,11 @@ def test_port_in_use_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) 
     assert f"cannot listen on 127.0.0.1:{port}" in err
 
 
-def test_python_m_micro_serve_starts_answers_and_stops_on_ctrl_c() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "micro", "serve", HELLO, "--bind", "127.0.0.1:0", "--threads", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        assert match, line
-        url = f"http://127.0.0.1:{match[1]}/"
-        with urllib.request.urlopen(url, timeout=5) as response:
+def test_python_m_micro_serve_starts_answers_and_stops_on_ctrl_c(micro_serve: Any) -> None:
+    with micro_serve(HELLO) as served:
+        assert served.scheme == "http"
+        with urllib.request.urlopen(served.url, timeout=5) as response:
             assert response.read() == b"Hello, world!\n"
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0
+        status, err = served.stop(signal.SIGINT, timeout=10)
+    assert status == 0
     assert "Traceback" not in err

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from webtest import TestApp
@@ -111,39 +111,24 @@ def boom(request):
 """
 
 
-def serve(tmp_path: Path, *flags: str) -> tuple[int, str]:
+def serve(micro_serve: Any, tmp_path: Path, *flags: str) -> tuple[int, str]:
     """Run ``micro serve`` on the app file, GET /boom, stop; (status, body)."""
     source = tmp_path / "boom_app.py"
     source.write_text(APP_FILE)
-    command = [sys.executable, "-m", "micro", "serve", str(source), "--bind", "127.0.0.1:0"]
-    process = subprocess.Popen(
-        [*command, "--threads", "2", *flags],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        assert match, line
+    with micro_serve(source, *flags) as served:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{match[1]}/boom", timeout=5)
+            urllib.request.urlopen(served.url + "boom", timeout=5)
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
         raise AssertionError("/boom did not fail")
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
 
 
-def test_micro_serve_debug_flag(tmp_path: Path) -> None:
-    status, body = serve(tmp_path, "--debug")
+def test_micro_serve_debug_flag(micro_serve: Any, tmp_path: Path) -> None:
+    status, body = serve(micro_serve, tmp_path, "--debug")
     assert status == 500
     assert "RuntimeError" in body and "Traceback (most recent call last)" in body
     assert EVIL not in body and "&lt;script&gt;" in body
-    status, body = serve(tmp_path)
+    status, body = serve(micro_serve, tmp_path)
     assert status == 500
     assert "RuntimeError" not in body and "Traceback" not in body
 

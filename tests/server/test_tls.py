@@ -7,7 +7,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -233,31 +232,16 @@ def test_config_with_a_context_is_https_and_bad_files_are_config_errors(
         server_context(str(cert[1]), str(cert[1]))  # a key is not a certificate
 
 
-def test_cli_serves_https_with_certfile_and_keyfile(cert: Any) -> None:
+def test_cli_serves_https_with_certfile_and_keyfile(cert: Any, micro_serve: Any) -> None:
     hello = ROOT / "examples" / "hello.py"
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "micro", "serve", str(hello), "--bind", "127.0.0.1:0"),
-            *("--certfile", str(cert[0]), "--keyfile", str(cert[1]), "--threads", "2"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
-        assert "https://127.0.0.1:" in banner
-        port = int(banner.split("https://127.0.0.1:")[1].split("/")[0])
-        conn = https(port, cert)
+    with micro_serve(hello, "--certfile", str(cert[0]), "--keyfile", str(cert[1])) as served:
+        assert served.scheme == "https"
+        conn = https(served.port, cert)
         conn.request("GET", "/")
         assert conn.getresponse().status == 200
         conn.close()
-    finally:
-        process.terminate()
-        process.communicate(timeout=15)
-    assert process.returncode == 0
+        status, _ = served.stop()
+    assert status == 0
 
 
 def test_cli_rejects_a_keyfile_alone_and_a_missing_certificate(tmp_path: Path) -> None:
