@@ -30,6 +30,23 @@ from micro.http.events import Limits, RequestHead
 # int() accepts from a string without a fuss); they get a 413 without parsing.
 _MAX_LENGTH_DIGITS = 18
 
+# Fields a request may carry at most once: a second copy would be joined with a
+# comma (RFC 9110 §5.3), which gives none of them a meaning, and two readers of
+# the same request could each pick a different copy. Host and Content-Length have
+# their own rules below.
+SINGLETON_FIELDS = frozenset(
+    (
+        "authorization",
+        "content-type",
+        "if-modified-since",
+        "if-range",
+        "if-unmodified-since",
+        "max-forwards",
+        "proxy-authorization",
+        "range",
+    )
+)
+
 
 def parse_head(head: str, limits: Limits) -> RequestHead:
     """Parse ``head`` (request line and field lines, CRLF-separated, no final CRLF)."""
@@ -62,11 +79,17 @@ def parse_head(head: str, limits: Limits) -> RequestHead:
         raise VersionNotSupported("HTTP version not supported")
     # RFC 9110 §2.5: a higher minor version is served as the highest we know.
     version = "1.0" if minor == "0" else "1.1"
+    if "#" in target:
+        # RFC 9112 §3.2: a fragment is never sent; passing it on would hand the app
+        # a QUERY_STRING or PATH_INFO that no URL it generated can hold.
+        raise BadRequest("fragment ('#') in request target")
     if target[0] == "/":
         path, _, query = target.partition("?")
         scheme = authority = None
     else:
         path, query, scheme, authority = _split_target(method, target)
+    if len(headers) > 1:
+        _check_singletons(headers)
 
     at = lowered.find("\nhost:")
     if at >= 0:
@@ -75,12 +98,18 @@ def parse_head(head: str, limits: Limits) -> RequestHead:
         host = fields[at + 6 : fields.index("\r", at + 6)].strip(" \t")
         if grammar.HOST.fullmatch(host) is None or host[:1] == ":":
             raise BadRequest("invalid Host field")
+        if not host and version == "1.1" and authority is None:
+            # RFC 9112 §3.2: only a target without an authority may have an empty
+            # Host, and every origin-form target of an http(s) server has one.
+            raise BadRequest("empty Host field")
+        _check_port(host, "Host field")
     elif version == "1.1":
         raise BadRequest("missing Host field")
     else:
         host = ""
     if authority is not None:
         # RFC 9112 §3.2.2: the authority of an absolute-form target replaces Host.
+        _check_port(authority, "authority in absolute-form target")
         host = authority
 
     content_length: int | None = None
@@ -137,6 +166,28 @@ def parse_fields(fields: str, max_count: int, kind: str) -> list[tuple[str, str]
     if " \r\n" in fields or "\t\r\n" in fields:
         return [(n.lower(), v.rstrip(" \t")) for n, v in pairs]
     return [(n.lower(), v) for n, v in pairs]
+
+
+def _check_singletons(headers: list[tuple[str, str]]) -> None:
+    names = [n for n, _ in headers]
+    if len(set(names)) == len(names):
+        return  # PERF: the usual head repeats no field at all
+    seen: set[str] = set()
+    for name in names:
+        if name in SINGLETON_FIELDS:
+            if name in seen:
+                raise BadRequest(f"more than one {name} field")
+            seen.add(name)
+
+
+def _check_port(host: str, where: str) -> None:
+    """A port, when given, must be 1..65535 (``name:`` without digits is no port)."""
+    colon = host.rfind(":")
+    if colon < 0 or host.endswith("]"):
+        return
+    digits = host[colon + 1 :].lstrip("0")
+    if colon < len(host) - 1 and (len(digits) > 5 or not 0 < int(digits or "0") <= 65535):
+        raise BadRequest(f"port out of range in {where}")
 
 
 def _bad_request_line(line: str) -> None:

@@ -23,8 +23,9 @@ Decisions beyond the letter of RFC 9112, all on the strict side:
 - Empty lines before a request line are skipped (RFC 9112 §2.2), so a client's
   stray CRLF after a body does no harm.
 - Bytes 0x80..0xFF in the request-target are accepted and passed on as latin-1
-  (what PEP 3333 does with them in PATH_INFO); controls, SP and DEL are a 400. The
-  target is split on its first ``?``; nothing else in it is interpreted.
+  (what PEP 3333 does with them in PATH_INFO); controls, SP and DEL are a 400,
+  and so is a raw ``#`` (a fragment is never sent). The target is split on its
+  first ``?``; nothing else in it is interpreted.
 - Expect: ``100-continue`` sets ``expect_continue`` only on HTTP/1.1 and only when
   a body is announced (Content-Length > 0 or chunked); other expectations are
   ignored, as is the whole field on HTTP/1.0.
@@ -34,9 +35,12 @@ Decisions beyond the letter of RFC 9112, all on the strict side:
   decodes none. Empty list elements and parameters are a 400.
 - Content-Length: ASCII digits only; a repeated field or a list is accepted only
   if all values are equal.
-- Host: on HTTP/1.1 it must be present exactly once with a valid value (empty is
-  valid); on HTTP/1.0 it is optional but checked if sent. The authority of an
-  absolute-form target wins over it.
+- Host: on HTTP/1.1 it must be present exactly once with a valid, non-empty value
+  (an empty one only beside an absolute-form target); on HTTP/1.0 it is optional
+  but checked if sent. A port, in Host or an absolute-form authority, must be in
+  1..65535. The authority of an absolute-form target wins over Host.
+- Singleton fields (``head.SINGLETON_FIELDS``: Content-Type, Authorization, Range,
+  the If-* dates, ...) sent twice are a 400 rather than joined with a comma.
 - HTTP versions: 1.0 and 1.1; ``HTTP/1.2``..``HTTP/1.9`` are served as 1.1
   (RFC 9110 §2.5); any other well-formed ``HTTP/x.y`` is a 505.
 - Request-target: origin-form, absolute-form (any scheme, lower-cased in

@@ -267,6 +267,10 @@ def build_environ(
             env[key] += ("; " if key == "HTTP_COOKIE" else ", ") + value
         else:
             env[key] = value
+    if head.scheme is not None:
+        # RFC 9112 §3.2.2: an absolute-form target's authority replaces Host, so the
+        # app sees one host whichever key it reads (SERVER_NAME came from it above).
+        env["HTTP_HOST"] = head.host
     if head.content_length is not None:
         env["CONTENT_LENGTH"] = str(head.content_length)
     elif "CONTENT_LENGTH" in env:

@@ -28,9 +28,11 @@ class Overloaded(MicroError):
     """Too many complete requests wait for a worker: answer 503 now."""
 
 
-def overloaded_answer(error_bytes: Callable[[int, str], bytes]) -> bytes:
+def overloaded_answer(
+    error_bytes: Callable[[int, str], bytes], reason: str = "the server is busy; retry shortly"
+) -> bytes:
     """The 503 answer (with ``Retry-After``) built on the server's error response."""
-    data = error_bytes(503, "the server is busy; retry shortly")
+    data = error_bytes(503, reason)
     return data.replace(b"\r\n", f"\r\nRetry-After: {RETRY_AFTER}\r\n".encode("ascii"), 1)
 
 

@@ -23,10 +23,11 @@ from micro.errors import ConfigError
 
 from .channel import Channel
 from .config import ServerConfig
+from .context import ServerContext
 from .limits import Overloaded
 from .loop import IOLoop
 from .proxy import ProxyFix
-from .workers import ServerContext, WorkerPool
+from .workers import WorkerPool
 
 __all__ = ["Server", "serve"]
 

@@ -6,61 +6,29 @@ the parser already holds one, tries one non-blocking read for a next request, an
 otherwise hands the connection back to the loop to wait idle. A worker never dies
 from an app's or a client's failure: each connection's trouble ends that connection.
 
-:class:`ServerContext` is what workers share: the app, the settings they read on
-every request (copied to attributes for speed), the Date clock and the loggers.
+:class:`~micro.server.context.ServerContext` is what the workers share.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from micro.errors import ProtocolError
-from micro.http import NEED_DATA, RequestHead, error_response
+from micro.http import NEED_DATA, RequestHead
 
 from .channel import Channel, ConnectionLost, IOTimeout
-from .config import ServerConfig
-from .environ import base_environ
-from .limits import Overloaded
-from .logs import ACCESS_LOGGER, ERROR_LOGGER, DateClock, ErrorStream, refused_line
+from .context import ServerContext
+from .limits import Overloaded, overloaded_answer
+from .logs import refused_line
 from .wsgi import CLOSE, KEEP, run_exchange
 
-__all__ = ["Loop", "ServerContext", "WorkerPool"]
+__all__ = ["Loop", "WorkerPool"]
 
-
-class ServerContext:
-    """State shared by the workers of one server (never module-level)."""
-
-    def __init__(self, app: Callable[..., Any], config: ServerConfig, port: int) -> None:
-        self.app = app
-        self.config = config
-        self.write_timeout = config.write_timeout
-        self.body_timeout = config.body_timeout
-        self.max_discard = config.max_discard
-        self.server_name = config.server_name
-        self.clock = DateClock()
-        self.error_log = logging.getLogger(ERROR_LOGGER)
-        self.access_log: logging.Logger | None = (
-            logging.getLogger(ACCESS_LOGGER) if config.access_log else None
-        )
-        self.default_port = "443" if config.url_scheme == "https" else "80"
-        self.base_environ = base_environ(
-            server_name=config.host,
-            server_port=str(port),
-            url_scheme=config.url_scheme,
-            errors=ErrorStream(self.error_log),
-        )
-        self.header_keys: dict[str, str | None] = {}
-        self.head_cache: dict[tuple[Any, ...], Any] = {}
-        self.stopping = False
-
-    def error_bytes(self, status: int, reason: str) -> bytes:
-        return error_response(status, reason, date=self.clock.now(), server=self.server_name)
+STOPPING = "the server is stopping; retry shortly"
 
 
 class Loop(Protocol):
@@ -114,14 +82,21 @@ class WorkerPool:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
-        # Past the timeout, requests still queued will not be served: close them.
+        # Past the timeout, requests still queued will not be served: say so (503,
+        # Retry-After, close) rather than drop them; no app saw them, so a client
+        # may safely send them again, to this server's successor or another.
+        answer = b""
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
             if item is not None:
-                item[0].close()
+                channel = item[0]
+                answer = answer or overloaded_answer(self._ctx.error_bytes, STOPPING)
+                channel.send_nowait(answer)
+                channel.shutdown_write()
+                channel.close()
 
     def idle(self) -> bool:
         """True once every thread has ended (after :meth:`stop`): nothing is running."""

@@ -20,7 +20,7 @@ import stat
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from micro.errors import InvalidResponse, ProtocolError
 from micro.http import (
@@ -33,11 +33,9 @@ from micro.http import (
 )
 
 from .channel import Channel, ConnectionLost, IOTimeout
+from .context import ServerContext
 from .environ import CONTINUE, FileWrapper, Input, build_environ
 from .logs import access_line
-
-if TYPE_CHECKING:
-    from .workers import ServerContext
 
 __all__ = ["CLOSE", "KEEP", "LINGER", "run_exchange"]
 

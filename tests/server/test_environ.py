@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 Start = Callable[..., Any]
 
 
@@ -260,3 +262,37 @@ def test_large_body_read_in_pieces_arrives_whole(harness: Any) -> None:
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
     )
     assert client.response().body == b"%d %d" % (len(payload), sum(payload[::4096]))
+
+
+def test_absolute_form_authority_is_the_host_the_app_sees(harness: Any) -> None:
+    client = harness.client(harness.serve(environ_app))
+    client.send(b"GET http://abs.example:8080/ HTTP/1.1\r\nHost: hdr.example\r\n\r\n")
+    env = json.loads(client.response().body)
+    assert env["HTTP_HOST"] == "abs.example:8080"
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("abs.example", "8080")
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /p?q=1#frag HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: a/b\r\nContent-Type: c/d\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x:99999\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x:0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+    ],
+    ids=["fragment", "two-content-types", "port-99999", "port-0", "empty-host"],
+)
+def test_framing_faults_get_400_before_the_app(harness: Any, head: bytes) -> None:
+    calls: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        calls.append(environ["PATH_INFO"])
+        start_response("200 OK", [])
+        return [b""]
+
+    client = harness.client(harness.serve(app))
+    client.send(head)
+    assert client.response().status == 400
+    assert client.closed_by_server()
+    assert calls == []

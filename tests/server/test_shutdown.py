@@ -292,3 +292,36 @@ def test_two_signals_at_once_are_a_stop_then_an_exit_never_a_traceback() -> None
     assert "again; stopping now" in done.stderr
     assert "Traceback" not in done.stderr
     assert "status" not in done.stdout
+
+
+def test_requests_no_worker_started_by_the_graceful_timeout_get_503(
+    request: pytest.FixtureRequest,
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        entered.set()
+        release.wait(10)
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    server = Server(app, ServerConfig(port=0, threads=1))
+    server.start()
+    request.addfinalizer(release.set)
+    port = server.address[1]
+    busy = socket.create_connection(("127.0.0.1", port), timeout=10)
+    queued = socket.create_connection(("127.0.0.1", port), timeout=10)
+    request.addfinalizer(busy.close)
+    request.addfinalizer(queued.close)
+    busy.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert entered.wait(10)
+    queued.sendall(b"GET /queued HTTP/1.1\r\nHost: t\r\n\r\n")
+    time.sleep(0.2)  # the loop has queued it behind the busy worker
+    assert server.stop(timeout=0.5) is False  # one request was still running
+    answer = b""
+    while chunk := queued.recv(4096):
+        answer += chunk
+    head = answer.split(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 503 ")
+    assert b"\r\nRetry-After: 1\r\n" in head
+    assert b"\r\nConnection: close\r\n" in head

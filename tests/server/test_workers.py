@@ -13,8 +13,9 @@ import pytest
 from micro.http import RequestHead
 from micro.server import ServerConfig
 from micro.server.channel import Channel
+from micro.server.context import ServerContext
 from micro.server.limits import Overloaded
-from micro.server.workers import ServerContext, WorkerPool
+from micro.server.workers import WorkerPool
 
 Start = Callable[..., Any]
 
