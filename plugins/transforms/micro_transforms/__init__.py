@@ -32,6 +32,7 @@ from micro.errors import ConfigError
 from micro_transforms.negotiation import choose_encoding, is_compressible
 
 if TYPE_CHECKING:
+    from micro.headers import ResponseHeaders
     from micro.request import Request
     from micro.response import Response
 
@@ -51,6 +52,9 @@ DEFAULT_CONTENT_TYPES = (
 _WBITS = MappingProxyType({"gzip": 31, "deflate": 15})
 
 _UNCOMPRESSED_STATUSES = frozenset({204, 206, 304})
+_VARY = ("Vary", "Accept-Encoding")
+# The fields the full path of transform reads after the Content-Type.
+_READ_LATER = frozenset({"vary", "content-encoding", "content-length", "cache-control"})
 
 
 class CompressedStream:
@@ -103,6 +107,8 @@ class GzipMiddleware:
         # PERF: Content-Type -> compressible, per middleware instance. An app uses
         # a handful of types; the bound only guards against types built per request.
         self._compressible: dict[str, bool] = {}
+        # Accept-Encoding value -> the coding chosen for it (see _coding).
+        self._codings: dict[str, str | None] = {}
 
     def __call__(self, request: Request, call_next: Callable[[Request], Response]) -> Response:
         response = call_next(request)
@@ -110,11 +116,27 @@ class GzipMiddleware:
         return response
 
     def transform(self, request: Request, response: Response) -> None:
-        """Compress ``response`` in place when the rules allow it."""
-        headers = response.headers
-        if response.status < 200 or response.status in _UNCOMPRESSED_STATUSES:
+        """Compress ``response`` in place when the rules allow it.
+
+        PERF: the checks run cheapest first, and nothing that depends on the client
+        (Accept-Encoding) is looked at before the response itself proved worth
+        compressing: a small or incompressible answer costs a few dictionary look-ups.
+        """
+        status = response.status
+        if status < 200 or status in _UNCOMPRESSED_STATUSES:
             return
-        content_type = headers.get("Content-Type") or ""
+        headers = response.headers
+        # One pass over the fields: the Content-Type, and whether any field the
+        # slower path reads is there at all.
+        content_type = ""
+        plain = True
+        for name, value in headers.items:
+            lname = name.lower()
+            if lname == "content-type":
+                if not content_type:
+                    content_type = value
+            elif lname in _READ_LATER:
+                plain = False
         compressible = self._compressible.get(content_type)
         if compressible is None:
             compressible = is_compressible(content_type, self.content_types)
@@ -123,20 +145,24 @@ class GzipMiddleware:
             self._compressible[content_type] = compressible
         if not compressible:
             return
-        _add_vary(response, "Accept-Encoding")
+        body = response.body
+        if plain and type(body) is list and sum(map(len, body)) < self.min_length:
+            # PERF: the common small answer: it only needs to say that it varies.
+            headers.items.append(_VARY)
+            return
+        _add_vary(headers)
         if request.method == "HEAD" or headers.get("Content-Encoding"):
             return
-        if "no-transform" in (headers.get("Cache-Control") or "").lower():
-            return
-        coding = choose_encoding(request.headers.get("Accept-Encoding"), self.encodings)
-        if coding is None:
-            return
-        body = response.body
         buffered = isinstance(body, list | tuple)
         length = _length(headers.get("Content-Length"))
         if length is None and buffered:
             length = sum(len(chunk) for chunk in body)
         if length is not None and length < self.min_length:
+            return
+        if "no-transform" in (headers.get("Cache-Control") or "").lower():
+            return
+        coding = self._coding(request.headers.get("Accept-Encoding"))
+        if coding is None:
             return
         if buffered:
             compressor = zlib.compressobj(self.level, zlib.DEFLATED, _WBITS[coding])
@@ -155,17 +181,41 @@ class GzipMiddleware:
         if etag and not etag.startswith("W/"):
             headers.set("ETag", "W/" + etag)
 
+    def _coding(self, accept_encoding: str | None) -> str | None:
+        """The coding for this Accept-Encoding, remembered per header value.
+
+        Clients send a handful of distinct values (each browser one), so the
+        negotiation runs once per value; the bound guards against values built
+        per request.
+        """
+        if not accept_encoding:
+            return None
+        codings = self._codings
+        if accept_encoding in codings:
+            return codings[accept_encoding]
+        coding = choose_encoding(accept_encoding, self.encodings)
+        if len(codings) >= 256:
+            codings.clear()
+        codings[accept_encoding] = coding
+        return coding
+
 
 def _length(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-def _add_vary(response: Response, field: str) -> None:
-    existing = [v.strip() for h in response.headers.get_all("Vary") for v in h.split(",")]
-    lowered = {v.lower() for v in existing if v}
-    if field.lower() in lowered or "*" in lowered:
+def _add_vary(headers: ResponseHeaders) -> None:
+    """Make the response say it varies with Accept-Encoding (once, and not after ``*``)."""
+    existing = headers.get_all("Vary")
+    if not existing:
+        # PERF: the usual case; a constant, valid field needs no check_header.
+        headers.items.append(_VARY)
         return
-    response.headers.set("Vary", ", ".join([*(v for v in existing if v), field]))
+    values = [v.strip() for h in existing for v in h.split(",")]
+    lowered = {v.lower() for v in values if v}
+    if "accept-encoding" in lowered or "*" in lowered:
+        return
+    headers.set("Vary", ", ".join([*(v for v in values if v), "Accept-Encoding"]))
 
 
 class GzipPlugin:

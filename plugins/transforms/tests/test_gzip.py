@@ -271,3 +271,30 @@ def test_closing_a_compressed_stream_closes_the_apps_body() -> None:
     assert dict(headers)["Content-Encoding"] == "gzip"
     result.close()  # before the first chunk, as a server does when the client left
     assert closed == [True]
+
+
+@pytest.mark.parametrize(
+    ("vary", "expected"),
+    [
+        (None, "Accept-Encoding"),
+        ("Cookie", "Cookie, Accept-Encoding"),
+        ("accept-encoding", "accept-encoding"),
+        ("*", "*"),
+    ],
+)
+def test_a_small_answer_gets_one_vary_field_whatever_the_app_set(
+    vary: str | None, expected: str
+) -> None:
+    app = App(plugins=["gzip"])
+
+    @app.route("/small")
+    def small(request: Any) -> Response:
+        headers = {"Vary": vary} if vary is not None else {}
+        return Response(b"tiny", content_type="text/plain", headers=headers)
+
+    status, headerlist, _body = Blank.blank(
+        "/small", headers={"Accept-Encoding": "gzip"}
+    ).call_application(app)
+    assert status.startswith("200")
+    assert [v for k, v in headerlist if k.lower() == "vary"] == [expected]
+    assert "Content-Encoding" not in dict(headerlist)
