@@ -21,6 +21,14 @@ CPU microseconds per call, the ratio to Falcon, and each framework's 1000-route/
 ratio.
 With Tornado installed, a second table times the routers alone (micro's Router.match and
 Tornado's Application.find_handler, which is not WSGI) for the same growth.
+
+A third table prices micro's own parts on the hello case, each in the same round as the
+plain function route: the same answer from a RequestHandler class (``self.write``), and
+the hello app with one first-party plugin enabled (gzip, xsrf, static) that has nothing
+to do for it (a 13-byte body under gzip's minimum length; a GET that shows no XSRF token;
+a path outside the static prefix). The request carries ``Accept-Encoding: gzip, deflate,
+br`` as browsers send it. A plugin's cost is the median over rounds of its time minus the
+plain app's time in that round.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import argparse
 import gc
 import io
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -147,6 +156,40 @@ def flask_app(routes: int | None) -> WSGIApp:
     return app
 
 
+# --- micro's parts: a handler class and idle plugins on the hello case -------------------
+
+PARTS = ("function route", "class route", "+ gzip", "+ xsrf", "+ static")
+PART_TARGETS = {"class route": ("x", 1.3), "+ gzip": ("us", 2.0), "+ xsrf": ("us", 1.0),
+                "+ static": ("us", 1.0)}  # fmt: skip
+
+
+def micro_part(part: str, static_root: Path) -> WSGIApp:
+    """The hello app as `part` says: a class route, or a function route with one plugin."""
+    try:
+        from micro import App, RequestHandler  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # pragma: no cover - an older layout
+        from micro.handler import RequestHandler  # type: ignore[import-not-found,unused-ignore]
+        from micro.web import App  # type: ignore[import-not-found,unused-ignore]
+
+    plugin = part.removeprefix("+ ") if part.startswith("+ ") else None
+    settings = {"static_path": str(static_root), "cookie_secret": "bench-secret-" * 4}
+    app = App(plugins=[plugin] if plugin else [], settings=settings)
+    if part == "class route":
+
+        class Hello(RequestHandler):  # type: ignore[misc,unused-ignore]
+            def get(self) -> None:
+                self.write(HELLO.decode())
+
+        app.route("/hello")(Hello)
+    else:
+
+        def hello(request: Any) -> str:
+            return HELLO.decode()
+
+        app.route("/hello")(hello)
+    return app  # type: ignore[no-any-return,unused-ignore]
+
+
 BUILDERS: dict[str, Callable[[int | None], WSGIApp]] = {
     "micro": micro_app,
     "falcon": falcon_app,
@@ -173,6 +216,7 @@ def base_environ(path: str) -> dict[str, Any]:
         "HTTP_HOST": "127.0.0.1:8000",
         "HTTP_USER_AGENT": "bench_inprocess",
         "HTTP_ACCEPT": "*/*",
+        "HTTP_ACCEPT_ENCODING": "gzip, deflate, br",
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(b""),
@@ -356,6 +400,35 @@ def router_report(times: dict[str, dict[str, list[float]]], *, markdown: bool) -
     return table(headers, rows, markdown=markdown)
 
 
+def parts_report(times: dict[str, list[float]], *, markdown: bool) -> tuple[str, list[str]]:
+    """micro's parts: µs per call, the cost over the plain function route, the targets."""
+    base = times[PARTS[0]]
+    headers = ["micro hello", "µs per call", "cost over the function route", "target", "verdict"]
+    rows = []
+    lines = []
+    for part in PARTS:
+        us = median(times[part])
+        # Per round, so that a noisy round moves both sides of the difference alike.
+        extra = median([t - b for t, b in zip(times[part], base, strict=True)])
+        ratio = median([t / b for t, b in zip(times[part], base, strict=True)])
+        cost = "-" if part == PARTS[0] else f"+{extra:.2f} µs ({ratio:.2f}x)"
+        target = PART_TARGETS.get(part)
+        if target is None:
+            rows.append([part, fmt(us, 2), cost, "-", "-"])
+            continue
+        kind, limit = target
+        if kind == "x":
+            ok = ratio <= limit
+            goal = f"<= {limit}x"
+        else:
+            ok = extra <= limit
+            goal = f"<= {limit:g} µs"
+        verdict_text = "met" if ok else "MISSED"
+        rows.append([part, fmt(us, 2), cost, goal, verdict_text])
+        lines.append(f"- {part}: {cost} over the function route (target {goal}: {verdict_text})")
+    return table(headers, rows, markdown=markdown), lines
+
+
 def verdict(times: dict[str, dict[str, list[float]]]) -> list[str]:
     if "micro" not in times or REFERENCE not in times:
         return []
@@ -373,12 +446,47 @@ def verdict(times: dict[str, dict[str, list[float]]]) -> list[str]:
     return lines
 
 
+def build_parts(static_root: Path) -> dict[str, Case]:
+    parts = {p: Case(micro_part(p, static_root), "/hello", HELLO) for p in PARTS}
+    for part, case in parts.items():
+        check(f"micro ({part})", case)
+    return parts
+
+
+def run_rounds(
+    rounds: int,
+    cases: dict[str, dict[str, Case]],
+    calls: dict[str, dict[str, int]],
+    times: dict[str, dict[str, list[float]]],
+    lookups: dict[str, dict[str, Callable[[], object]]],
+    lookup_calls: dict[str, dict[str, int]],
+    router_times: dict[str, dict[str, list[float]]],
+    parts: dict[str, Case],
+    part_calls: dict[str, int],
+    part_times: dict[str, list[float]],
+) -> None:
+    """Every block of every table once per round, interleaved."""
+    for rnd in range(1, rounds + 1):
+        for case in CASES:
+            for name, by_case in cases.items():
+                times[name][case].append(time_block(by_case[case], calls[name][case]))
+        for label in ("1", "1000"):
+            for name, by_label in lookups.items():
+                us = time_lookup(by_label[label], lookup_calls[name][label])
+                router_times[name][label].append(us)
+        for part, case in parts.items():
+            part_times[part].append(time_block(case, part_calls[part]))
+        done = ", ".join(f"{n} {times[n][CASES[2]][-1]:.1f}" for n in cases)
+        print(f"round {rnd}/{rounds}: {ROUTES}-route µs/call {done}", flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (15)")
     parser.add_argument("--block", type=float, default=0.1, help="seconds per timed block (0.1)")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="subset to run")
     parser.add_argument("--no-routers", action="store_true", help="skip the router-only table")
+    parser.add_argument("--no-parts", action="store_true", help="skip micro's parts table")
     parser.add_argument("--markdown", type=Path, help="also write the report as markdown here")
     args = parser.parse_args(argv)
 
@@ -399,17 +507,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for n, by in lookups.items()
     }
     router_times: dict[str, dict[str, list[float]]] = {n: {"1": [], "1000": []} for n in lookups}
-
-    for rnd in range(1, args.rounds + 1):
-        for case in CASES:
-            for name, by_case in cases.items():
-                times[name][case].append(time_block(by_case[case], calls[name][case]))
-        for label in ("1", "1000"):
-            for name, by_label in lookups.items():
-                us = time_lookup(by_label[label], lookup_calls[name][label])
-                router_times[name][label].append(us)
-        done = ", ".join(f"{n} {times[n][CASES[2]][-1]:.1f}" for n in cases)
-        print(f"round {rnd}/{args.rounds}: {ROUTES}-route µs/call {done}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="micro-bench-static-") as static_root:
+        parts = {} if args.no_parts else build_parts(Path(static_root))
+        part_calls = {p: calibrate(case, args.block) for p, case in parts.items()}
+        part_times: dict[str, list[float]] = {p: [] for p in parts}
+        run_rounds(args.rounds, cases, calls, times, lookups, lookup_calls, router_times,
+                   parts, part_calls, part_times)  # fmt: skip
 
     print()
     print(report(times, markdown=False))
@@ -417,6 +520,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(router_report(router_times, markdown=False))
     lines = verdict(times)
+    if part_times:
+        parts_text, part_lines = parts_report(part_times, markdown=False)
+        print()
+        print(parts_text)
+        lines += part_lines
     notes = skipped + router_skipped
     print("\n".join(lines + notes))
     body = report(times, markdown=True)
@@ -424,6 +532,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         body += "\n\nRouters alone (one lookup, no WSGI):\n\n" + router_report(
             router_times, markdown=True
         )
+    if part_times:
+        body += "\n\nmicro's parts on the hello case (cost = median of per-round differences):"
+        body += "\n\n" + parts_report(part_times, markdown=True)[0]
     if lines:
         body += "\n\n" + "\n".join(lines)
     env = environment([DISTS[n] for n in names if n != "micro"] + ["tornado"], {})
