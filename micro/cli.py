@@ -117,6 +117,22 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return convert
 
 
+def _cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+def _processes(text: str) -> int:
+    """``--processes``: a positive count, or ``auto`` for one process per core."""
+    if text.strip().lower() == "auto":
+        return _cores()
+    value: int = _positive(int)(text)
+    return value
+
+
 def _configure_serve(parser: argparse.ArgumentParser) -> None:
     from micro.http import Limits
     from micro.server import ServerConfig
@@ -174,10 +190,10 @@ def _configure_production(parser: argparse.ArgumentParser, defaults: Any) -> Non
     group.add_argument("--keyfile", metavar="PEM", help="the certificate's private key")
     group.add_argument(
         "--processes",
-        type=_positive(int),
+        type=_processes,
         default=1,
-        metavar="N",
-        help="worker processes sharing the address (pre-fork; default 1)",
+        metavar="N|auto",
+        help="worker processes sharing the address (pre-fork; 'auto': one per core; default 1)",
     )
     group.add_argument(
         "--graceful-timeout",

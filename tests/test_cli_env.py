@@ -105,3 +105,21 @@ def test_every_option_the_cli_doc_names_exists() -> None:
             known.update(option.option_strings)
     assert named, "the doc names no option"
     assert named <= known, named - known
+
+
+def test_processes_auto_is_one_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert serve_args().processes == 1
+    assert serve_args("--processes", "auto").processes == cores
+    assert serve_args("--processes", "3").processes == 3
+    monkeypatch.setenv("MICRO_PROCESSES", "AUTO")
+    assert serve_args().processes == cores
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many"])
+def test_processes_refuses_what_is_not_a_count_or_auto(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        serve_args("--processes", value)
+    assert "--processes" in capsys.readouterr().err
