@@ -1,6 +1,7 @@
 """micro: a Python web microframework with its own threaded HTTP/1.1 server.
 
-This module only re-exports the public API; see the submodules for the code.
+This module only re-exports the public API; see the layers (micro.web, micro.routing,
+micro.plugins, micro.server, micro.http, micro.cli, micro.testing) for the code.
 """
 
 from micro.errors import (
@@ -11,17 +12,25 @@ from micro.errors import (
     ProtocolError,
     RoutingError,
 )
-from micro.handler import RequestHandler
-from micro.middleware import Middleware, skip_middleware
-from micro.request import Request
-from micro.response import Response
-from micro.web import App, URLSpec
+from micro.web import (
+    App,
+    CallNext,
+    FileBody,
+    Middleware,
+    Request,
+    RequestHandler,
+    Response,
+    URLSpec,
+    skip_middleware,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "CallNext",
     "ConfigError",
+    "FileBody",
     "HTTPError",
     "MicroError",
     "Middleware",

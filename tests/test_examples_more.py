@@ -12,8 +12,8 @@ from types import ModuleType
 import pytest
 from webtest import TestApp, Upload
 
-from micro.testclient import MicroTestApp
 from micro.testing import HTTPProxy, LiveServer
+from micro.testing.client import MicroTestApp
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -22,7 +22,7 @@ from typing import BinaryIO
 from micro.errors import MicroError
 from micro.http import Limits, RequestParser
 
-__all__ = ["Channel", "ConnectionLost", "IOTimeout", "State"]
+__all__ = ["Channel", "ConnectionLost", "IOTimeout", "State", "poll_ready"]
 
 RECV_SIZE = 65536
 
@@ -45,7 +45,7 @@ class State:
     HANDSHAKE = 4  # a TLS handshake is under way (micro.server.tls): head_timeout applies
 
 
-def _poll_ready(fd: int, write: bool, timeout: float) -> bool:
+def poll_ready(fd: int, write: bool, timeout: float) -> bool:
     if hasattr(select, "poll"):
         poller = select.poll()
         poller.register(fd, select.POLLOUT if write else select.POLLIN)
@@ -90,7 +90,7 @@ class Channel:
                 pass
             except ConnectionError:
                 return b""
-            if not _poll_ready(self.fd, False, timeout):
+            if not poll_ready(self.fd, False, timeout):
                 raise IOTimeout(f"no request bytes within {timeout:g}s")
 
     # -- writes --------------------------------------------------------------------
@@ -106,7 +106,7 @@ class Channel:
             return
         view = memoryview(data)[sent:]
         while view:
-            if not _poll_ready(self.fd, True, timeout):
+            if not poll_ready(self.fd, True, timeout):
                 raise IOTimeout(f"response write stalled for {timeout:g}s")
             try:
                 sent = self.sock.send(view)
@@ -127,7 +127,7 @@ class Channel:
             try:
                 sent = os.sendfile(self.fd, fd, offset + done, count - done)
             except BlockingIOError:
-                if not _poll_ready(self.fd, True, timeout):
+                if not poll_ready(self.fd, True, timeout):
                     raise IOTimeout(f"response write stalled for {timeout:g}s") from None
                 continue
             except OSError as exc:

@@ -15,10 +15,11 @@ from typing import Any, BinaryIO
 from urllib.parse import unquote_to_bytes
 
 from micro.http import NEED_DATA, Data, EndOfMessage, RequestHead
+from micro.http.forwarded import split_host
 
 from .channel import Channel
 
-__all__ = ["CONTINUE", "FileWrapper", "Input", "base_environ", "build_environ", "split_host"]
+__all__ = ["CONTINUE", "FileWrapper", "Input", "base_environ", "build_environ"]
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
@@ -211,24 +212,6 @@ def _header_key(name: str) -> str | None:
     if name == "content-length":
         return "CONTENT_LENGTH"
     return "HTTP_" + name.upper().replace("-", "_")
-
-
-def split_host(host: str, default_port: str) -> tuple[str, str]:
-    """SERVER_NAME and SERVER_PORT from a Host value (``default_port`` when it has none).
-
-    An empty port (``name:``) is no port (RFC 3986 ``port = *DIGIT``); a value that
-    does not parse is kept whole as the name.
-    """
-    if host.startswith("["):
-        end = host.find("]")
-        if end > 0:
-            port = host[end + 2 :] if host[end + 1 : end + 2] == ":" else ""
-            return host[: end + 1], port or default_port
-        return host, default_port
-    name, sep, port = host.rpartition(":")
-    if sep and (not port or port.isdigit()):
-        return name, port or default_port
-    return host, default_port
 
 
 def build_environ(

@@ -24,7 +24,7 @@ from typing import BinaryIO
 from micro.errors import ConfigError
 from micro.http import Limits
 
-from .channel import RECV_SIZE, Channel, ConnectionLost, IOTimeout, State, _poll_ready
+from .channel import RECV_SIZE, Channel, ConnectionLost, IOTimeout, State, poll_ready
 
 __all__ = [
     "DONE",
@@ -142,7 +142,7 @@ class TLSChannel(Channel):
                 write = True
             except (ConnectionError, ssl.SSLError):
                 return b""
-            if not _poll_ready(self.fd, write, timeout):
+            if not poll_ready(self.fd, write, timeout):
                 raise IOTimeout(f"no request bytes within {timeout:g}s")
 
     # -- writes --------------------------------------------------------------------
@@ -161,7 +161,7 @@ class TLSChannel(Channel):
                 view = view[sent:]
                 continue
             # OpenSSL wants the same buffer again once the socket is ready.
-            if not _poll_ready(self.fd, write, timeout):
+            if not poll_ready(self.fd, write, timeout):
                 raise IOTimeout(f"response write stalled for {timeout:g}s")
 
     def sendfile(self, file: BinaryIO, offset: int, count: int, timeout: float) -> int:

@@ -302,7 +302,7 @@ class Exchange:
             if not stat.S_ISREG(info.st_mode):
                 return False
             available = max(0, info.st_size - offset)
-        # else PERF: the App knew both (micro.response.FileBody): no fstat, no lseek.
+        # else PERF: the App knew both (micro.web.response.FileBody): no fstat, no lseek.
         self.known_length = available
         if not self.head_sent:
             self.channel.sendall(self._head(), self.ctx.write_timeout)

@@ -10,7 +10,7 @@ import webob
 from webtest import TestApp
 
 from micro import App, HTTPError, Request, Response, RoutingError
-from micro.response import FileBody
+from micro.web.response import FileBody
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 from webtest import TestApp
 
 from micro import App, ConfigError, Request, RequestHandler, Response
-from micro.cookies import InvalidCookie, format_set_cookie
-from micro.signing import create_signed_value, decode_signed_value
+from micro.web.cookies import InvalidCookie, format_set_cookie
+from micro.web.signing import create_signed_value, decode_signed_value
 
 
 def test_set_cookie_attributes() -> None:

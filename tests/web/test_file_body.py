@@ -14,8 +14,8 @@ from typing import Any
 from webtest import TestApp
 
 from micro import App, Request, Response
-from micro.response import FileBody
 from micro.server import Server, ServerConfig
+from micro.web.response import FileBody
 
 DATA = os.urandom(300 * 1024)
 

@@ -11,8 +11,8 @@ from webtest import TestApp
 
 from micro import App, HTTPError, MicroError, RequestHandler, RoutingError, URLSpec
 from micro.errors import BadRequest, ContentTooLarge
-from micro.handler import HandlerError
-from micro.headers import InvalidHeader
+from micro.web.handler import HandlerError
+from micro.web.headers import InvalidHeader
 
 
 class Greeter(RequestHandler):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from micro.headers import InvalidHeader, ResponseHeaders, check_header
+from micro.web.headers import InvalidHeader, ResponseHeaders, check_header
 
 
 def test_case_insensitive_multi_value_operations() -> None:

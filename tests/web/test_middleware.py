@@ -11,6 +11,7 @@ from webtest import TestApp
 
 from micro import (
     App,
+    CallNext,
     ConfigError,
     HTTPError,
     Middleware,
@@ -19,7 +20,6 @@ from micro import (
     Response,
     skip_middleware,
 )
-from micro.middleware import CallNext
 
 
 class Recorder:
@@ -180,13 +180,15 @@ def test_opt_out_by_decorator_and_handler_attribute() -> None:
     assert log == ["b in", "b out 200"]
 
 
-def test_chain_is_built_once() -> None:
+def test_each_route_chain_is_built_once() -> None:
     app = make_app([Recorder("a", [])])
+    (route,) = [r for r in app.router.routes() if r.pattern == "/"]
+    assert route.target.chain is None  # nothing is built before the first request
     t = TestApp(app)
     t.get("/")
-    chain = app._chain
+    chain = route.target.chain
     t.get("/")
-    assert app._chain is chain is not None
+    assert route.target.chain is chain is not None
     with pytest.raises(ConfigError):
         app.add_middleware(Recorder("late", []))
 

@@ -7,10 +7,10 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from micro.cookies import InvalidCookie, format_set_cookie, parse_cookie_header
-from micro.headers import check_header
-from micro.multipart import parse_multipart
-from micro.signing import create_signed_value, decode_signed_value
+from micro.web.cookies import InvalidCookie, format_set_cookie, parse_cookie_header
+from micro.web.headers import check_header
+from micro.web.multipart import parse_multipart
+from micro.web.signing import create_signed_value, decode_signed_value
 
 FAST = settings(max_examples=80, deadline=None)
 

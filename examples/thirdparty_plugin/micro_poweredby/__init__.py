@@ -10,8 +10,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from micro.request import Request
-from micro.response import Response
+from micro.web import Request, Response
 
 __all__ = ["PoweredByMiddleware", "PoweredByPlugin"]
 

@@ -40,8 +40,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from micro.errors import ConfigError, HTTPError
-from micro.headers import ResponseHeaders, check_header
-from micro.response import FileBody, Response
+from micro.web import FileBody, Response, ResponseHeaders, check_header
 from micro_static.http import (
     UNSATISFIABLE,
     accepts_gzip,
@@ -54,7 +53,7 @@ from micro_static.http import (
 )
 
 if TYPE_CHECKING:
-    from micro.request import Request
+    from micro.web import Request
 
 __all__ = ["StaticFiles", "StaticPlugin", "plugin"]
 

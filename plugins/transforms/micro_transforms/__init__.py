@@ -32,9 +32,7 @@ from micro.errors import ConfigError
 from micro_transforms.negotiation import choose_encoding, is_compressible
 
 if TYPE_CHECKING:
-    from micro.headers import ResponseHeaders
-    from micro.request import Request
-    from micro.response import Response
+    from micro.web import Request, Response, ResponseHeaders
 
 __all__ = ["CompressedStream", "GzipMiddleware", "GzipPlugin", "plugin"]
 

@@ -17,8 +17,8 @@ from micro_transforms.negotiation import choose_encoding, is_compressible
 from webob import Request as Blank
 
 from micro.plugins import PluginRegistry
-from micro.response import Response
 from micro.web import App
+from micro.web.response import Response
 
 PAGE = ("<p>micro compresses what is worth compressing</p>\n" * 60).encode()
 

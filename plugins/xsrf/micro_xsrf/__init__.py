@@ -32,12 +32,11 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from micro.errors import HTTPError
-from micro.signing import normalize_secrets
+from micro.web import normalize_secrets
 from micro_xsrf.tokens import TOKEN_BYTES, mask, matches, new_secret
 
 if TYPE_CHECKING:
-    from micro.request import Request
-    from micro.response import Response
+    from micro.web import Request, Response
 
 __all__ = ["XSRFMiddleware", "XSRFPlugin", "plugin", "xsrf_form_html", "xsrf_token"]
 

@@ -18,7 +18,7 @@ from webtest import TestApp
 
 from micro import App, PluginError, RequestHandler, Response, skip_middleware
 from micro.plugins import PluginRegistry
-from micro.signing import create_signed_value
+from micro.web.signing import create_signed_value
 
 SECRET = "test secret, long enough to be a real one"
 

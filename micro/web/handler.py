@@ -25,16 +25,13 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from micro.cookies import format_set_cookie
 from micro.errors import HTTPError, MicroError, ProtocolError, RoutingError
-from micro.headers import ResponseHeaders
-from micro.response import Response, json_bytes, reason_phrase
-
-if TYPE_CHECKING:
-    from micro.request import Request
-    from micro.web import App
+from micro.web.cookies import format_set_cookie
+from micro.web.headers import ResponseHeaders
+from micro.web.request import AppContext, Request
+from micro.web.response import Response, json_bytes, reason_phrase
 
 __all__ = ["HandlerError", "RequestHandler", "handler_methods", "run_handler"]
 
@@ -61,7 +58,7 @@ class RequestHandler:
     )
     skip_middleware: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, app: App, request: Request, **kwargs: Any) -> None:
+    def __init__(self, app: AppContext, request: Request, **kwargs: Any) -> None:
         self.app = self.application = app
         self.request = request
         self.path_args = request.path_args
@@ -136,10 +133,12 @@ class RequestHandler:
         # Helpers registered with app.add_helper (xsrf_token, static_url ...).
         if name.startswith("_"):
             raise AttributeError(name)
-        factory = self.app._helpers.get(name)
-        if factory is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        return factory(self.request)
+        try:
+            return self.app.helper(name, self.request)
+        except AttributeError:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}"
+            ) from None
 
     # -- cookies -------------------------------------------------------------------
 
@@ -280,7 +279,7 @@ class RequestHandler:
             if isinstance(exc, ProtocolError):
                 exc_info = None  # the client's fault: no traceback, even in debug
         # _execute logged the exception (and an HTTPError's log_message) already.
-        response = self.app._error_page(self.request, error, exc_info)
+        response = self.app.error_page(self.request, error, exc_info)
         self._status, self._reason = response.status, response.reason
         self._headers = response.headers
         for chunk in response.body:

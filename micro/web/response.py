@@ -1,6 +1,6 @@
 """Framework layer: the Response a handler returns and middleware may rewrite.
 
-A Response is status + reason + :class:`~micro.headers.ResponseHeaders` + a body that
+A Response is status + reason + :class:`~micro.web.headers.ResponseHeaders` + a body that
 is an iterable of bytes: a list when buffered (the App adds Content-Length), any
 iterable when streamed, or a :class:`FileBody` that the App hands to the server's
 ``wsgi.file_wrapper`` (sendfile) when there is one. Middleware may replace ``body``
@@ -19,8 +19,8 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import IO, Any
 
-from micro.cookies import format_set_cookie
-from micro.headers import ResponseHeaders
+from micro.web.cookies import format_set_cookie
+from micro.web.headers import ResponseHeaders
 
 __all__ = ["FileBody", "Response", "json_bytes", "reason_phrase", "to_response"]
 

@@ -1,13 +1,14 @@
 """Framework layer: the Request, a lazy view of one WSGI environ.
 
-PERF: building a Request costs four attribute stores. Headers, query and body
+PERF: building a Request stores what every request has (app, environ, method, path,
+route and its arguments) and nothing more. Headers, query and body
 arguments, cookies, the body, JSON and uploads are parsed the first time they are
 asked for and cached in slots, so a handler that reads nothing pays for nothing.
 
 ``remote_ip`` and ``scheme`` are the environ's ``REMOTE_ADDR`` and
 ``wsgi.url_scheme``. Forwarded headers are never read here: when the App's
 ``proxy_hops`` or ``trusted_proxies`` setting (or the server's) trusts a proxy,
-:class:`micro.server.proxy.ProxyFix` has already rewritten the environ from the
+:class:`micro.http.forwarded.ForwardedRule` has already rewritten the environ from the
 part of those headers the trusted proxies wrote, so a client talking to micro
 directly cannot choose its own address.
 """
@@ -16,19 +17,53 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace, TracebackType
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
-from micro.cookies import parse_cookie_header
 from micro.errors import HTTPError
-from micro.headers import RequestHeaders
-from micro.multipart import UploadedFile, parse_multipart, parse_options_header
+from micro.http.forwarded import default_port
+from micro.routing import Route, Router
+from micro.web.cookies import parse_cookie_header
+from micro.web.headers import RequestHeaders
+from micro.web.multipart import UploadedFile, parse_multipart, parse_options_header
+from micro.web.response import Response
 
-if TYPE_CHECKING:
-    from micro.web import App
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
-__all__ = ["Request"]
+
+class AppContext(Protocol):
+    """The App as its requests and handlers see it (``micro.App`` satisfies it).
+
+    A Protocol rather than the App class: the App builds Requests and runs handlers,
+    so this module and :mod:`micro.web.handler` cannot import :mod:`micro.web.app`.
+    """
+
+    @property
+    def settings(self) -> dict[str, Any]: ...
+
+    @property
+    def router(self) -> Router: ...
+
+    @property
+    def debug(self) -> bool: ...
+
+    def reverse_url(self, name: str, *args: Any, **kwargs: Any) -> str: ...
+
+    def create_signed_value(self, name: str, value: str | bytes) -> str: ...
+
+    def decode_signed_value(
+        self, name: str, value: str | None, max_age_days: float = 31
+    ) -> bytes | None: ...
+
+    def helper(self, name: str, request: Request) -> Any: ...
+
+    def error_page(
+        self, request: Request, error: HTTPError, exc_info: ExcInfo | None = None
+    ) -> Response: ...
+
+
+__all__ = ["AppContext", "ExcInfo", "Request"]
 
 _MISSING: Any = object()
 
@@ -50,27 +85,23 @@ class Request:
 
     def __init__(
         self,
-        app: App,
+        *,
+        app: AppContext,
         environ: dict[str, Any],
         method: str,
         path: str,
-        route: Any = None,
+        route: Route | None = None,
         path_args: tuple[Any, ...] = (),
         path_kwargs: dict[str, Any] | None = None,
-        endpoint: Any = None,
-        skip: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.environ = environ
         self.method = method
         self.path = path
-        #: the matched micro.routing.Route; None on 404/405 (and automatic OPTIONS)
-        self.route: Any = route
+        #: the matched route; None when no route took the request (404, 405, OPTIONS)
+        self.route = route
         self.path_args = path_args
         self.path_kwargs: dict[str, Any] = {} if path_kwargs is None else path_kwargs
-        # The App's per-route _Endpoint, or the error/answer that replaces it.
-        self._endpoint: Any = endpoint
-        self._skip = skip
 
     # -- cheap, always-there facts -------------------------------------------------
 
@@ -104,8 +135,7 @@ class Request:
         if host is None:
             host = environ.get("SERVER_NAME", "")
             port = environ.get("SERVER_PORT", "")
-            default = "443" if environ.get("wsgi.url_scheme") == "https" else "80"
-            if port and port != default:
+            if port and port != default_port(environ.get("wsgi.url_scheme", "http")):
                 host = f"{host}:{port}"
         return str(host)
 
@@ -233,6 +263,11 @@ class Request:
     def files(self) -> dict[str, list[UploadedFile]]:
         """Uploaded files of a multipart/form-data body, by field name."""
         return self._parse_body()[1]
+
+    def parsed_files(self) -> list[UploadedFile]:
+        """The uploads parsed so far, without reading the body (the App closes them)."""
+        files = self._files
+        return [f for items in files.values() for f in items] if files else []
 
     @property
     def query_arguments(self) -> dict[str, list[str]]:

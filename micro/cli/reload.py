@@ -1,4 +1,4 @@
-"""Development layer: ``micro serve --reload``, a new server whenever a Python file changes.
+"""Command-line layer (development): ``micro serve --reload``, a new server when a file changes.
 
 Two processes, standard library only:
 
@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-__all__ = ["CHILD_ENV", "Supervisor", "is_child", "report_modules", "snapshot", "watched_files"]
+__all__ = ["CHILD_ENV", "Reloader", "is_child", "report_modules", "snapshot", "watched_files"]
 
 CHILD_ENV = "MICRO_RELOAD_CHILD"
 Stamp = tuple[int, int] | None  # (mtime_ns, size); None: the file is gone
@@ -111,7 +111,7 @@ def report_modules(path: str | None = None, interval: float = 1.0) -> threading.
     return thread
 
 
-class Supervisor:
+class Reloader:
     """Run ``command`` as a child and run it again whenever a watched file changes."""
 
     def __init__(

@@ -13,9 +13,9 @@ import pytest
 
 import micro
 from micro.cli import build_parser, main
-from micro.envconfig import variable_name
+from micro.cli.envconfig import variable_name
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 HELLO = str(ROOT / "examples" / "hello.py")
 
 

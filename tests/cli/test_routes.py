@@ -10,7 +10,7 @@ import pytest
 
 from micro.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "examples"
 
 CONFLICTS = """

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from micro.reload import snapshot, watched_files
+from micro.cli.reload import snapshot, watched_files
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 APP = """
 from micro import App
 from helper_mod import WORD
@@ -157,7 +157,7 @@ def test_watched_files_leave_out_the_libraries() -> None:
 
     files = watched_files()
     assert str(Path(__file__).resolve()) in files  # this test module is the "app" here
-    assert str(ROOT / "micro" / "reload.py") in files  # an editable install counts
+    assert str(ROOT / "micro" / "cli" / "reload.py") in files  # an editable install counts
     assert json.__file__ not in files and installed.__file__ not in files
 
 

@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 import pytest
 
 from micro import App
-from micro.testclient import XSRF_SECRET_BYTES, MicroTestApp
+from micro.testing.client import XSRF_SECRET_BYTES, MicroTestApp
 
 pytest_plugins = ["pytester"]
 

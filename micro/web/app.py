@@ -1,13 +1,18 @@
 """Framework layer: ``micro.App``, the WSGI app that joins router, middleware and handlers.
 
-One call, in order: build a lazy :class:`~micro.request.Request`; match the route
-(404, 405 with ``Allow``, automatic OPTIONS, HEAD served by GET, trailing-slash
-redirects all decided here, before any middleware runs); run the prebuilt middleware
-chain around the innermost step (a function route or a RequestHandler); turn an
-HTTPError into an error response (a custom ``@app.error_handler(status)`` or the
-default HTML/JSON page) and any other exception into a logged 500; send the
-Response (Content-Length for buffered bodies, no body for HEAD, ``wsgi.file_wrapper``
-for files).
+One call is three named steps:
+
+1. **route** (:meth:`App._route`): build a lazy :class:`~micro.web.request.Request`
+   and find what answers it: the matched route's endpoint (a function route or a
+   RequestHandler, see :mod:`micro.web.endpoint`), or the App's own
+   :class:`~micro.web.endpoint.Answer` for 404, 405 with ``Allow``, the automatic
+   OPTIONS answer and trailing-slash redirects, all decided before any middleware runs;
+2. **chain** (:meth:`App._run_chain`): run that route's prebuilt middleware chain
+   around the endpoint; an HTTPError becomes an error response (a custom
+   ``@app.error_handler(status)`` or the default HTML/JSON page), any other exception
+   a logged 500;
+3. **send** (:meth:`App._send`): Content-Length for buffered bodies, no body for
+   HEAD, ``wsgi.file_wrapper`` for files.
 
 Trailing slashes are strict (``/a`` and ``/a/`` are different routes). With the
 ``redirect_trailing_slash`` setting, a path that only misses or has an extra slash is
@@ -18,49 +23,42 @@ redirect would leak which hosts the app serves and turns a misconfigured DNS nam
 into a loop, while a 404 says plainly that this server has nothing there.
 
 PERF: what can be known at registration is known then (handler kind, allowed
-methods, middleware opt-outs: one ``_Endpoint`` per route); the chain is built once;
+methods, middleware opt-outs: one endpoint per route); each route's chain is built
+once;
 the Request parses nothing until asked; the per-call path allocates the Request,
 the Response and its header list, and little else.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from micro.errorpages import error_response
 from micro.errors import ConfigError, HTTPError, MicroError, ProtocolError, RoutingError
-from micro.handler import RequestHandler, handler_methods, run_handler
-from micro.middleware import CallNext, Middleware, build_chain, skipped_middleware
-from micro.request import Request
-from micro.response import FileBody, Response, reason_phrase, to_response
-from micro.routing import MethodNotAllowed, NotFound, Router, TrailingSlashRedirect
-from micro.signing import create_signed_value, decode_signed_value
-
-if TYPE_CHECKING:
-    from micro.server.proxy import ProxyFix
+from micro.http.forwarded import ForwardedRule
+from micro.routing import MethodNotAllowed, NotFound, Route, TrailingSlashRedirect
+from micro.web.endpoint import Answer, AppRouter, Endpoint, make_endpoint
+from micro.web.errorpages import error_response
+from micro.web.handler import RequestHandler
+from micro.web.middleware import CallNext, Middleware, build_chain, check_names
+from micro.web.request import ExcInfo, Request
+from micro.web.response import FileBody, Response, reason_phrase, to_response
+from micro.web.signing import create_signed_value, decode_signed_value
 
 __all__ = ["App", "URLSpec"]
 
 log = logging.getLogger("micro.web")
 
 _T = TypeVar("_T")
-_FUNCTION = 0
-_HANDLER = 1
 _PHRASES = {s: reason_phrase(s) for s in range(100, 600)}
 _STATUS_LINES = {s: f"{s} {p}" for s, p in _PHRASES.items()}
-_METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
-# The endpoint of a request no route takes: the innermost step raises HTTPError(404).
-_NOT_FOUND = object()
 
 DEFAULT_SETTINGS: Mapping[str, Any] = {
     "debug": False,  # tracebacks in error pages
     "cookie_secret": None,  # str or list of str (first signs, any verifies)
-    # Forwarded headers, believed only from trusted proxies (micro.server.proxy):
+    # Forwarded headers, believed only from trusted proxies (micro.http.forwarded):
     "proxy_hops": 0,  # N proxies stand in front of the app, or...
     "trusted_proxies": (),  # ...the peers (addresses or networks) that are proxies
     "proxy_headers": "x-forwarded",  # or "forwarded" (RFC 7239)
@@ -70,22 +68,6 @@ DEFAULT_SETTINGS: Mapping[str, Any] = {
     "multipart_spool_size": 1024 * 1024,  # upload bytes kept in memory; text field cap
     "max_multipart_parts": 1000,  # more parts: 413
 }
-
-
-def _proxy_fix(settings: Mapping[str, Any]) -> ProxyFix | None:
-    """The forwarded-header rule the settings ask for (the server's own, reused)."""
-    hops, trusted = settings.get("proxy_hops") or 0, settings.get("trusted_proxies") or ()
-    if not hops and not trusted:
-        return None
-    # Imported here: importing micro.server costs ~70 ms (ssl), which an App running
-    # under another WSGI server without proxy settings should not pay.
-    from micro.server.proxy import ProxyFix
-
-    return ProxyFix(_no_app, hops=hops, trusted=trusted, headers=settings["proxy_headers"])
-
-
-def _no_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-    raise RuntimeError("the App calls ProxyFix.fix() only")  # pragma: no cover
 
 
 class URLSpec:
@@ -107,18 +89,6 @@ class URLSpec:
 
     def __repr__(self) -> str:
         return f"URLSpec({self.pattern!r}, {self.handler!r}, name={self.name!r})"
-
-
-class _Endpoint:
-    """What the App needs per route, computed once at registration."""
-
-    __slots__ = ("init_kwargs", "kind", "skip", "target")
-
-    def __init__(self, kind: int, target: Any, init_kwargs: dict[str, Any]) -> None:
-        self.kind = kind
-        self.target = target
-        self.init_kwargs = init_kwargs
-        self.skip = skipped_middleware(target)
 
 
 class _ClosingBody:
@@ -147,9 +117,8 @@ class _ClosingBody:
                 f.close()
 
 
-def _close_uploads(request: Request, response: Response) -> None:
+def _close_uploads(files: list[Any], response: Response) -> None:
     """Close spooled upload files once the response no longer needs them."""
-    files = [f for items in (request._files or {}).values() for f in items]
     if type(response.body) is list:
         for f in files:
             f.close()
@@ -178,20 +147,26 @@ class App:
         self.settings: dict[str, Any] = {**DEFAULT_SETTINGS, **(settings or {})}
         if debug:
             self.settings["debug"] = True
-        self.router = Router(redirect_trailing_slash=bool(self.settings["redirect_trailing_slash"]))
-        self._proxy = _proxy_fix(self.settings)
+        self.router = AppRouter(
+            redirect_trailing_slash=bool(self.settings["redirect_trailing_slash"])
+        )
+        self._forwarded = ForwardedRule.from_settings(
+            self.settings.get("proxy_hops") or 0,
+            self.settings.get("trusted_proxies") or (),
+            self.settings["proxy_headers"],
+        )
         self.plugins: tuple[str, ...] = tuple(plugins)
-        # Keyed by the router's Route (hashed by identity).
-        self._endpoints: dict[Any, _Endpoint] = {}
         self._middleware: list[Middleware] = list(middleware)
         self._helpers: dict[str, Callable[[Request], Any]] = {}
         self._error_handlers: dict[int, Callable[[Request, HTTPError], Any]] = {}
-        self._chain: CallNext | None = None
+        self._frozen = False
         self._lock = threading.Lock()
         self._host_routing = False
+        self._not_found = Answer(404)
         names = list(plugins)
         names += [n for n in self.settings.get("plugins", ()) if n not in names]
         if names:
+            # Imported here: importing micro discovers and loads no plugin machinery.
             from micro.plugins import install_plugins
 
             install_plugins(self, names)
@@ -205,46 +180,16 @@ class App:
     def add_route(
         self,
         pattern: str,
-        target: Any,
+        target: Callable[..., object],
         *,
         methods: Iterable[str] | None = None,
         name: str | None = None,
         host: str | None = None,
         kwargs: Mapping[str, Any] | None = None,
-    ) -> Any:
+    ) -> Route:
         """Register a function or RequestHandler class; returns the router's Route."""
-        if isinstance(methods, str):
-            raise RoutingError(f"{pattern!r}: methods is a list of names, not the str {methods!r}")
-        if isinstance(target, type) and issubclass(target, RequestHandler):
-            implemented = handler_methods(target)
-            if methods is None:
-                allowed = implemented
-            else:
-                # HEAD (served by get) and OPTIONS (answered by the App) need no method.
-                allowed = frozenset(m.upper() for m in methods)
-                allowed -= {"HEAD", "OPTIONS"} - implemented
-                missing = allowed - implemented
-                if missing:
-                    raise RoutingError(
-                        f"{target.__name__} does not implement {', '.join(sorted(missing))}"
-                    )
-            endpoint = _Endpoint(_HANDLER, target, dict(kwargs or {}))
-        elif callable(target):
-            if inspect.iscoroutinefunction(target):
-                raise RoutingError(f"{target!r}: micro.App is WSGI; routes must not be async")
-            if kwargs:
-                raise RoutingError("initialize kwargs are for RequestHandler classes only")
-            allowed = frozenset(m.upper() for m in (methods or ("GET",)))
-            endpoint = _Endpoint(_FUNCTION, target, {})
-        else:
-            raise RoutingError(
-                f"a route target must be a function or RequestHandler, not {target!r}"
-            )
-        for method in allowed:
-            if not method or not set(method) <= _METHOD_CHARS:
-                raise RoutingError(f"invalid HTTP method {method!r} for {pattern!r}")
-        route = self.router.add(pattern, target, methods=allowed, name=name, host=host)
-        self._endpoints[route] = endpoint
+        endpoint, allowed = make_endpoint(pattern, target, methods, kwargs)
+        route = self.router.add(pattern, endpoint, methods=allowed, name=name, host=host)
         if host is not None:
             self._host_routing = True
         return route
@@ -260,7 +205,14 @@ class App:
         """Decorator form of :meth:`add_route` for functions and RequestHandler classes."""
 
         def register(target: _T) -> _T:
-            self.add_route(pattern, target, methods=methods, name=name, host=host, kwargs=kwargs)
+            self.add_route(
+                pattern,
+                target,  # type: ignore[arg-type]  # checked by make_endpoint
+                methods=methods,
+                name=name,
+                host=host,
+                kwargs=kwargs,
+            )
             return target
 
         return register
@@ -292,7 +244,7 @@ class App:
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Append to the chain (the first added sees the request first)."""
-        if self._chain is not None:
+        if self._frozen:
             raise ConfigError("add_middleware after the first request: the chain is built")
         self._middleware.append(middleware)
 
@@ -307,6 +259,7 @@ class App:
         self._helpers[name] = factory
 
     def helper(self, name: str, request: Request) -> Any:
+        """The value of helper ``name`` for ``request``; AttributeError if none is called so."""
         factory = self._helpers.get(name)
         if factory is None:
             raise AttributeError(name)
@@ -326,18 +279,24 @@ class App:
             self.settings.get("cookie_secret"), name, value, max_age_days=max_age_days
         )
 
-    def freeze(self) -> CallNext:
-        """Build the middleware chain now (otherwise the first request does)."""
+    def freeze(self) -> None:
+        """Check the middleware and fix the chain now (otherwise the first request does)."""
         with self._lock:
-            if self._chain is None:
-                self._chain = build_chain(self._middleware, self._innermost)
-            return self._chain
+            if not self._frozen:
+                check_names(self._middleware)
+                self._frozen = True
 
-    # -- one request ---------------------------------------------------------------
+    # -- one request: route, chain, send ---------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if self._proxy is not None:
-            self._proxy.fix(environ)
+        if self._forwarded is not None:
+            self._forwarded.fix(environ)
+        request, endpoint = self._route(environ)
+        response = self._run_chain(request, endpoint)
+        return self._send(request, response, start_response)
+
+    def _route(self, environ: dict[str, Any]) -> tuple[Request, Endpoint]:
+        """The Request and what answers it: the matched route's endpoint, or an Answer."""
         method: str = environ["REQUEST_METHOD"]
         path: str = environ.get("PATH_INFO") or "/"
         if not path.isascii():
@@ -346,41 +305,64 @@ class App:
             except UnicodeError:
                 path = ""
         try:
-            match = self.router.match(
+            route, args, kwargs = self.router.match(
                 path, method, environ.get("HTTP_HOST", "") if self._host_routing else ""
             )
         except MicroError as exc:
-            request = Request(
-                self,
-                environ,
-                method,
-                path,
-                None,
-                (),
-                None,
-                self._no_route(exc, environ, path, method),
-            )
-        else:
-            route, args, kwargs = match
-            endpoint = self._endpoints.get(route) or self._adopt(route)
-            request = Request(
-                self, environ, method, path, route, args, kwargs, endpoint, endpoint.skip
-            )
+            request = Request(app=self, environ=environ, method=method, path=path)
+            return request, self._no_route(exc, environ, path, method)
+        request = Request(
+            app=self,
+            environ=environ,
+            method=method,
+            path=path,
+            route=route,
+            path_args=args,
+            path_kwargs=kwargs,
+        )
+        endpoint: Endpoint = route.target  # AppRouter makes every target an Endpoint
+        return request, endpoint
+
+    def _run_chain(self, request: Request, endpoint: Endpoint) -> Response:
+        """The endpoint's middleware chain; exceptions become error responses here."""
         try:
-            response = (self._chain or self.freeze())(request)
+            chain = endpoint.chain or self._build_chain(endpoint)
+            return chain(request)
         except HTTPError as exc:
-            response = self.handle_error(request, exc)
+            return self.handle_error(request, exc)
         except Exception as exc:
-            response = self.handle_exception(request, exc)
+            return self.handle_exception(request, exc)
 
-        if request._files:
-            _close_uploads(request, response)
+    def _build_chain(self, endpoint: Endpoint) -> CallNext:
+        """The middleware chain around ``endpoint``, without the ones its route skips.
 
-        # Send: Content-Length for buffered bodies, no body for HEAD, sendfile for files.
+        Built once per route (on its first request; a second thread building it at the
+        same time builds the same chain), so the per-request path only calls it.
+        """
+        self.freeze()
+
+        def innermost(request: Request) -> Response:
+            try:
+                return endpoint(request)
+            except HTTPError as exc:  # as an answer, so that middleware see it
+                return self.handle_error(request, exc)
+
+        chain = build_chain(self._middleware, innermost, endpoint.skip)
+        endpoint.chain = chain
+        return chain
+
+    def _send(
+        self, request: Request, response: Response, start_response: Callable[..., Any]
+    ) -> Any:
+        """Content-Length for buffered bodies, no body for HEAD, sendfile for files."""
+        files = request.parsed_files()
+        if files:
+            _close_uploads(files, response)
         status = response.status
         headers = response.headers.items
         body: Any = response.body
         reason = response.reason
+        method = request.method
         line = (
             _STATUS_LINES[status]
             if reason is _PHRASES.get(status)
@@ -397,7 +379,7 @@ class App:
         elif type(body) is FileBody:
             if body.length is not None and response.headers.get("Content-Length") is None:
                 headers.append(("Content-Length", str(body.length)))
-            wrapper = environ.get("wsgi.file_wrapper")
+            wrapper = request.environ.get("wsgi.file_wrapper")
             if wrapper is not None and method != "HEAD":
                 start_response(line, headers)
                 if body.offset is not None and getattr(wrapper, "micro_offset_length", False):
@@ -414,65 +396,42 @@ class App:
             return []
         return body
 
-    def _adopt(self, route: Any) -> _Endpoint:
-        """An endpoint for a route added to ``app.router`` directly, not through the App."""
-        target = route.target
-        if isinstance(target, type) and issubclass(target, RequestHandler):
-            endpoint = _Endpoint(_HANDLER, target, {})
-        else:
-            endpoint = _Endpoint(_FUNCTION, target, {})
-        self._endpoints[route] = endpoint
-        return endpoint
-
-    def _no_route(self, exc: MicroError, environ: dict[str, Any], path: str, method: str) -> Any:
-        """What answers a request no route takes: an HTTPError or a ready Response."""
+    def _no_route(
+        self, exc: MicroError, environ: dict[str, Any], path: str, method: str
+    ) -> Endpoint:
+        """The App's own endpoint for a request no route takes."""
         if not path:
-            return HTTPError(400, "Path is not UTF-8")
+            return Answer(HTTPError(400, "Path is not UTF-8"))
+        if isinstance(exc, NotFound):
+            return self._not_found
         if isinstance(exc, MethodNotAllowed):
             allow = ", ".join(sorted(exc.allowed))
             if method == "OPTIONS":
                 response = Response(None, 204)
                 response.headers.items.append(("Allow", allow))
-                return response
-            return HTTPError(405, headers={"Allow": allow})
+                return Answer(response)
+            return Answer(HTTPError(405, headers={"Allow": allow}))
         if isinstance(exc, TrailingSlashRedirect):
             location = environ.get("SCRIPT_NAME", "") + exc.location
             query = environ.get("QUERY_STRING")
             if query:
                 location += "?" + query
-            return Response.redirect(location, exc.status)
-        if isinstance(exc, NotFound):
-            # PERF: the HTTPError is built only if the innermost step runs; a
-            # middleware that answers itself (static files) never pays for it.
-            return _NOT_FOUND
+            return Answer(Response.redirect(location, exc.status))
         raise exc
-
-    def _innermost(self, request: Request) -> Response:
-        endpoint = request._endpoint
-        try:
-            if type(endpoint) is _Endpoint:
-                if endpoint.kind == _FUNCTION:
-                    return to_response(
-                        endpoint.target(request, *request.path_args, **request.path_kwargs)
-                    )
-                return run_handler(endpoint.target, request, endpoint.init_kwargs)
-            if endpoint is _NOT_FOUND:
-                raise HTTPError(404)
-            if isinstance(endpoint, Response):
-                return endpoint
-            raise endpoint
-        except HTTPError as exc:
-            return self.handle_error(request, exc)
 
     # -- errors --------------------------------------------------------------------
 
-    def handle_error(self, request: Request, error: HTTPError, exc_info: Any = None) -> Response:
+    def handle_error(
+        self, request: Request, error: HTTPError, exc_info: ExcInfo | None = None
+    ) -> Response:
         """The response for an HTTPError: the app's handler for its status, or the default."""
         if error.log_message:
             log.warning("%s %s: %s", request.method, request.path, error.log_message)
-        return self._error_page(request, error, exc_info)
+        return self.error_page(request, error, exc_info)
 
-    def _error_page(self, request: Request, error: HTTPError, exc_info: Any = None) -> Response:
+    def error_page(
+        self, request: Request, error: HTTPError, exc_info: ExcInfo | None = None
+    ) -> Response:
         """handle_error without the logging (a RequestHandler has logged already)."""
         custom = self._error_handlers.get(error.status)
         if custom is not None:
@@ -485,9 +444,9 @@ class App:
                 for key, value in error.headers.items():
                     response.headers.set(key, value)
                 return response
-            except Exception:
+            except Exception as exc:
                 log.exception("error handler for %d failed", error.status)
-                error, exc_info = HTTPError(500), sys.exc_info()
+                error, exc_info = HTTPError(500), (type(exc), exc, exc.__traceback__)
         return error_response(
             error.status,
             error.reason,

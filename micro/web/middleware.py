@@ -1,7 +1,7 @@
 """Framework layer: the middleware protocol and the chain the App builds from it.
 
 A middleware is any object with a ``name`` and a ``__call__(request, call_next)`` that
-returns a :class:`~micro.response.Response`. The chain is an onion; for
+returns a :class:`~micro.web.response.Response`. The chain is an onion; for
 ``App(middleware=[A, B])`` (or ``add_middleware(A)`` then ``add_middleware(B)``)::
 
     WSGI call ──► App: Request built, route matched (request.route set, None on 404/405)
@@ -27,27 +27,33 @@ returns a :class:`~micro.response.Response`. The chain is an onion; for
 - Streaming: ``response.body`` may be any iterable; a middleware transforms a stream by
   replacing it with a generator that wraps the old body (chunk by chunk, never whole).
 - Opt-out: ``@skip_middleware("xsrf")`` on a function route, or ``skip_middleware =
-  {"xsrf"}`` on a RequestHandler class; the chain then passes that request straight to
-  ``call_next`` for the named middleware. The set is computed once per route.
+  {"xsrf"}`` on a RequestHandler class; that route's chain leaves the named middleware
+  out. The set is computed once per route.
 
-PERF: the chain is built once, as nested closures, when the first request arrives;
-with no middleware the App calls the innermost step directly.
+PERF: each route's chain is built once, as nested closures, when its first request
+arrives, without the middleware it opted out of; with no middleware the App calls
+the route's endpoint directly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from micro.errors import ConfigError
+from micro.web.request import Request
+from micro.web.response import Response
 
-if TYPE_CHECKING:
-    from micro.request import Request
-    from micro.response import Response
+__all__ = [
+    "CallNext",
+    "Middleware",
+    "build_chain",
+    "check_names",
+    "skip_middleware",
+    "skipped_middleware",
+]
 
-__all__ = ["CallNext", "Middleware", "build_chain", "skip_middleware", "skipped_middleware"]
-
-CallNext = Callable[["Request"], "Response"]
+CallNext = Callable[[Request], Response]
 _T = TypeVar("_T")
 _SKIP_ATTR = "skip_middleware"
 
@@ -83,19 +89,8 @@ def skipped_middleware(target: object) -> frozenset[str]:
     return frozenset(names)
 
 
-def _step(middleware: Middleware, call_next: CallNext) -> CallNext:
-    name = middleware.name
-
-    def step(request: Request) -> Response:
-        if name in request._skip:
-            return call_next(request)
-        return middleware(request, call_next)
-
-    return step
-
-
-def build_chain(middleware: Sequence[Middleware], innermost: CallNext) -> CallNext:
-    """Wrap ``innermost`` so that ``middleware[0]`` sees the request first."""
+def check_names(middleware: Sequence[Middleware]) -> None:
+    """ConfigError unless every middleware has a name of its own."""
     seen: set[str] = set()
     for mw in middleware:
         name = getattr(mw, "name", None)
@@ -104,7 +99,25 @@ def build_chain(middleware: Sequence[Middleware], innermost: CallNext) -> CallNe
         if name in seen:
             raise ConfigError(f"two middleware are called {name!r}")
         seen.add(name)
+
+
+def _step(middleware: Middleware, call_next: CallNext) -> CallNext:
+    def step(request: Request) -> Response:
+        return middleware(request, call_next)
+
+    return step
+
+
+def build_chain(
+    middleware: Sequence[Middleware], innermost: CallNext, skip: frozenset[str] = frozenset()
+) -> CallNext:
+    """Wrap ``innermost`` so that ``middleware[0]`` sees the request first.
+
+    The middleware named in ``skip`` are left out: a route's opt-outs are decided
+    when its chain is built, not on every request.
+    """
     call = innermost
     for mw in reversed(middleware):
-        call = _step(mw, call)
+        if mw.name not in skip:
+            call = _step(mw, call)
     return call

@@ -3,7 +3,7 @@
 A client that prefers ``application/json`` (or any ``+json`` type) over ``text/html``
 gets ``{"status": 404, "reason": "Not Found"}``; everyone else gets a small HTML page.
 The traceback is included only when the app runs with ``debug`` on: in the JSON
-body's ``traceback``, or as the page of :mod:`micro.debug` (frames, source, locals).
+body's ``traceback``, or as the page of :mod:`micro.web.debug` (frames, source, locals).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import html
 import traceback
 from types import TracebackType
 
-from micro.response import Response, json_bytes
+from micro.web.response import Response, json_bytes
 
 __all__ = ["error_response", "prefers_json"]
 
@@ -76,7 +76,7 @@ def error_response(
         )
     else:
         if shown:
-            from micro.debug import traceback_page  # debug mode only: not on the hot path
+            from micro.web.debug import traceback_page  # debug mode only: not on the hot path
 
             page = traceback_page(status, reason, shown)
         else:

@@ -1,4 +1,4 @@
-"""micro.plugins: discovery through entry points, ordering, start-up errors, listing.
+"""micro.plugins: discovery through entry points, ordering, start-up errors.
 
 The plugins used here are real installed distributions: the first-party ones under
 plugins/, the third-party example under examples/thirdparty_plugin (both installed
@@ -19,15 +19,9 @@ from typing import Any
 import pytest
 from webtest import TestApp
 
-import micro.plugins
+import micro.plugins.registry
 from micro.errors import PluginError
-from micro.plugins import (
-    PluginRegistry,
-    install_plugins,
-    main_list,
-    resolve_order,
-    run_plugin_command,
-)
+from micro.plugins import PluginRegistry, install_plugins, resolve_order
 from micro.web import App
 
 _ids = itertools.count()
@@ -110,13 +104,13 @@ def test_importing_micro_discovers_and_imports_no_plugin() -> None:
 
 def test_a_registry_scans_entry_points_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real = micro.plugins.entry_points
+    real = micro.plugins.registry.entry_points
 
     def counting(**kwargs: Any) -> Any:
         calls.append(kwargs)
         return real(**kwargs)
 
-    monkeypatch.setattr(micro.plugins, "entry_points", counting)
+    monkeypatch.setattr(micro.plugins.registry, "entry_points", counting)
     registry = PluginRegistry()
     registry.discover()
     registry.resolve(["gzip", "xsrf"])
@@ -308,64 +302,3 @@ def test_install_plugins_returns_the_resolved_plugins() -> None:
     assert [p.name for p in plugins] == ["gzip", "poweredby"]
     assert app.added == ["gzip", "poweredby"]
     assert app.settings["gzip_min_length"] == 1024
-
-
-# -- micro plugins ----------------------------------------------------------------------
-
-
-def table(out: str) -> dict[str, list[str]]:
-    return {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:] if line.strip()}
-
-
-def test_main_list_shows_every_installed_plugin(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main_list([]) == 0
-    out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["name", "distribution", "version", "enabled", "order"]
-    rows = table(out)
-    assert rows["xsrf"] == ["micro-xsrf", "0.1.0", "no", "-"]
-    assert rows["poweredby"] == ["micro-poweredby-example", "0.3.1", "no", "-"]
-
-
-def test_main_list_shows_the_resolved_order_for_an_app(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    app_file = tmp_path / "site.py"
-    app_file.write_text(
-        "from micro.web import App\n"
-        "app = App(plugins=['static', 'poweredby', 'gzip'],"
-        f" settings={{'static_path': {str(tmp_path)!r}}})\n"
-    )
-    assert main_list([str(app_file)]) == 0
-    out = capsys.readouterr().out
-    rows = table(out.split("\n\n")[0])
-    assert rows["gzip"][2:] == ["yes", "1"]
-    assert rows["poweredby"][2:] == ["yes", "2"]
-    assert rows["static"][2:] == ["yes", "3"]
-    assert rows["xsrf"][2:] == ["no", "-"]
-    assert "resolved order: gzip -> poweredby -> static" in out
-
-
-def test_main_list_reports_errors_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main_list(["--enable", "gzip,nope"]) == 2
-    assert "unknown plugin 'nope'" in capsys.readouterr().err
-
-
-def test_plugin_subcommands_run_by_name(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_plugin_command("poweredby", []) == 0
-    assert capsys.readouterr().out.strip() == '{"banner": "micro"}'
-    assert run_plugin_command("no-such-command", []) is None
-
-
-def test_the_micro_command_lists_plugins_and_runs_their_subcommands(tmp_path: Path) -> None:
-    def micro(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "micro", *args], capture_output=True, text=True, check=False
-        )
-
-    listed = micro("plugins", "--enable", "static,gzip")
-    assert listed.returncode == 0, listed.stderr
-    assert "resolved order: gzip -> static" in listed.stdout
-    assert micro("poweredby", "from-cli").stdout.strip() == '{"banner": "from-cli"}'
-    broken = micro("plugins", str(tmp_path / "missing.py"))
-    assert broken.returncode == 2
-    assert "missing.py" in broken.stderr

@@ -1,96 +1,25 @@
-"""Command line: ``micro <command>`` (``python -m micro`` is the same program).
+"""Command-line layer: ``micro serve TARGET``, any WSGI app under micro's own server.
 
-Each subcommand is a :class:`Command`: a name, a one-line help, a function that adds
-its arguments to an ``argparse`` subparser and a function that runs it and returns
-the exit status. :data:`COMMANDS` lists them; adding a command (``routes``,
-``plugins``) means writing one more :class:`Command` and adding it to that tuple.
-A command signals a user mistake by raising :class:`~micro.errors.ConfigError`:
-:func:`main` prints it as one line and exits with status 2, never a traceback.
-
-``micro serve TARGET`` serves a WSGI app with micro's server. TARGET is
-``module:attr`` or ``path/to/file.py[:attr]``; attr defaults to ``app``.
+TARGET is ``module:attr`` or ``path/to/file.py[:attr]`` (attr defaults to ``app``).
+The options map onto :class:`~micro.server.ServerConfig` and
+:class:`~micro.http.Limits`; ``--reload`` hands over to :mod:`micro.cli.reload`,
+``--processes N`` to the pre-fork supervisor of :mod:`micro.server.processes`.
+The server is imported only when the command runs, so ``micro --help`` stays quick.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-from micro.errors import ConfigError, MicroError
+from micro.cli.target import load_app, split_target
+from micro.errors import ConfigError
 
-__all__ = ["COMMANDS", "Command", "build_parser", "load_app", "main", "parse_bind"]
-
-
-@dataclass(frozen=True)
-class Command:
-    """One subcommand of ``micro``."""
-
-    name: str
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-# -- loading an app ---------------------------------------------------------------------
-def _split_target(target: str) -> tuple[str, str]:
-    if target.endswith(".py"):
-        return target, "app"
-    where, sep, attr = target.rpartition(":")
-    if not sep:
-        return target, "app"
-    if not where or not attr:
-        raise ConfigError(f"invalid target {target!r}: expected module:attr or file.py[:attr]")
-    return where, attr
-
-
-def _import_file(path: str) -> Any:
-    if not os.path.isfile(path):
-        raise ConfigError(f"cannot load {path!r}: no such file")
-    directory = os.path.dirname(os.path.abspath(path))
-    if directory not in sys.path:
-        sys.path.insert(0, directory)  # so the file can import its neighbours
-    name = os.path.splitext(os.path.basename(path))[0]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ConfigError(f"cannot load {path!r}: not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def load_app(target: str) -> Callable[..., Any]:
-    """Import TARGET (``module:attr`` or ``file.py[:attr]``) and return the WSGI callable."""
-    where, attr = _split_target(target)
-    try:
-        if where.endswith(".py"):
-            module = _import_file(where)
-        else:
-            if os.getcwd() not in sys.path:
-                sys.path.insert(0, os.getcwd())
-            module = importlib.import_module(where)
-    except ConfigError:
-        raise
-    except ImportError as exc:
-        raise ConfigError(f"cannot import {where!r}: {exc}") from exc
-    except Exception as exc:
-        raise ConfigError(f"importing {where!r} failed: {type(exc).__name__}: {exc}") from exc
-    obj: Any = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ConfigError(f"{where!r} has no attribute {attr!r}") from None
-    if not callable(obj):
-        raise ConfigError(f"{where}:{attr} is not a WSGI callable (got {type(obj).__name__})")
-    return obj  # type: ignore[no-any-return]
+__all__ = ["configure", "parse_bind", "run"]
 
 
 def parse_bind(value: str) -> tuple[str, int]:
@@ -103,7 +32,6 @@ def parse_bind(value: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-# -- serve ----------------------------------------------------------------------------
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def convert(text: str) -> Any:
         try:
@@ -133,7 +61,7 @@ def _processes(text: str) -> int:
     return value
 
 
-def _configure_serve(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     from micro.http import Limits
     from micro.server import ServerConfig
 
@@ -254,11 +182,11 @@ def _setup_logging(access_log: bool) -> None:
             access.propagate = False
 
 
-def _run_serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from micro.cli.reload import is_child
     from micro.http import Limits
-    from micro.reload import is_child
     from micro.server import Server, ServerConfig
 
     if args.reload and not is_child():
@@ -318,18 +246,18 @@ def _announce(target: str, config: Any, address: tuple[str, int], workers: str) 
         f"({workers}; Ctrl-C stops)",
         flush=True,
     )
-    from micro.reload import report_modules
+    from micro.cli.reload import report_modules
 
     report_modules()  # only in a --reload child: tell the supervisor what to watch
 
 
 def _run_reloader(args: argparse.Namespace) -> int:
-    from micro.reload import Supervisor
+    from micro.cli.reload import Reloader
 
-    where = _split_target(args.target)[0]
+    where = split_target(args.target)[0]
     extra = [where] if where.endswith(".py") and os.path.isfile(where) else []
     command = [sys.executable, "-m", "micro", *args.argv]
-    return Supervisor(command, interval=args.reload_interval, extra_files=extra).run()
+    return Reloader(command, interval=args.reload_interval, extra_files=extra).run()
 
 
 def _enable_debug(app: Any, target: str) -> None:
@@ -361,98 +289,3 @@ def _run_processes(args: argparse.Namespace, app: Callable[..., Any], config: An
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {reason}") from exc
     workers = f"{args.processes} processes x {config.threads} threads"
     return supervisor.run(ready=lambda: _announce(args.target, config, address, workers))
-
-
-SERVE = Command(
-    "serve", "serve a WSGI app with micro's HTTP/1.1 server", _configure_serve, _run_serve
-)
-
-
-# -- plugins (micro.plugins does the work; imported only when the command runs) -------
-def _configure_plugins(parser: argparse.ArgumentParser) -> None:
-    from micro.plugins import configure_list
-
-    configure_list(parser)
-
-
-def _run_plugins(args: argparse.Namespace) -> int:
-    from micro.plugins import run_list
-
-    return run_list(args)
-
-
-PLUGINS = Command(
-    "plugins",
-    "list installed plugins (distribution, version, enabled, resolved order for an app)",
-    _configure_plugins,
-    _run_plugins,
-)
-
-
-# -- routes (micro.routetable does the work) -------------------------------------------
-def _configure_routes(parser: argparse.ArgumentParser) -> None:
-    from micro.routetable import configure
-
-    configure(parser)
-
-
-def _run_routes(args: argparse.Namespace) -> int:
-    from micro.routetable import run
-
-    return run(args)
-
-
-ROUTES = Command(
-    "routes",
-    "print an app's route table (host, pattern, name, methods, handler); flag conflicts",
-    _configure_routes,
-    _run_routes,
-)
-
-COMMANDS: tuple[Command, ...] = (SERVE, ROUTES, PLUGINS)
-
-
-def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
-    """The parser; each option's default may come from a MICRO_* variable (micro.envconfig)."""
-    from micro import __version__
-    from micro.envconfig import apply_environment
-
-    parser = argparse.ArgumentParser(prog="micro", description="micro web framework tools")
-    parser.add_argument("--version", action="version", version=f"micro {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in commands:
-        child = sub.add_parser(command.name, help=command.help, description=command.help)
-        command.configure(child)
-        apply_environment(child)
-        child.set_defaults(run=command.run)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``micro``; returns the exit status (2 for a usage or configuration error)."""
-    words = list(sys.argv[1:] if argv is None else argv)
-    if words and not words[0].startswith("-") and words[0] not in {c.name for c in COMMANDS}:
-        from micro.plugins import run_plugin_command  # a subcommand an installed plugin adds
-
-        try:
-            status = run_plugin_command(words[0], words[1:])
-        except MicroError as exc:
-            print(f"micro: error: {exc}", file=sys.stderr)
-            return 2
-        if status is not None:
-            return status
-    try:
-        parser = build_parser()
-    except ConfigError as exc:  # a bad MICRO_* variable
-        print(f"micro: error: {exc}", file=sys.stderr)
-        return 2
-    args = parser.parse_args(argv)
-    args.argv = words  # what --reload runs again in its child process
-    run: Callable[[argparse.Namespace], int] = args.run
-    try:
-        return run(args)
-    except ConfigError as exc:
-        print(f"micro: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 0

@@ -38,68 +38,22 @@ nothing.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any
 
 from micro.errors import MicroError, PluginError
-
-if TYPE_CHECKING:
-    from micro.web import App
+from micro.plugins.api import API_VERSION, GROUP, CliCommand, Plugin, PluginApp
+from micro.plugins.ordering import CycleError, resolve_order
 
 __all__ = [
-    "API_VERSION",
-    "GROUP",
-    "Plugin",
     "PluginInfo",
     "PluginRegistry",
-    "configure_list",
     "discover",
+    "enabled_plugins",
     "install_plugins",
-    "main_list",
-    "resolve_order",
-    "run_list",
-    "run_plugin_command",
 ]
-
-API_VERSION = 1
-"""The plugin API this micro provides; a plugin's ``api_version`` must equal it."""
-
-GROUP = "micro.plugins"
-"""The entry-point group plugins are declared in."""
-
-CliCommand = Callable[[list[str]], int]
-
-
-@runtime_checkable
-class Plugin(Protocol):
-    """What a plugin factory returns.
-
-    ``before``/``after`` name plugins this one must precede/follow in the chain
-    when both are enabled (a constraint on an absent plugin is ignored);
-    ``requires`` names plugins that must be enabled too. ``settings`` are
-    defaults merged under ``app.settings`` (the user's values win). ``setup``
-    adds middleware, routes and helpers. A plugin may also define
-    ``cli_commands() -> Mapping[str, Callable[[list[str]], int]]`` to add
-    subcommands to the ``micro`` command.
-    """
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def api_version(self) -> int: ...
-    @property
-    def before(self) -> Sequence[str]: ...
-    @property
-    def after(self) -> Sequence[str]: ...
-    @property
-    def requires(self) -> Sequence[str]: ...
-    @property
-    def settings(self) -> Mapping[str, Any]: ...
-    def setup(self, app: App) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -201,7 +155,7 @@ class PluginRegistry:
         constraints = {n: (tuple(p.before), tuple(p.after)) for n, p in plugins.items()}
         try:
             order = resolve_order(requested, constraints)
-        except _CycleError as exc:
+        except CycleError as exc:
             chain = " -> ".join(exc.cycle)
             where = "; ".join(self.info(n).describe() for n in dict.fromkeys(exc.cycle))
             raise PluginError(f"plugin ordering cycle {chain}: {where}") from None
@@ -240,92 +194,13 @@ def _check(plugin: object, info: PluginInfo) -> None:
         )
 
 
-class _CycleError(Exception):
-    def __init__(self, cycle: list[str]) -> None:
-        super().__init__(" -> ".join(cycle))
-        self.cycle = cycle
-
-
-def resolve_order(
-    requested: Sequence[str], constraints: Mapping[str, tuple[Sequence[str], Sequence[str]]]
-) -> list[str]:
-    """Order ``requested`` under ``constraints[name] = (before, after)``.
-
-    A stable topological sort: Kahn's algorithm that always takes, among the
-    plugins free to go next, the one that lets the user's earliest-listed plugin
-    come soonest. Each plugin's priority is the smallest list position among
-    itself and every plugin that must follow it, so a plugin that has to precede
-    ``a`` inherits ``a``'s place: ``[a, b]`` with "c before a" gives ``[c, a, b]``,
-    not ``[b, c, a]``. With no constraints the result is the user's list;
-    constraints on names not requested are ignored. Raises an internal cycle
-    error (turned into PluginError by the caller).
-    """
-    index = {name: i for i, name in enumerate(requested)}
-    successors: dict[str, set[str]] = {name: set() for name in requested}
-    for name in requested:
-        before, after = constraints.get(name, ((), ()))
-        successors[name].update(b for b in before if b in index and b != name)
-        for a in after:
-            if a in index and a != name:
-                successors[a].add(name)
-    indegree = {name: 0 for name in requested}
-    for targets in successors.values():
-        for target in targets:
-            indegree[target] += 1
-    priority = {name: (_earliest(name, successors, index), index[name]) for name in requested}
-    order: list[str] = []
-    ready = [name for name in requested if indegree[name] == 0]
-    while ready:
-        ready.sort(key=priority.__getitem__)  # PERF: a handful of plugins; clarity first
-        name = ready.pop(0)
-        order.append(name)
-        for target in successors[name]:
-            indegree[target] -= 1
-            if indegree[target] == 0:
-                ready.append(target)
-    if len(order) < len(requested):
-        left = [name for name in requested if indegree[name] > 0]
-        raise _CycleError(_find_cycle(left, successors))
-    return order
-
-
-def _earliest(name: str, successors: Mapping[str, set[str]], index: Mapping[str, int]) -> int:
-    """The smallest list position among ``name`` and everything that must follow it."""
-    seen = {name}
-    stack = [name]
-    while stack:
-        for target in successors[stack.pop()]:
-            if target not in seen:
-                seen.add(target)
-                stack.append(target)
-    return min(index[n] for n in seen)
-
-
-def _find_cycle(nodes: list[str], successors: Mapping[str, set[str]]) -> list[str]:
-    """One cycle among ``nodes`` (each of which has an unresolved predecessor)."""
-    allowed = set(nodes)
-    path: list[str] = []
-    node = nodes[0]
-    # Every remaining node has a predecessor among the remaining ones, so walking
-    # predecessors must revisit a node within len(nodes) steps.
-    predecessors = {n: sorted(p for p in allowed if n in successors[p]) for n in nodes}
-    while node not in path:
-        path.append(node)
-        node = predecessors[node][0]
-    cycle = path[path.index(node) :]
-    cycle.reverse()
-    start = cycle.index(min(cycle, key=nodes.index))  # begin with the first one listed
-    cycle = cycle[start:] + cycle[:start]
-    return [*cycle, cycle[0]]
-
-
 def discover(registry: PluginRegistry | None = None) -> dict[str, PluginInfo]:
     """Installed plugins by name, through ``registry`` (a fresh one if not given)."""
     return (registry or PluginRegistry()).discover()
 
 
 def install_plugins(
-    app: App, names: Iterable[str], *, registry: PluginRegistry | None = None
+    app: PluginApp[Any, Any], names: Iterable[str], *, registry: PluginRegistry | None = None
 ) -> list[Plugin]:
     """Enable ``names`` on ``app``: resolve, merge settings defaults, set up in order.
 
@@ -351,68 +226,7 @@ def install_plugins(
     return plugins
 
 
-def main_list(argv: Sequence[str], *, registry: PluginRegistry | None = None) -> int:
-    """``micro plugins [--enable a,b,...] [APP]`` as a function: parse ``argv``, list."""
-    parser = argparse.ArgumentParser(prog="micro plugins", description=run_list.__doc__)
-    configure_list(parser)
-    return run_list(parser.parse_args(list(argv)), registry=registry)
-
-
-def configure_list(parser: argparse.ArgumentParser) -> None:
-    """The arguments of ``micro plugins`` (for the CLI's subparser)."""
-    parser.add_argument(
-        "app", nargs="?", metavar="APP", help="an app: module:attr or path/to/file.py[:attr]"
-    )
-    parser.add_argument(
-        "--enable", default=None, metavar="NAMES", help="comma-separated plugin names to order"
-    )
-
-
-def run_list(args: argparse.Namespace, *, registry: PluginRegistry | None = None) -> int:
-    """List installed plugins: name, distribution, version, enabled, order.
-
-    For an app (``APP``, whose enabled plugins are read from it) or an explicit
-    ``--enable`` list, the last two columns say whether each plugin is enabled and
-    its place in the resolved order. Exit status 2 on a plugin error, like
-    every other usage or configuration error of the ``micro`` command.
-    """
-    registry = registry or PluginRegistry()
-    try:
-        enabled: list[str] = []
-        if args.app:
-            from micro.cli import load_app  # the same loader as ``micro serve``
-
-            enabled = _enabled_plugins(load_app(args.app))
-        if args.enable:
-            enabled += [n.strip() for n in args.enable.split(",") if n.strip()]
-        order = [p.name for p in registry.resolve(enabled)] if enabled else []
-        rows = [("name", "distribution", "version", "enabled", "order")]
-        for name, info in registry.discover().items():
-            place = str(order.index(name) + 1) if name in order else "-"
-            mark = "yes" if name in order else "no"
-            rows.append((name, info.distribution, info.version, mark, place))
-    except MicroError as exc:
-        print(f"micro plugins: error: {exc}", file=sys.stderr)
-        return 2
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    if order:
-        print("\nresolved order: " + " -> ".join(order))
-    return 0
-
-
-def run_plugin_command(
-    name: str, argv: Sequence[str], *, registry: PluginRegistry | None = None
-) -> int | None:
-    """Run the subcommand ``name`` that an installed plugin adds; None if none adds it."""
-    commands = (registry or PluginRegistry()).cli_commands()
-    if name not in commands:
-        return None
-    return commands[name][1](list(argv))
-
-
-def _enabled_plugins(app: Any) -> list[str]:
+def enabled_plugins(app: object) -> list[str]:
     """The plugin names an app enabled (``app.plugins`` or the ``plugins`` setting)."""
     names: list[str] = []
     for plugin in getattr(app, "plugins", None) or ():

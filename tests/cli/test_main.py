@@ -13,7 +13,7 @@ import pytest
 from micro.cli import load_app, main, parse_bind
 from micro.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 HELLO = str(ROOT / "examples" / "hello.py")
 
 

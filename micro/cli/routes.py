@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from micro.errors import ConfigError, MicroError
+from micro.cli.target import load_app
+from micro.errors import ConfigError, MicroError, PluginError
 from micro.routing import Route, Router
+from micro.web.endpoint import Endpoint
 
 __all__ = ["RouteRow", "configure", "format_table", "route_rows", "run"]
 
@@ -48,6 +50,12 @@ class RouteRow:
     problems: list[str]
 
 
+def _registered(route: Route) -> Any:
+    """What the user registered for ``route`` (an App's routes carry it in an Endpoint)."""
+    target = route.target
+    return target.target if isinstance(target, Endpoint) else target
+
+
 def _handler_name(target: Any) -> str:
     module = getattr(target, "__module__", None) or "?"
     name = getattr(target, "__qualname__", None) or type(target).__qualname__
@@ -56,12 +64,11 @@ def _handler_name(target: Any) -> str:
 
 def _plugin_packages(app: Any) -> dict[str, str]:
     """Top-level package -> plugin name, for the plugins the app enabled."""
-    from micro.errors import PluginError
-    from micro.plugins import PluginRegistry, _enabled_plugins
+    from micro.plugins import PluginRegistry, enabled_plugins  # only when the table is made
 
     registry = getattr(app, "settings", {}).get("plugin_registry") or PluginRegistry()
     packages: dict[str, str] = {}
-    for name in _enabled_plugins(app):
+    for name in enabled_plugins(app):
         try:
             module = registry.info(name).entry_point.module
         except PluginError:
@@ -129,7 +136,7 @@ def _problems(router: Router, route: Route, prefixes: list[tuple[str, Router]]) 
             where = f" on host {found.host!r}" if found.host else ""
             problems.append(
                 f"{method} {path} is answered by {found.pattern!r}{where}"
-                f" ({_handler_name(found.target)}), not by this route"
+                f" ({_handler_name(_registered(found))}), not by this route"
             )
     return problems
 
@@ -159,7 +166,7 @@ def route_rows(app: Any) -> list[RouteRow]:
         claimed.append((name, own))
     rows = []
     for route in router.routes():
-        target_pkg = (getattr(route.target, "__module__", None) or "").split(".")[0]
+        target_pkg = (getattr(_registered(route), "__module__", None) or "").split(".")[0]
         plugin = packages.get(target_pkg)
         rows.append(
             RouteRow(
@@ -167,7 +174,7 @@ def route_rows(app: Any) -> list[RouteRow]:
                 pattern=route.pattern,
                 name=route.name or "-",
                 methods=", ".join(sorted(route.methods)) if route.methods else "*",
-                handler=_handler_name(route.target),
+                handler=_handler_name(_registered(route)),
                 source=f"plugin {plugin}" if plugin else "app",
                 problems=_problems(router, route, claimed),
             )
@@ -202,8 +209,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: Any = None) -> int:
-    from micro.cli import load_app
-
     rows = route_rows(load_app(args.target))
     print(format_table(rows), file=out or sys.stdout)
     return 1 if args.strict and any(r.problems for r in rows) else 0

@@ -17,7 +17,7 @@ from webtest import TestApp
 
 from micro import App, Request, RequestHandler
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 EVIL = "<script>alert('x')</script>"
 
 

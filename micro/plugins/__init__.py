@@ -1,0 +1,32 @@
+"""Plugin layer: find plugins through entry points, order them, set them up.
+
+The mechanism only (no command line: ``micro plugins`` lives in :mod:`micro.cli`).
+:mod:`micro.plugins.api` says what a plugin is and what it may use of the App;
+:mod:`micro.plugins.registry` discovers, checks and installs; :mod:`micro.plugins.ordering`
+orders. This module only re-exports their public names.
+"""
+
+from micro.plugins.api import API_VERSION, GROUP, CliCommand, Plugin, PluginApp, PluginMiddleware
+from micro.plugins.ordering import resolve_order
+from micro.plugins.registry import (
+    PluginInfo,
+    PluginRegistry,
+    discover,
+    enabled_plugins,
+    install_plugins,
+)
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "CliCommand",
+    "Plugin",
+    "PluginApp",
+    "PluginInfo",
+    "PluginMiddleware",
+    "PluginRegistry",
+    "discover",
+    "enabled_plugins",
+    "install_plugins",
+    "resolve_order",
+]

@@ -1,0 +1,166 @@
+"""Framework layer: endpoints, what a route carries and the App calls for a request.
+
+An :class:`Endpoint` turns a Request into a Response. :class:`FunctionEndpoint` calls a
+function route and converts what it returns; :class:`HandlerEndpoint` runs a
+RequestHandler class with its URL spec's ``initialize`` kwargs; :class:`Answer` is the
+App's own endpoint for a request no route takes (404, 405, the automatic OPTIONS
+answer, a trailing-slash redirect, a path that is not UTF-8). Each knows the
+middleware its route opted out of (``skip``), decided once, at registration.
+
+:class:`AppRouter` is the App's router: however a route is added (``@app.route``,
+``app.add_route``, ``app.router.add``), the route's target is an Endpoint, so what the
+router returns is what the App calls; there is no side table keyed by route.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from micro.errors import HTTPError, RoutingError
+from micro.routing import Route, Router
+from micro.web.handler import RequestHandler, handler_methods, run_handler
+from micro.web.middleware import CallNext, skipped_middleware
+from micro.web.request import Request
+from micro.web.response import Response, to_response
+
+__all__ = [
+    "Answer",
+    "AppRouter",
+    "Endpoint",
+    "FunctionEndpoint",
+    "HandlerEndpoint",
+    "make_endpoint",
+]
+
+_METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
+
+
+class Endpoint:
+    """Request in, Response out; ``target`` is what the user registered (None: the App's).
+
+    ``chain`` is the route's middleware chain around this endpoint, built by the App
+    on the route's first request.
+    """
+
+    __slots__ = ("chain", "skip", "target")
+
+    def __init__(self, target: Any, skip: frozenset[str] = frozenset()) -> None:
+        self.target = target
+        self.skip = skip
+        self.chain: CallNext | None = None
+
+    def __call__(self, request: Request) -> Response:
+        raise NotImplementedError  # pragma: no cover
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.target!r})"
+
+
+class FunctionEndpoint(Endpoint):
+    """A function route: ``fn(request, *path_args, **path_kwargs)``, result to Response."""
+
+    __slots__ = ()
+
+    def __call__(self, request: Request) -> Response:
+        return to_response(self.target(request, *request.path_args, **request.path_kwargs))
+
+
+class HandlerEndpoint(Endpoint):
+    """A RequestHandler class, made and run once per request."""
+
+    __slots__ = ("init_kwargs",)
+
+    def __init__(self, target: type[RequestHandler], init_kwargs: Mapping[str, Any]) -> None:
+        super().__init__(target, skipped_middleware(target))
+        self.init_kwargs = dict(init_kwargs)
+
+    def __call__(self, request: Request) -> Response:
+        return run_handler(self.target, request, self.init_kwargs)
+
+
+class Answer(Endpoint):
+    """The App's endpoint for a request no route takes: a ready Response, or an error.
+
+    PERF: a 404's HTTPError is raised only if the request reaches the endpoint; a
+    middleware that answers it itself (static files) never pays for the error page.
+    """
+
+    __slots__ = ("answer",)
+
+    def __init__(self, answer: Response | HTTPError | int) -> None:
+        super().__init__(None)
+        self.answer = answer
+
+    def __call__(self, request: Request) -> Response:
+        answer = self.answer
+        if isinstance(answer, Response):
+            return answer
+        if isinstance(answer, int):
+            raise HTTPError(answer)
+        raise answer
+
+
+def make_endpoint(
+    pattern: str,
+    target: object,
+    methods: Iterable[str] | None,
+    kwargs: Mapping[str, Any] | None,
+) -> tuple[Endpoint, frozenset[str]]:
+    """The endpoint for ``target`` and the methods its route takes (App rules, checked)."""
+    if isinstance(methods, str):
+        raise RoutingError(f"{pattern!r}: methods is a list of names, not the str {methods!r}")
+    endpoint: Endpoint
+    if isinstance(target, type) and issubclass(target, RequestHandler):
+        implemented = handler_methods(target)
+        if methods is None:
+            allowed = implemented
+        else:
+            # HEAD (served by get) and OPTIONS (answered by the App) need no method.
+            allowed = frozenset(m.upper() for m in methods)
+            allowed -= {"HEAD", "OPTIONS"} - implemented
+            missing = allowed - implemented
+            if missing:
+                raise RoutingError(
+                    f"{target.__name__} does not implement {', '.join(sorted(missing))}"
+                )
+        endpoint = HandlerEndpoint(target, kwargs or {})
+    elif callable(target):
+        if inspect.iscoroutinefunction(target):
+            raise RoutingError(f"{target!r}: micro.App is WSGI; routes must not be async")
+        if kwargs:
+            raise RoutingError("initialize kwargs are for RequestHandler classes only")
+        allowed = frozenset(m.upper() for m in (methods or ("GET",)))
+        endpoint = FunctionEndpoint(target, skipped_middleware(target))
+    else:
+        raise RoutingError(f"a route target must be a function or RequestHandler, not {target!r}")
+    for method in allowed:
+        if not method or not set(method) <= _METHOD_CHARS:
+            raise RoutingError(f"invalid HTTP method {method!r} for {pattern!r}")
+    return endpoint, allowed
+
+
+class AppRouter(Router):
+    """The App's Router: every route's target is an :class:`Endpoint`.
+
+    ``app.add_route`` hands over a ready endpoint; a function or handler class added
+    to ``app.router`` directly is wrapped here (methods as given, as a plain Router
+    takes them).
+    """
+
+    def add(
+        self,
+        pattern: str,
+        target: Any,
+        *,
+        methods: Iterable[str] | None = None,
+        name: str | None = None,
+        host: str | None = None,
+    ) -> Route:
+        if not isinstance(target, Endpoint):
+            if isinstance(target, type) and issubclass(target, RequestHandler):
+                target = HandlerEndpoint(target, {})
+            elif callable(target):
+                target = FunctionEndpoint(target, skipped_middleware(target))
+        return super().add(pattern, target, methods=methods, name=name, host=host)
