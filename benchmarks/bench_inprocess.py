@@ -169,6 +169,7 @@ def micro_part(part: str, static_root: Path) -> WSGIApp:
         from micro import App, RequestHandler  # type: ignore[attr-defined,unused-ignore]
     except ImportError:  # pragma: no cover - an older layout
         from micro.handler import RequestHandler  # type: ignore[import-not-found,unused-ignore]
+
         from micro.web import App  # type: ignore[import-not-found,unused-ignore]
 
     plugin = part.removeprefix("+ ") if part.startswith("+ ") else None
