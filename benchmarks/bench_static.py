@@ -2,25 +2,30 @@
 
     python benchmarks/bench_static.py [--rounds 3] [--duration 5] [--markdown FILE]
 
-Four servers, each its own process on 127.0.0.1, started and stopped by this script:
+Five servers, each its own process on 127.0.0.1, started and stopped by this script:
 
 - micro: `App(plugins=["static", "gzip"])` under micro's own server (4 threads), files
   under /static/ through the static plugin, and a route /json that returns a ~20 KB dict;
 - micro-wsgi (files only): a bare WSGI function under micro's server (4 threads) that
   hands the file to `wsgi.file_wrapper`, no App and no plugins: the server's share of
   micro's cost, so the table shows how much the framework layer adds;
+- whitenoise (files only): WhiteNoise 6 (`WhiteNoise(app, root=..., prefix="static/")`,
+  its documented WSGI use, files indexed at start-up) under micro's own server (4
+  threads): the same server as micro, so the table compares the two static layers;
 - Tornado: one process, `StaticFileHandler` on /static/ and a handler writing the same
   dict to /json, with `compress_response=True`;
 - nginx (files only): a foreground master (`daemon off`) from a config written into a
   temporary directory, `worker_processes auto` (2 here, Debian's default), sendfile on,
   no access log; stopped by its PID.
 
-Cases: a 1 MB and a 1 KB file (random bytes) with keep-alive, and the 20 KB JSON
-answer with `Accept-Encoding: gzip`. Every server must first answer each case right
+Cases: a 1 MB, a 100 KB and a 1 KB file (random bytes) with keep-alive, and the 20 KB
+JSON answer with `Accept-Encoding: gzip`. Every server must first answer each case right
 (status 200, the exact file bytes; a gzip-encoded body that decodes to the same JSON).
 Rounds are interleaved (nginx, Tornado, micro, nginx, ...). The table gives median
-requests and megabytes per second, median p99 latency, and the ratios to nginx (files)
-and to Tornado (every case). Needs wrk and nginx (`apt-get install wrk nginx`) and the
+requests and megabytes per second, median p99 latency, requests per server CPU-second
+(the CPU time of the server's processes, read from /proc around each wrk run), and the
+ratios to nginx, WhiteNoise (files) and Tornado, each the median of the ratios measured
+in the same round. Needs wrk and nginx (`apt-get install wrk nginx`) and the
 peers (`python -m pip install -r benchmarks/requirements.txt`).
 
 `python benchmarks/bench_static.py --serve micro|micro-wsgi|tornado --root DIR --port N` runs one of
@@ -53,18 +58,24 @@ from harness import (
     free_port,
     http_get,
     median,
+    nginx_process,
+    per_round_ratio,
     require_module,
     require_tool,
     run_wrk,
+    svg_bar_chart,
     table,
     temp_dir,
     terminate_on_signals,
     write_markdown,
+    write_svg,
 )
 
-FILES = {"1m.bin": 1024 * 1024, "1k.bin": 1024}
+FILES = {"1m.bin": 1024 * 1024, "100k.bin": 100 * 1024, "1k.bin": 1024}
 PREFIX = "/static/"
-SERVERS = ("nginx", "tornado", "micro", "micro-wsgi")
+SERVERS = ("nginx", "tornado", "micro", "micro-wsgi", "whitenoise")
+FILE_SERVERS = SERVERS
+PYTHON_SERVERS = ("micro", "micro-wsgi", "whitenoise", "tornado")
 
 
 def _payload() -> dict[str, Any]:
@@ -89,6 +100,7 @@ PAYLOAD = _payload()
 
 @dataclass(frozen=True)
 class Case:
+    key: str  # what --cases names
     label: str
     path: str
     headers: dict[str, str]
@@ -96,9 +108,10 @@ class Case:
 
 
 CASES = (
-    Case("1 MB file", PREFIX + "1m.bin", {}, SERVERS),
-    Case("1 KB file", PREFIX + "1k.bin", {}, SERVERS),
-    Case("20 KB JSON, gzip", "/json", {"Accept-Encoding": "gzip"}, ("tornado", "micro")),
+    Case("1m", "1 MB file", PREFIX + "1m.bin", {}, FILE_SERVERS),
+    Case("100k", "100 KB file", PREFIX + "100k.bin", {}, FILE_SERVERS),
+    Case("1k", "1 KB file", PREFIX + "1k.bin", {}, FILE_SERVERS),
+    Case("json", "20 KB JSON, gzip", "/json", {"Accept-Encoding": "gzip"}, ("tornado", "micro")),
 )
 
 
@@ -144,10 +157,22 @@ def wsgi_files(root: Path) -> Any:
     return app
 
 
-def serve_micro(root: Path, port: int, threads: int, *, bare: bool = False) -> None:
+def whitenoise_files(root: Path) -> Any:
+    """WhiteNoise in front of a WSGI app that has nothing else: every other path is 404."""
+    from whitenoise import WhiteNoise
+
+    def not_found(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return []
+
+    return WhiteNoise(not_found, root=str(root), prefix=PREFIX.strip("/") + "/")
+
+
+def serve_micro(root: Path, port: int, threads: int, kind: str = "micro") -> None:
     from micro.server import serve  # type: ignore[import-not-found,unused-ignore]
 
-    serve(wsgi_files(root) if bare else micro_app(root), host=HOST, port=port, threads=threads)
+    apps = {"micro": micro_app, "micro-wsgi": wsgi_files, "whitenoise": whitenoise_files}
+    serve(apps[kind](root), host=HOST, port=port, threads=threads)
 
 
 def serve_tornado(root: Path, port: int) -> None:
@@ -171,44 +196,6 @@ def serve_tornado(root: Path, port: int) -> None:
         await asyncio.Event().wait()
 
     asyncio.run(run())
-
-
-# --- nginx --------------------------------------------------------------------------------
-
-
-def nginx_conf(prefix: Path, root: Path, port: int, workers: str) -> str:
-    temps = "\n".join(
-        f"    {kind}_temp_path {prefix / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    return f"""daemon off;
-worker_processes {workers};
-pid {prefix / "nginx.pid"};
-error_log stderr warn;
-events {{ worker_connections 1024; }}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-{temps}
-    server {{
-        listen {HOST}:{port};
-        location {PREFIX} {{ alias {root}/; }}
-    }}
-}}
-"""
-
-
-def nginx_process(prefix: Path, root: Path, port: int, workers: str, logs: Path) -> ServerProcess:
-    nginx = require_tool("nginx")
-    conf = prefix / "nginx.conf"
-    conf.write_text(nginx_conf(prefix, root, port, workers))
-    # -e: nginx opens its compiled-in error log before it reads the config; send it to stderr.
-    argv = [nginx, "-p", str(prefix), "-c", str(conf), "-e", "stderr"]
-    return ServerProcess("nginx", argv, port, log_dir=logs)
 
 
 # --- checks and the run -------------------------------------------------------------------
@@ -245,53 +232,137 @@ def checker(server: str, contents: dict[str, bytes]) -> Any:
     return check
 
 
-def report(
-    results: dict[str, dict[str, list[WrkResult]]], *, markdown: bool
-) -> tuple[str, list[str]]:
-    headers = ["case", "server", "req/s", "MB/s", "vs nginx", "vs tornado", "p99 ms", "errors"]
+@dataclass
+class Run:
+    """One wrk run against one server, with the server's CPU time over it."""
+
+    wrk: WrkResult
+    cpu_s: float
+
+    @property
+    def per_cpu_s(self) -> float:
+        return self.wrk.requests / self.cpu_s if self.cpu_s > 0 else float("nan")
+
+
+Results = dict[str, dict[str, list[Run]]]  # case label -> server -> one Run per round
+
+
+def _ratio(by: dict[str, list[Run]], server: str, reference: str) -> float:
+    if reference not in by:
+        return float("nan")
+    return per_round_ratio([r.wrk.rps for r in by[server]], [r.wrk.rps for r in by[reference]])
+
+
+def _x(value: float) -> str:
+    return "-" if value != value else f"{value:.2f}x"
+
+
+def report(results: Results, *, markdown: bool) -> tuple[str, list[str]]:
+    headers = ["case", "server", "req/s", "MB/s", "vs nginx", "vs whitenoise", "vs tornado",
+               "p99 ms", "req/CPU-s", "errors"]  # fmt: skip
     rows = []
     lines = []
     for case in CASES:
         by = results.get(case.label)
         if by is None:  # no server of this run serves the case
             continue
-        rps = {s: median([r.rps for r in runs]) for s, runs in by.items()}
         for server, runs in by.items():
-            mbs = median([r.transfer_bps for r in runs]) / 1e6
-            vs_nginx = f"{rps[server] / rps['nginx']:.2f}x" if rps.get("nginx") else "-"
-            vs_tornado = f"{rps[server] / rps['tornado']:.2f}x" if rps.get("tornado") else "-"
-            p99 = median([r.p99_ms for r in runs])
-            errors = str(sum(r.errors for r in runs))
-            cells = [fmt(rps[server]), fmt(mbs, 1), vs_nginx, vs_tornado, fmt(p99, 2), errors]
-            rows.append([case.label, server, *cells])
-        if "micro" in rps and "tornado" in rps:
-            ratio = rps["micro"] / rps["tornado"]
-            ok = "met" if ratio > 1.0 else "MISSED"
-            lines.append(f"- {case.label}: micro {ratio:.2f}x Tornado (target > 1x: {ok})")
-        if case.label == "1 MB file" and "micro" in rps and "nginx" in rps:
-            ratio = rps["micro"] / rps["nginx"]
-            ok = "met" if ratio >= 0.5 else "MISSED"
-            lines.append(f"- 1 MB file: micro {ratio:.2f}x nginx (target >= 0.5x: {ok})")
-            if "micro-wsgi" in rps:
-                bare = rps["micro-wsgi"] / rps["nginx"]
+            rows.append([
+                case.label, server, fmt(median([r.wrk.rps for r in runs])),
+                fmt(median([r.wrk.transfer_bps for r in runs]) / 1e6, 1),
+                _x(_ratio(by, server, "nginx")), _x(_ratio(by, server, "whitenoise")),
+                _x(_ratio(by, server, "tornado")),
+                fmt(median([r.wrk.p99_ms for r in runs]), 2),
+                fmt(median([r.per_cpu_s for r in runs])),
+                str(sum(r.wrk.errors for r in runs)),
+            ])  # fmt: skip
+        if "micro" not in by:
+            continue
+        for reference, need in (("whitenoise", 1.0), ("tornado", 1.0)):
+            ratio = _ratio(by, "micro", reference)
+            if ratio == ratio:
+                ok = "met" if ratio > need else "MISSED"
+                lines.append(f"- {case.label}: micro {ratio:.2f}x {reference} (target > 1x: {ok})")
+        if case.label == "1 MB file" and "nginx" in by:
+            ratio = _ratio(by, "micro", "nginx")
+            ok = "met" if ratio >= 0.7 else "MISSED"
+            lines.append(f"- 1 MB file: micro {ratio:.2f}x nginx (target >= 0.7x: {ok})")
+            if "micro-wsgi" in by:
+                bare = _ratio(by, "micro-wsgi", "nginx")
+                share = _ratio(by, "micro", "micro-wsgi")
                 lines.append(
                     f"  (micro's server alone, micro-wsgi: {bare:.2f}x nginx; the App and "
-                    f"plugins cost {1 - rps['micro'] / rps['micro-wsgi']:.0%} of its throughput)"
+                    f"plugins cost {1 - share:.0%} of its throughput)"
                 )
     return table(headers, rows, markdown=markdown), lines
+
+
+def chart(results: Results, servers: Sequence[str]) -> str:
+    cases = [c.label for c in CASES if c.label in results]
+    groups = []
+    for case in cases:
+        by = results[case]
+        for server in servers:
+            if server not in by:
+                continue
+            nginx = _ratio(by, server, "nginx")
+            note = "" if nginx != nginx else f"{nginx:.2f}x nginx"
+            groups.append((f"{case}: {server}", [(_ratio(by, server, "micro"), note)]))
+    return svg_bar_chart(
+        "Static files and gzip: requests per second relative to micro (same round)",
+        "x micro",
+        groups,
+        ["req/s / micro's req/s (median of same-round ratios)"],
+        note="each case on its own scale: micro = 1; labels give the ratio to nginx",
+    )
+
+
+def measure(procs: dict[str, ServerProcess], cases: Sequence[Case], rounds: int,
+            options: WrkOptions, results: Results) -> None:  # fmt: skip
+    warm = WrkOptions(1.0, options.connections, options.threads)
+    for case in cases:
+        for name in results[case.label]:
+            run_wrk(f"http://{HOST}:{procs[name].port}{case.path}", warm, case.headers)
+    for rnd in range(rounds):
+        for case in cases:
+            names = list(results[case.label])
+            order = names[rnd % len(names) :] + names[: rnd % len(names)]
+            for name in order:
+                proc = procs[name]
+                before = proc.cpu_seconds()
+                res = run_wrk(f"http://{HOST}:{proc.port}{case.path}", options, case.headers)
+                run = Run(res, proc.cpu_seconds() - before)
+                if not proc.alive():
+                    raise BenchError(f"{name} died during the run:\n{proc.log_tail()}")
+                results[case.label][name].append(run)
+                print(f"round {rnd + 1}/{rounds} {case.label:17} {name:10} "
+                      f"{res.rps:9,.0f} req/s {res.transfer_bps / 1e6:8.1f} MB/s "
+                      f"p99 {res.p99_ms:8.2f} ms {run.per_cpu_s:8,.0f} req/CPU-s "
+                      f"errors {res.errors}", flush=True)  # fmt: skip
 
 
 def bench(args: argparse.Namespace) -> int:
     terminate_on_signals()
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    for name in servers:
+        if name not in SERVERS:
+            raise BenchError(f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
     require_tool("wrk")
     if "nginx" in servers:
         require_tool("nginx")
     if "tornado" in servers:
         require_module("tornado", "tornado")
+    if "whitenoise" in servers:
+        require_module("whitenoise", "whitenoise")
     options = WrkOptions(args.duration, args.connections, args.wrk_threads)
-    cases = [c for c in CASES if any(s in servers for s in c.servers)]
-    results = {c.label: {s: [] for s in c.servers if s in servers} for c in cases}
+    keys = [k.strip() for k in args.cases.split(",") if k.strip()]
+    unknown = set(keys) - {c.key for c in CASES}
+    if unknown:
+        raise BenchError(f"unknown case(s) {sorted(unknown)}; choose from "
+                         f"{', '.join(c.key for c in CASES)}")  # fmt: skip
+    cases = [c for c in CASES if c.key in keys and any(s in servers for s in c.servers)]
+    results: Results = {c.label: {s: [] for s in c.servers if s in servers} for c in cases}
+    load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
     with temp_dir("micro-bench-static-") as tmp, ExitStack() as stack:
         tmp.chmod(0o755)  # nginx workers run as an unprivileged user and must read the files
@@ -302,7 +373,8 @@ def bench(args: argparse.Namespace) -> int:
         for name in servers:
             port = free_port()
             if name == "nginx":
-                proc = nginx_process(tmp, root, port, args.nginx_workers, tmp)
+                location = f"location {PREFIX} {{ alias {root}/; }}"
+                proc = nginx_process(tmp, port, args.nginx_workers, location, tmp)
             else:
                 argv = [sys.executable, str(HERE / "bench_static.py"), "--serve", name,
                         "--root", str(root), "--port", str(port),
@@ -312,22 +384,7 @@ def bench(args: argparse.Namespace) -> int:
             proc.wait_ready(checker(name, contents))
             procs[name] = proc
             print(f"{name}: ready on {HOST}:{port}", flush=True)
-        warm = WrkOptions(1.0, options.connections, options.threads)
-        for case in cases:
-            for name in results[case.label]:
-                run_wrk(f"http://{HOST}:{procs[name].port}{case.path}", warm, case.headers)
-        for rnd in range(1, args.rounds + 1):
-            for case in cases:
-                for name in results[case.label]:
-                    proc = procs[name]
-                    url = f"http://{HOST}:{proc.port}{case.path}"
-                    res = run_wrk(url, options, case.headers)
-                    if not proc.alive():
-                        raise BenchError(f"{name} died during the run:\n{proc.log_tail()}")
-                    results[case.label][name].append(res)
-                    print(f"round {rnd}/{args.rounds} {case.label:17} {name:8} "
-                          f"{res.rps:9,.0f} req/s {res.transfer_bps / 1e6:8.1f} MB/s "
-                          f"p99 {res.p99_ms:8.2f} ms errors {res.errors}", flush=True)  # fmt: skip
+        measure(procs, cases, args.rounds, options, results)
         for name, proc in procs.items():  # still answering right after the load
             checker(name, contents)(proc.port)
 
@@ -336,23 +393,28 @@ def bench(args: argparse.Namespace) -> int:
     print(text)
     print("\n".join(lines))
     env = environment(
-        ["tornado"], {"wrk": ["wrk", "--version"], "nginx": [require_tool("nginx"), "-v"]}
+        ["tornado", "whitenoise"],
+        {"wrk": ["wrk", "--version"], "nginx": [require_tool("nginx"), "-v"]},
     )
+    env.append(f"- load average before the run (1, 5, 15 min): {load_before}")
     env.append(
-        f"- settings: micro and micro-wsgi {args.threads} threads; Tornado one process; nginx "
-        f"worker_processes {args.nginx_workers}, sendfile on; wrk {options.threads} threads, "
-        f"{options.connections} connections, {options.duration:g} s per run, {args.rounds} "
-        "interleaved rounds, keep-alive; medians over rounds; gzip level 6 and minimum "
-        "length 1024 on both micro (gzip plugin defaults) and Tornado (fixed)"
+        f"- settings: micro, micro-wsgi and whitenoise on micro's server, {args.threads} "
+        f"threads; Tornado one process; nginx worker_processes {args.nginx_workers}, sendfile "
+        f"on; wrk {options.threads} threads, {options.connections} connections, "
+        f"{options.duration:g} s per run, {args.rounds} interleaved rounds (order rotated each "
+        "round), keep-alive; medians over rounds, ratios the medians of same-round ratios; "
+        "gzip level 6 and minimum length 1024 on both micro (gzip plugin defaults) and "
+        "Tornado (fixed)"
     )
     md, _ = report(results, markdown=True)
     write_markdown(
         args.markdown,
-        "Static files and gzip: micro, Tornado, nginx",
+        "Static files and gzip: micro, WhiteNoise, Tornado, nginx",
         env,
         md + ("\n\n" + "\n".join(lines) if lines else ""),
         [],
     )
+    write_svg(args.svg, chart(results, servers))
     return 0
 
 
@@ -368,9 +430,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--servers", default=",".join(SERVERS), help=f"subset of {','.join(SERVERS)}"
     )
     parser.add_argument("--markdown", type=Path, help="also write the report as markdown here")
+    parser.add_argument("--svg", type=Path, help="also draw the table as an SVG chart here")
     parser.add_argument(
-        "--serve", choices=["micro", "micro-wsgi", "tornado"], help=argparse.SUPPRESS
+        "--cases",
+        default=",".join(c.key for c in CASES),
+        help=f"subset of {','.join(c.key for c in CASES)}",
     )
+    parser.add_argument("--serve", choices=PYTHON_SERVERS, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -378,8 +444,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return bench(args)
     if args.root is None or args.port is None:
         parser.error("--serve needs --root and --port")
-    if args.serve in ("micro", "micro-wsgi"):
-        serve_micro(args.root, args.port, args.threads, bare=args.serve == "micro-wsgi")
+    if args.serve in ("micro", "micro-wsgi", "whitenoise"):
+        serve_micro(args.root, args.port, args.threads, args.serve)
     else:
         serve_tornado(args.root, args.port)
     return 0

@@ -185,6 +185,17 @@ class ServerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by every live process of the server's group.
+
+        Read from /proc: the leader and the processes it forked (pre-fork workers, nginx
+        workers) share its process group. Processes that already exited are not
+        counted, which is what a benchmark wants: read it before and after a run.
+        """
+        if self.proc is None:
+            return 0.0
+        return group_cpu_seconds(self.proc.pid)
+
     def stop(self, grace: float = 5.0) -> None:
         proc = self.proc
         if proc is None:
@@ -201,6 +212,65 @@ class ServerProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         self.proc = None
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of the live processes in process group ``pgid`` (Linux)."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:  # gone meanwhile
+            continue
+        # The command name may hold spaces and parentheses: the fields follow the last ")".
+        fields = stat.rpartition(b")")[2].split()
+        # fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / _CLOCK_TICKS
+
+
+def nginx_process(
+    prefix: Path, port: int, workers: str, locations: str, logs: Path
+) -> ServerProcess:
+    """nginx in the foreground from a config written into ``prefix``, stopped by its PID.
+
+    ``locations`` is the body of the one ``server`` block (after its ``listen``).
+    """
+    nginx = require_tool("nginx")
+    temps = "\n".join(
+        f"    {kind}_temp_path {prefix / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = prefix / "nginx.conf"
+    conf.write_text(f"""daemon off;
+worker_processes {workers};
+pid {prefix / "nginx.pid"};
+error_log stderr warn;
+events {{ worker_connections 1024; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+{temps}
+    server {{
+        listen {HOST}:{port};
+        {locations}
+    }}
+}}
+""")
+    # -e: nginx opens its compiled-in error log before it reads the config; send it to stderr.
+    argv = [nginx, "-p", str(prefix), "-c", str(conf), "-e", "stderr"]
+    return ServerProcess("nginx", argv, port, log_dir=logs)
 
 
 @contextlib.contextmanager
@@ -325,6 +395,82 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, markdown: bo
     out.append("  ".join("-" * w for w in widths))
     out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(out)
+
+
+def per_round_ratio(values: Sequence[float], reference: Sequence[float]) -> float:
+    """The median over rounds of value / reference measured in the same round."""
+    pairs = [v / r for v, r in zip(values, reference, strict=False) if r]
+    return median(pairs)
+
+
+# --- an SVG bar chart (hand-written, standard library only) ------------------------------
+
+_SVG_COLOURS = ("#3b6ea5", "#e08a2c", "#5a9e4b", "#b04a5a")
+
+
+def _svg_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def svg_bar_chart(
+    title: str,
+    unit: str,
+    groups: Sequence[tuple[str, Sequence[tuple[float, str]]]],
+    series: Sequence[str],
+    *,
+    note: str = "",
+) -> str:
+    """Horizontal grouped bars: one group per row label, one bar per series.
+
+    ``groups`` is ``[(label, [(value, annotation), ...one per series]), ...]``; NaN values
+    draw no bar. The scale starts at zero so that bar lengths compare honestly.
+    """
+    bar, gap, label_w, width, right = 16, 10, 190, 900, 190
+    plot_w = width - label_w - right
+    top = 56
+    height = top + len(groups) * (len(series) * bar + gap) + 40 + (18 if note else 0)
+    peak = max((v for _, bars in groups for v, _ in bars if v == v), default=1.0) or 1.0
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="10" y="22" font-size="15" font-weight="bold">{_svg_escape(title)}</text>',
+    ]
+    x = label_w
+    for i, name in enumerate(series):  # legend
+        colour = _SVG_COLOURS[i % len(_SVG_COLOURS)]
+        out.append(f'<rect x="{x}" y="32" width="12" height="12" fill="{colour}"/>')
+        out.append(f'<text x="{x + 16}" y="42">{_svg_escape(name)}</text>')
+        x += 16 + 8 * len(name) + 24
+    y = top
+    for label, bars in groups:
+        mid = y + len(series) * bar / 2 + 4
+        out.append(f'<text x="{label_w - 8}" y="{mid:.0f}" text-anchor="end">'
+                   f"{_svg_escape(label)}</text>")  # fmt: skip
+        for i, (value, annotation) in enumerate(bars):
+            colour = _SVG_COLOURS[i % len(_SVG_COLOURS)]
+            by = y + i * bar
+            w = 0.0 if value != value else plot_w * value / peak
+            out.append(f'<rect x="{label_w}" y="{by}" width="{w:.1f}" height="{bar - 2}" '
+                       f'fill="{colour}"/>')  # fmt: skip
+            out.append(f'<text x="{label_w + w + 4:.1f}" y="{by + bar - 5}">'
+                       f"{_svg_escape(annotation)}</text>")  # fmt: skip
+        y += len(series) * bar + gap
+    out.append(f'<line x1="{label_w}" y1="{top - 4}" x2="{label_w}" y2="{y}" stroke="#444"/>')
+    out.append(f'<text x="{label_w}" y="{y + 16}" fill="#444">0</text>')
+    out.append(f'<text x="{label_w + plot_w}" y="{y + 16}" text-anchor="end" fill="#444">'
+               f"{peak:,.0f} {_svg_escape(unit)}</text>")  # fmt: skip
+    if note:
+        out.append(f'<text x="10" y="{y + 36}" fill="#444">{_svg_escape(note)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def write_svg(path: Path | None, svg: str) -> None:
+    if path is None:
+        return
+    path.write_text(svg)
+    print(f"wrote {path}")
 
 
 def dist_version(dist: str) -> str:
