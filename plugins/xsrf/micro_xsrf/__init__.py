@@ -38,7 +38,7 @@ from micro_xsrf.tokens import TOKEN_BYTES, mask, matches, new_secret
 if TYPE_CHECKING:
     from micro.web import Request, Response
 
-__all__ = ["XSRFMiddleware", "XSRFPlugin", "plugin", "xsrf_form_html", "xsrf_token"]
+__all__ = ["HTML", "XSRFMiddleware", "XSRFPlugin", "plugin", "xsrf_form_html", "xsrf_token"]
 
 FIELD = "_xsrf"
 HEADERS = ("X-XSRFToken", "X-CSRFToken")
@@ -179,10 +179,20 @@ def xsrf_token(request: Request) -> str:
         raise LookupError("xsrf_token: the 'xsrf' plugin is not enabled on this app") from None
 
 
-def xsrf_form_html(request: Request) -> str:
+class HTML(str):
+    """Text that is HTML already: template engines that honour ``__html__`` (Jinja2,
+    MarkupSafe) insert it as it is instead of escaping it."""
+
+    __slots__ = ()
+
+    def __html__(self) -> str:
+        return str(self)
+
+
+def xsrf_form_html(request: Request) -> HTML:
     """``<input type="hidden" name="_xsrf" value="...">`` for a form on this response."""
     value = html.escape(xsrf_token(request), quote=True)
-    return f'<input type="hidden" name="{FIELD}" value="{value}">'
+    return HTML(f'<input type="hidden" name="{FIELD}" value="{value}">')
 
 
 class XSRFPlugin:
@@ -216,7 +226,7 @@ class XSRFPlugin:
         def token_helper(request: Request) -> str:
             return middleware.token_for(request).token()
 
-        def form_helper(request: Request) -> Callable[[], str]:
+        def form_helper(request: Request) -> Callable[[], HTML]:
             middleware.token_for(request)
             return lambda: xsrf_form_html(request)
 
