@@ -54,7 +54,9 @@ def test_plugin_helpers_are_found_by_name_only_when_used(tmp_path: Path) -> None
     write(tmp_path, "plain.html", "<p>{{ missing_name }}</p>")
     engine = JinjaEngine(tmp_path)
     form = serve(engine, "form.html").get("/")
-    assert re.fullmatch(r'<form><input type="hidden" name="_xsrf" value="[\w-]+"></form>', form.text)
+    assert re.fullmatch(
+        r'<form><input type="hidden" name="_xsrf" value="[\w-]+"></form>', form.text
+    )
     assert "_xsrf" in form.headers["Set-Cookie"]
     plain = serve(engine, "plain.html").get("/")
     assert plain.text == "<p></p>"  # an unknown name is undefined, as in Jinja2
@@ -135,5 +137,5 @@ def test_debug_mode_reloads_a_changed_template(tmp_path: Path) -> None:
 
 
 def test_a_template_path_that_is_not_a_folder_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="template_path .* is not a folder"):
+    with pytest.raises(ConfigError, match=r"template_path .* is not a folder"):
         JinjaEngine(tmp_path / "nowhere")
