@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from micro.errors import ConfigError
-from micro.signing import normalize_secrets
+from micro.web import normalize_secrets
 from micro_sessions.middleware import SessionInterface
 from micro_sessions.session import Session
 from micro_sessions.sqlite_store import SQLiteStore
