@@ -61,6 +61,19 @@ def _processes(text: str) -> int:
     return value
 
 
+def _not_negative(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value >= 0:
+            raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+        return value
+
+    return convert
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     from micro.http import Limits
     from micro.server import ServerConfig
@@ -86,10 +99,37 @@ def configure(parser: argparse.ArgumentParser) -> None:
             default=getattr(defaults, f"{name}_timeout"),
             metavar="SECONDS",
         )
+    parser.add_argument(
+        "--min-body-rate",
+        type=_not_negative(float),
+        default=defaults.min_body_rate,
+        metavar="BYTES_PER_S",
+        help="after --body-timeout seconds a body must average this rate, else 408 (0: off)",
+    )
     for name in ("max_request_line", "max_header_bytes", "max_header_count", "max_body_bytes"):
         parser.add_argument(
             "--" + name.replace("_", "-"), type=_positive(int), default=getattr(limits, name)
         )
+    parser.add_argument(
+        "--spool-threshold",
+        type=_not_negative(int),
+        default=defaults.spool_threshold,
+        metavar="BYTES",
+        help="request bodies larger than this go to a temporary file",
+    )
+    parser.add_argument(
+        "--max-discard",
+        type=_not_negative(int),
+        default=defaults.max_discard,
+        metavar="BYTES",
+        help="what the server still reads and drops after refusing a request",
+    )
+    parser.add_argument(
+        "--spool-dir",
+        default=defaults.spool_dir,
+        metavar="DIR",
+        help="where those temporary files go (default: the system's temporary directory)",
+    )
     parser.add_argument(
         "--access-log", action="store_true", help="log each request (Combined Log Format)"
     )
@@ -211,6 +251,10 @@ def run(args: argparse.Namespace) -> int:
         idle_timeout=args.idle_timeout,
         head_timeout=args.head_timeout,
         body_timeout=args.body_timeout,
+        min_body_rate=args.min_body_rate,
+        spool_threshold=args.spool_threshold,
+        spool_dir=args.spool_dir,
+        max_discard=args.max_discard,
         write_timeout=args.write_timeout,
         access_log=args.access_log,
         ssl_context=_ssl_context(args),

@@ -1,12 +1,14 @@
 """Server layer: one client connection (its socket, its parser and where it stands).
 
 A :class:`Channel` is owned by exactly one thread at a time: the I/O loop while the
-connection waits for a request head (idle, or a head arriving), then one worker
-while a request is served, then the loop again. The socket is always non-blocking;
-the worker's blocking operations (reading a body, writing a response) try the call
-first and only wait with ``poll`` when the kernel says it would block, so the common
-case costs one system call. A later TLS layer can wrap the socket: everything else
-goes through the methods here.
+connection waits for a request (idle, a head arriving, a body arriving), then one
+worker while a complete request is served, then the loop again. The request being
+read is :attr:`Channel.head` with its :attr:`Channel.body`
+(:mod:`micro.server.body`); :meth:`Channel.read_body` moves what the parser decoded
+into it. The socket is always non-blocking; the worker's writes try the call first
+and only wait with ``poll`` when the kernel says it would block, so the common case
+costs one system call. TLS wraps the socket (:mod:`micro.server.tls`): everything
+else goes through the methods here.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from micro.errors import MicroError
-from micro.http import Limits, RequestParser
+from micro.http import Data, EndOfMessage, Limits, RequestHead, RequestParser
+
+from .body import Body, BodyPolicy
 
 __all__ = ["Channel", "ConnectionLost", "IOTimeout", "State", "poll_ready"]
 
@@ -43,6 +47,7 @@ class State:
     BUSY = 2  # a worker owns it
     CLOSING = 3  # answered and shut for writing: reading and dropping until EOF
     HANDSHAKE = 4  # a TLS handshake is under way (micro.server.tls): head_timeout applies
+    BODY = 5  # a request body is arriving: the BodyPolicy's deadlines apply
 
 
 def poll_ready(fd: int, write: bool, timeout: float) -> bool:
@@ -57,7 +62,19 @@ def poll_ready(fd: int, write: bool, timeout: float) -> bool:
 class Channel:
     """A connection: the socket, the peer address, the request parser and a deadline."""
 
-    __slots__ = ("closed", "deadline", "fd", "on_close", "parser", "peer", "sock", "state")
+    __slots__ = (
+        "body",
+        "closed",
+        "deadline",
+        "discard",
+        "fd",
+        "head",
+        "on_close",
+        "parser",
+        "peer",
+        "sock",
+        "state",
+    )
 
     def __init__(self, sock: socket.socket, peer: tuple[str, int], limits: Limits) -> None:
         sock.setblocking(False)
@@ -68,8 +85,42 @@ class Channel:
         self.state = State.IDLE
         self.deadline = 0.0
         self.closed = False
+        self.head: RequestHead | None = None  # the request being read or served
+        self.body: Body | None = None  # its body, when it has one
+        self.discard = 0  # CLOSING: input bytes still to drop before closing at once
         # Called once when the connection closes (the max_connections count).
         self.on_close: Callable[[], None] | None = None
+
+    # -- the request under way -------------------------------------------------------
+    def start_request(self, head: RequestHead, policy: BodyPolicy) -> None:
+        """``head`` came out of the parser: its body (if any) is read next."""
+        self.head = head
+        if head.content_length or head.chunked:
+            self.body = policy.new_body(head, time.monotonic())
+
+    def read_body(self) -> bool:
+        """Move decoded body bytes into :attr:`body`; True once the request is whole.
+
+        Raises the parser's ProtocolError (a bad chunk, too large, EOF inside the
+        body) and OSError when the spool file cannot take the bytes.
+        """
+        parser = self.parser
+        while True:
+            event = parser.next_event()
+            kind = type(event)
+            if kind is EndOfMessage:
+                return True
+            if kind is not Data:
+                return False  # NEED_DATA: ConnectionClosed cannot come inside a request
+            self.body.write(event.data)  # type: ignore[union-attr]
+
+    def end_request(self) -> None:
+        """The request is served or refused: drop its body (and its temporary file)."""
+        self.head = None
+        body = self.body
+        if body is not None:
+            self.body = None
+            body.close()
 
     # -- reads ---------------------------------------------------------------------
     def recv_nowait(self) -> bytes | None:
@@ -80,18 +131,6 @@ class Channel:
             return None
         except (ConnectionError, OSError):
             return b""
-
-    def recv(self, timeout: float) -> bytes:
-        """Wait up to ``timeout`` seconds for bytes; ``b""`` means the peer closed."""
-        while True:
-            try:
-                return self.sock.recv(RECV_SIZE)
-            except BlockingIOError:
-                pass
-            except ConnectionError:
-                return b""
-            if not poll_ready(self.fd, False, timeout):
-                raise IOTimeout(f"no request bytes within {timeout:g}s")
 
     # -- writes --------------------------------------------------------------------
     def sendall(self, data: bytes | memoryview, timeout: float) -> None:
@@ -138,16 +177,23 @@ class Channel:
         return done
 
     # -- ending ----------------------------------------------------------------------
-    def send_nowait(self, data: bytes) -> None:
-        """Best effort for short error answers from the I/O loop, which must not block."""
-        with contextlib.suppress(OSError):
-            self.sock.send(data)
+    def send_nowait(self, data: bytes) -> bool:
+        """Best effort for short answers from the I/O loop, which must not block.
+
+        True when the kernel took every byte.
+        """
+        try:
+            return self.sock.send(data) == len(data)
+        except OSError:
+            return False
 
     def shutdown_write(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_WR)
 
     def close(self) -> None:
+        if self.body is not None:
+            self.end_request()
         if not self.closed:
             self.closed = True
             with contextlib.suppress(OSError):

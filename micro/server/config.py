@@ -36,14 +36,22 @@ class ServerConfig:
     - ``idle_timeout`` (60): a keep-alive connection with no request under way is closed.
     - ``head_timeout`` (10): a request head that started arriving must be complete within
       this time, else 408 and close (this bounds slow-loris clients).
-    - ``body_timeout`` (30): a worker reading the request body waits at most this long for
-      the next bytes, else 408 (if nothing was answered yet) and close.
+    - ``body_timeout`` (30): while the I/O loop reads a request body, the longest wait
+      for its next bytes, else 408 and close.
+    - ``min_body_rate`` (1024 bytes/s; 0 turns it off): once ``body_timeout`` seconds
+      have passed since the head, a body must have arrived at this average rate, else
+      408 and close (a client dripping a byte now and then cannot hold a connection).
     - ``write_timeout`` (30): a response write that makes no progress for this long
       closes the connection.
 
-    ``max_discard`` (65536) is how many unread request-body bytes the server reads and
-    drops after the app answered so the connection can be reused; with more left it
-    closes the connection instead.
+    Request bodies are read by the I/O loop before a worker runs the app
+    (:mod:`micro.server.body`): in memory up to ``spool_threshold`` bytes (524288),
+    in a temporary file in ``spool_dir`` (None: the system's temporary directory)
+    beyond; ``limits.max_body_bytes`` bounds them (413).
+
+    ``max_discard`` (65536): when the loop refuses a request (413, 408, 400 inside a
+    body, 503) it shuts its side and reads and drops up to this many more bytes, so
+    that the client sees the answer rather than a reset; past that it closes at once.
 
     Production settings (see docs/deployment.md):
 
@@ -73,6 +81,9 @@ class ServerConfig:
     server_name: str = "micro"
     access_log: bool = False
     max_discard: int = 65536
+    spool_threshold: int = 524288
+    spool_dir: str | None = None
+    min_body_rate: float = 1024.0
     # Reserved for the production features (TLS, limits under load, proxies, shutdown).
     ssl_context: ssl.SSLContext | None = None
     max_connections: int | None = None
@@ -95,6 +106,12 @@ class ServerConfig:
             raise ConfigError(f"backlog must be at least 1, got {self.backlog}")
         if self.max_discard < 0:
             raise ConfigError(f"max_discard must not be negative, got {self.max_discard}")
+        if self.spool_threshold < 0:
+            raise ConfigError(f"spool_threshold must not be negative, got {self.spool_threshold}")
+        if self.spool_dir is not None and not os.path.isdir(self.spool_dir):
+            raise ConfigError(f"spool_dir is not a directory: {self.spool_dir!r}")
+        if not self.min_body_rate >= 0:
+            raise ConfigError(f"min_body_rate must not be negative, got {self.min_body_rate}")
         if self.url_scheme not in ("http", "https"):
             raise ConfigError(f"url_scheme must be 'http' or 'https', got {self.url_scheme!r}")
         self._check_production()

@@ -14,6 +14,7 @@ from typing import Any
 
 from micro.http import error_response
 
+from .body import BodyPolicy
 from .config import ServerConfig
 from .environ import base_environ
 from .logs import ACCESS_LOGGER, ERROR_LOGGER, DateClock, ErrorStream
@@ -28,8 +29,7 @@ class ServerContext:
         self.app = app
         self.config = config
         self.write_timeout = config.write_timeout
-        self.body_timeout = config.body_timeout
-        self.max_discard = config.max_discard
+        self.bodies = BodyPolicy.from_config(config)
         self.server_name = config.server_name
         self.clock = DateClock()
         self.error_log = logging.getLogger(ERROR_LOGGER)

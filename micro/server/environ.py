@@ -1,27 +1,21 @@
 """Server layer: the request side of WSGI (PEP 3333 environ, wsgi.input, file_wrapper).
 
 :func:`build_environ` turns a parsed :class:`~micro.http.RequestHead` into the environ
-dict in one pass over the headers. :class:`Input` is ``wsgi.input``: it reads the body
-on demand from the connection through the parser, so it never reads past the body
-(Content-Length or chunked with trailers), and it writes ``100 Continue`` the first
-time the app needs body bytes the client is holding back.
+dict in one pass over the headers. ``wsgi.input`` is the body the I/O loop already
+read whole (:mod:`micro.server.body`): memory or a local spool file, never the
+network, so an app that reads it never holds a worker waiting on a client.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 from urllib.parse import unquote_to_bytes
 
-from micro.http import NEED_DATA, Data, EndOfMessage, RequestHead
+from micro.http import RequestHead
 from micro.http.forwarded import split_host
 
-from .channel import Channel
-
-__all__ = ["CONTINUE", "FileWrapper", "Input", "base_environ", "build_environ"]
-
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+__all__ = ["FileWrapper", "base_environ", "build_environ"]
 _PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 _MAX_KEY_CACHE = 1024
 
@@ -64,125 +58,6 @@ class FileWrapper:
             close()
 
 
-class Input:
-    """``wsgi.input``: the request body, read from the socket only when asked."""
-
-    __slots__ = ("_buf", "_channel", "_on_continue", "_timeout", "done", "failed", "trailers")
-
-    def __init__(
-        self,
-        channel: Channel,
-        timeout: float,
-        on_continue: Callable[[], None] | None,
-        done: bool,
-    ) -> None:
-        self._channel = channel
-        self._timeout = timeout
-        self._on_continue = on_continue
-        # A bytearray: appending and taking from the front are amortised O(1), so
-        # reading a large body in small pieces (or whole) stays linear.
-        self._buf = bytearray()
-        self.done = done
-        self.failed = False
-        self.trailers: list[tuple[str, str]] = []
-
-    def _fill(self) -> bool:
-        """Get more body bytes into the buffer; False at the end of the body."""
-        parser = self._channel.parser
-        try:
-            while not self.done:
-                event = parser.next_event()
-                if type(event) is Data:
-                    # Body bytes came without waiting for a 100 (RFC 9110 10.1.1
-                    # allows it): none is owed any more.
-                    self._on_continue = None
-                    self._buf += event.data
-                    return True
-                if type(event) is EndOfMessage:
-                    self._on_continue = None
-                    self.done = True
-                    self.trailers = event.trailers
-                    return False
-                if event is NEED_DATA:
-                    if self._on_continue is not None:
-                        self._on_continue()
-                        self._on_continue = None
-                    parser.feed(self._channel.recv(self._timeout))
-                    continue
-                raise RuntimeError(f"parser gave {event!r} inside a body")  # pragma: no cover
-        except BaseException:
-            # The body is now in an unknown state: this connection cannot be reused.
-            self.failed = True
-            raise
-        return False
-
-    @property
-    def continue_pending(self) -> bool:
-        """The client asked for 100 Continue, has not been sent it, and holds its body back.
-
-        Bytes already buffered after the head are the body arriving without the
-        100: the rest can be read (or discarded) and the connection kept.
-        """
-        return self._on_continue is not None and not self._channel.parser.buffered
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            while self._fill():
-                pass
-            data = bytes(self._buf)
-            self._buf.clear()
-            return data
-        while len(self._buf) < size and self._fill():
-            pass
-        data = bytes(self._buf[:size])
-        del self._buf[:size]
-        return data
-
-    def readline(self, size: int | None = -1) -> bytes:
-        limit = sys.maxsize if size is None or size < 0 else size
-        while True:
-            end = self._buf.find(b"\n", 0, limit)
-            if end >= 0:
-                return self.read(end + 1)
-            if len(self._buf) >= limit or not self._fill():
-                return self.read(limit)
-
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        lines: list[bytes] = []
-        total = 0
-        while line := self.readline():
-            lines.append(line)
-            total += len(line)
-            if 0 < hint <= total:
-                break
-        return lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        while line := self.readline():
-            yield line
-
-    def discard(self, limit: int) -> bool:
-        """Read and drop what is left of the body, up to ``limit`` bytes.
-
-        True when the body was consumed to its end (the connection can be reused).
-        """
-        if self.failed:
-            return False
-        dropped = len(self._buf)
-        self._buf.clear()
-        while not self.done:
-            if dropped > limit:
-                return False
-            try:
-                if not self._fill():
-                    break
-            except Exception:
-                return False
-            dropped += len(self._buf)
-            self._buf.clear()
-        return True
-
-
 def base_environ(
     *, server_name: str, server_port: str, url_scheme: str, errors: Any
 ) -> dict[str, Any]:
@@ -219,7 +94,7 @@ def build_environ(
     keys: dict[str, str | None],
     head: RequestHead,
     peer: tuple[str, int],
-    body: Input,
+    body: BinaryIO,
     default_port: str,
 ) -> dict[str, Any]:
     """The PEP 3333 environ for one request (``keys`` caches header-name conversions)."""

@@ -1,15 +1,24 @@
-"""Server layer: the I/O loop (one thread on ``selectors``): accept, read heads, time out.
+"""Server layer: the I/O loop (one thread on ``selectors``): accept, read requests, time out.
 
 The loop owns every connection that is not being served: it accepts, reads whatever
-arrives and feeds the connection's parser until a complete request head comes out,
-then submits the connection to the worker pool and stops watching it. Workers give
+arrives and feeds the connection's parser until a complete request comes out (its
+head, and its body into memory or a spool file: :mod:`micro.server.body`), then
+submits the connection to the worker pool and stops watching it. Workers give
 connections back (:meth:`IOLoop.resume`, :meth:`IOLoop.linger`) through a deque and
-a wake-up socketpair. Slow clients therefore cost the loop a few bytes of buffer,
-never a thread. Deadlines are checked by a sweep a few times per shortest timeout:
+a wake-up socketpair. Slow clients therefore cost the loop a buffer, never a
+thread. Deadlines are checked by a sweep a few times per shortest timeout:
 
 - idle (nothing buffered): ``idle_timeout``, then close;
 - a head arriving: ``head_timeout`` since it started, then 408 and close;
-- lingering (answered, shut for writing, dropping input until EOF): a short grace.
+- a body arriving: ``body_timeout`` between reads and the ``min_body_rate`` floor,
+  then 408 and close;
+- lingering (answered, shut for writing, dropping input until EOF): a short grace
+  and at most ``max_discard`` bytes, then close.
+
+``Expect: 100-continue``: the loop itself answers ``100 Continue`` as soon as a head
+that announces a body has passed every check (a Content-Length over
+``max_body_bytes`` gets its 413 instead, before any body byte is sent), so no
+worker ever waits for a client to decide.
 
 Production hooks: TLS handshakes run here (:mod:`micro.server.tls`), the
 ``max_connections`` count pauses accepting and a bounded submit that raises
@@ -33,6 +42,7 @@ from micro.errors import ProtocolError
 from micro.http import NEED_DATA, Limits, RequestHead
 
 from . import tls
+from .body import CONTINUE, BodyPolicy
 from .channel import Channel, State
 from .config import ServerConfig
 from .limits import ConnectionLimit, Overloaded, overloaded_answer
@@ -42,6 +52,7 @@ __all__ = ["IOLoop"]
 
 LINGER_SECONDS = 2.0
 ACCEPT_BATCH = 64
+BODY_READS = 15  # more reads per wake-up while a body arrives (see _readable)
 DRAIN_IDLE_GRACE = 0.5  # a graceful stop still reads a request that is just arriving
 
 
@@ -60,6 +71,8 @@ class IOLoop:
         self._idle_timeout = config.idle_timeout
         self._head_timeout = config.head_timeout
         self._linger = min(LINGER_SECONDS, config.head_timeout)
+        self._bodies = BodyPolicy.from_config(config)
+        self._max_discard = config.max_discard
         self._submit = submit
         self._error_bytes = error_bytes
         self._access_log = logging.getLogger(ACCESS_LOGGER) if config.access_log else None
@@ -74,7 +87,14 @@ class IOLoop:
         self._stopping = False
         self._closed = False
         self._sweep_every = max(
-            0.01, min(1.0, config.idle_timeout / 4, config.head_timeout / 4, self._linger / 4)
+            0.01,
+            min(
+                1.0,
+                config.idle_timeout / 4,
+                config.head_timeout / 4,
+                config.body_timeout / 4,
+                self._linger / 4,
+            ),
         )
         self._tls = config.ssl_context
         self._backlog = config.backlog
@@ -247,6 +267,11 @@ class IOLoop:
             if channel.state == State.CLOSING:
                 channel.shutdown_write()
                 channel.deadline = now + self._linger
+                channel.discard = self._max_discard
+            elif channel.head is not None:
+                # A worker read the next head but not all of its body.
+                channel.state = State.BODY
+                channel.deadline = self._bodies.deadline(channel.body, now)  # type: ignore[arg-type]
             elif channel.parser.buffered:
                 channel.state = State.HEAD
                 channel.deadline = now + self._head_timeout
@@ -262,10 +287,25 @@ class IOLoop:
         data = channel.recv_nowait()
         if data is None:
             return
-        if channel.state == State.CLOSING:
+        state = channel.state
+        if state == State.CLOSING:
             if not data:
                 self._close(channel)
+            else:
+                channel.discard -= len(data)
+                if channel.discard < 0:
+                    self._close(channel)  # more than max_discard: stop reading now
             return
+        if state == State.BODY:
+            # PERF: a body arriving fast fills the socket faster than one read per
+            # wake-up empties it; a few more reads save as many select calls.
+            for _ in range(BODY_READS):
+                self._received(channel, data)
+                if channel.state != State.BODY or not data:
+                    return
+                data = channel.recv_nowait()
+                if data is None:
+                    return
         self._received(channel, data)
 
     def _received(self, channel: Channel, data: bytes) -> None:
@@ -274,35 +314,77 @@ class IOLoop:
         parser = channel.parser
         try:
             parser.feed(data)
-            event = parser.next_event()
+            if channel.state == State.BODY:
+                complete = channel.read_body()
+            else:
+                event = parser.next_event()
+                if type(event) is not RequestHead:
+                    if event is NEED_DATA:
+                        if not watched:
+                            self._watch(channel)
+                        if channel.state == State.IDLE:
+                            channel.set_deadline(State.HEAD, self._head_timeout)
+                    else:
+                        self._close(channel)  # ConnectionClosed between requests
+                    return
+                complete = self._start_request(channel, event)
         except ProtocolError as exc:
             if not watched:
                 self._watch(channel)
             if data:
-                self._reject(channel, exc.status, exc.reason)
-                self._start_linger(channel)
+                self._refuse(channel, exc.status, exc.reason)
             else:
-                self._close(channel)  # EOF inside a head: nobody is left to answer
+                self._close(channel)  # EOF inside a request: nobody is left to answer
             return
-        if type(event) is RequestHead:
-            if watched:
-                self._unwatch(channel)
-            channel.state = State.BUSY
-            try:
-                if self._refusing:
-                    raise Overloaded("the server is stopping")
-                self._submit(channel, event)
-            except Overloaded:
-                self._watch(channel)
-                channel.send_nowait(overloaded_answer(self._error_bytes))
-                self._start_linger(channel)
-        elif event is NEED_DATA:
+        except Overloaded:
             if not watched:
                 self._watch(channel)
-            if channel.state == State.IDLE:
-                channel.set_deadline(State.HEAD, self._head_timeout)
-        else:
-            self._close(channel)  # ConnectionClosed between requests
+            self._overloaded(channel)
+            return
+        except OSError as exc:
+            # The spool file could not take the body (disk full, spool_dir gone).
+            self._log.error("cannot store a request body: %s", exc)
+            if not watched:
+                self._watch(channel)
+            self._refuse(channel, 503, "no room to store the request body")
+            return
+        if not complete:
+            if not watched:
+                self._watch(channel)
+            # Only reads that brought body bytes move the deadline (EOF raised above).
+            channel.deadline = self._bodies.deadline(channel.body, time.monotonic())  # type: ignore[arg-type]
+            return
+        if watched:
+            self._unwatch(channel)
+        channel.state = State.BUSY
+        try:
+            if self._refusing:
+                raise Overloaded("the server is stopping")
+            self._submit(channel, channel.head)  # type: ignore[arg-type]
+        except Overloaded:
+            self._watch(channel)
+            self._overloaded(channel)
+
+    def _overloaded(self, channel: Channel) -> None:
+        channel.end_request()
+        channel.send_nowait(overloaded_answer(self._error_bytes))
+        self._start_linger(channel)
+
+    def _start_request(self, channel: Channel, head: RequestHead) -> bool:
+        """A head came: start reading its body; True when the request is already whole."""
+        channel.start_request(head, self._bodies)
+        if channel.read_body():
+            return True
+        if self._refusing:
+            # Stopping: a body would be read for a request nobody will serve.
+            raise Overloaded("the server is stopping")
+        channel.state = State.BODY
+        if head.expect_continue and not channel.parser.buffered:
+            # Every check a head can fail has passed: ask for the body now. No
+            # worker is involved, so a client that never sends it costs nothing
+            # but this connection, until the body deadlines close it.
+            channel.send_nowait(CONTINUE)
+        return False
 
     def _handshake(self, channel: Channel) -> None:
         if not isinstance(channel, tls.TLSChannel):  # pragma: no cover - by construction
@@ -340,7 +422,7 @@ class IOLoop:
                 else:
                     channel.deadline = min(channel.deadline, now + DRAIN_IDLE_GRACE)
                     arriving = True
-            elif state == State.HEAD or state == State.HANDSHAKE:
+            elif state == State.HEAD or state == State.HANDSHAKE or state == State.BODY:
                 arriving = True
         if not arriving and not self._returned:
             self._refusing = True
@@ -350,6 +432,12 @@ class IOLoop:
 
     def _listener_closed(self) -> bool:
         return self._listener.fileno() < 0
+
+    def _refuse(self, channel: Channel, status: int, reason: str) -> None:
+        """Answer a request the loop will not serve, then linger and close."""
+        channel.end_request()
+        self._reject(channel, status, reason)
+        self._start_linger(channel)
 
     def _reject(self, channel: Channel, status: int, reason: str) -> None:
         """Answer a request refused before any app saw it (the caller then lingers)."""
@@ -361,6 +449,7 @@ class IOLoop:
     def _start_linger(self, channel: Channel) -> None:
         channel.shutdown_write()
         channel.set_deadline(State.CLOSING, self._linger)
+        channel.discard = self._max_discard
 
     def _close(self, channel: Channel) -> None:
         self._unwatch(channel)
@@ -369,8 +458,9 @@ class IOLoop:
     def _sweep(self, now: float) -> None:
         for channel in [c for c in self._channels.values() if c.deadline <= now]:
             if channel.state == State.HEAD:
-                self._reject(channel, 408, "request head timed out")
-                self._start_linger(channel)
+                self._refuse(channel, 408, "request head timed out")
+            elif channel.state == State.BODY:
+                self._refuse(channel, 408, "request body too slow")
             else:
                 self._close(channel)
 

@@ -132,19 +132,6 @@ class TLSChannel(Channel):
                     data += more
         return data
 
-    def recv(self, timeout: float) -> bytes:
-        while True:
-            try:
-                return self.sock.recv(RECV_SIZE)
-            except (BlockingIOError, ssl.SSLWantReadError):
-                write = False
-            except ssl.SSLWantWriteError:
-                write = True
-            except (ConnectionError, ssl.SSLError):
-                return b""
-            if not poll_ready(self.fd, write, timeout):
-                raise IOTimeout(f"no request bytes within {timeout:g}s")
-
     # -- writes --------------------------------------------------------------------
     def sendall(self, data: bytes | memoryview, timeout: float) -> None:
         view = memoryview(data)

@@ -1,9 +1,11 @@
 """Server layer: the worker pool that runs the WSGI app for complete request heads.
 
-The I/O loop submits a connection whose parser holds a complete head; a worker
-serves it (see :mod:`micro.server.wsgi`), then serves the next pipelined head if
-the parser already holds one, tries one non-blocking read for a next request, and
-otherwise hands the connection back to the loop to wait idle. A worker never dies
+The I/O loop submits a connection once a whole request has arrived (its head, and
+its body in memory or a spool file); a worker serves it (see
+:mod:`micro.server.wsgi`), then serves the next pipelined request if the parser
+already holds all of it, tries one non-blocking read for a next request, and
+otherwise hands the connection back to the loop (to wait idle, or to read the rest
+of a body: a worker never waits on a client). A worker never dies
 from an app's or a client's failure: each connection's trouble ends that connection.
 
 :class:`~micro.server.context.ServerContext` is what the workers share.
@@ -20,6 +22,7 @@ from typing import Protocol
 from micro.errors import ProtocolError
 from micro.http import NEED_DATA, RequestHead
 
+from .body import CONTINUE
 from .channel import Channel, ConnectionLost, IOTimeout
 from .context import ServerContext
 from .limits import Overloaded, overloaded_answer
@@ -119,13 +122,17 @@ class WorkerPool:
         ctx = self._ctx
         parser = channel.parser
         while True:
-            outcome = run_exchange(ctx, channel, head)
+            try:
+                outcome = run_exchange(ctx, channel, head)
+            finally:
+                channel.end_request()  # the body's memory or temporary file goes now
             if outcome != KEEP:
                 if outcome == CLOSE:
                     channel.close()
                 else:
                     self._loop.linger(channel)
                 return
+            complete = False
             try:
                 event = parser.next_event()
                 if event is NEED_DATA:
@@ -135,15 +142,24 @@ class WorkerPool:
                     if data is not None:
                         parser.feed(data)
                         event = parser.next_event()
+                if type(event) is RequestHead:
+                    channel.start_request(event, ctx.bodies)
+                    # A body already here is taken here; one still on its way is
+                    # left to the I/O loop: a worker never waits on a client.
+                    complete = channel.read_body()
             except ProtocolError as exc:
-                answer = ctx.error_bytes(exc.status, exc.reason)
-                with contextlib.suppress(ConnectionLost, IOTimeout):
-                    channel.sendall(answer, ctx.write_timeout)
-                if ctx.access_log is not None:
-                    ctx.access_log.info("%s", refused_line(channel.peer[0], exc.status, answer))
-                self._loop.linger(channel)
+                self._refuse(channel, exc.status, exc.reason)
+                return
+            except OSError as exc:
+                ctx.error_log.error("cannot store a request body: %s", exc)
+                self._refuse(channel, 503, "no room to store the request body")
                 return
             if type(event) is RequestHead:
+                if not complete:
+                    if event.expect_continue and not parser.buffered:
+                        channel.send_nowait(CONTINUE)
+                    self._loop.resume(channel)
+                    return
                 if self._queue.qsize():
                     # Others are waiting: take this connection's turn at the back of
                     # the queue rather than serve it ahead of them (tail latency),
@@ -159,3 +175,14 @@ class WorkerPool:
                 return
             channel.close()  # ConnectionClosed: the client is done
             return
+
+    def _refuse(self, channel: Channel, status: int, reason: str) -> None:
+        """Answer a request refused before the app saw it, then let the loop linger."""
+        ctx = self._ctx
+        channel.end_request()
+        answer = ctx.error_bytes(status, reason)
+        with contextlib.suppress(ConnectionLost, IOTimeout):
+            channel.sendall(answer, ctx.write_timeout)
+        if ctx.access_log is not None:
+            ctx.access_log.info("%s", refused_line(channel.peer[0], status, answer))
+        self._loop.linger(channel)

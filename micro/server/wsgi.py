@@ -14,6 +14,7 @@ may carry another request.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import stat
@@ -22,10 +23,9 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from micro.errors import InvalidResponse, ProtocolError
+from micro.errors import InvalidResponse
 from micro.http import (
     LAST_CHUNK,
-    EndOfMessage,
     RequestHead,
     build_response_head,
     encode_chunk,
@@ -34,7 +34,7 @@ from micro.http import (
 
 from .channel import Channel, ConnectionLost, IOTimeout
 from .context import ServerContext
-from .environ import CONTINUE, FileWrapper, Input, build_environ
+from .environ import FileWrapper, build_environ
 from .logs import access_line
 
 __all__ = ["CLOSE", "KEEP", "LINGER", "run_exchange"]
@@ -66,7 +66,6 @@ class Exchange:
     """The response side of one request: status, headers, framing and bytes written."""
 
     __slots__ = (
-        "body",
         "channel",
         "ctx",
         "head",
@@ -94,7 +93,6 @@ class Exchange:
         self.mode = _NOBODY
         self.remaining = 0
         self.sent = 0
-        self.body: Input | None = None
 
     # -- WSGI callables -------------------------------------------------------------
     def start_response(
@@ -170,11 +168,6 @@ class Exchange:
         """
         ctx = self.ctx
         if ctx.stopping:
-            self.keep_alive = False
-        body = self.body
-        if body is not None and body.continue_pending:
-            # The client holds its body back for a 100 we will not send now: whether
-            # body bytes or a new request come next is unknowable, so say we close.
             self.keep_alive = False
         head = self.head
         cache = ctx.head_cache
@@ -317,14 +310,6 @@ class Exchange:
         return True
 
 
-def _send_continue(exchange: Exchange) -> Callable[[], None]:
-    def send() -> None:
-        if not exchange.head_sent:
-            exchange.channel.sendall(CONTINUE, exchange.ctx.write_timeout)
-
-    return send
-
-
 def _answer_error(exchange: Exchange, status: int, reason: str) -> None:
     if exchange.head_sent:
         return
@@ -350,19 +335,9 @@ def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int
     on their way: shut writing and drain them so the answer is not lost to a reset).
     """
     ex = Exchange(ctx, channel, head)
-    parser = channel.parser
-    no_body = not head.chunked and not head.content_length
-    if no_body:
-        event = parser.next_event()
-        if type(event) is not EndOfMessage:  # pragma: no cover - parser contract
-            raise RuntimeError(f"expected the end of a bodiless request, got {event!r}")
-    body = Input(
-        channel,
-        ctx.body_timeout,
-        _send_continue(ex) if head.expect_continue and not no_body else None,
-        no_body,
-    )
-    ex.body = body
+    # The I/O loop read the whole body (micro.server.body): wsgi.input is memory
+    # or a local file, never the network.
+    body = channel.body.stream() if channel.body is not None else io.BytesIO()
     environ = build_environ(
         ctx.base_environ, ctx.header_keys, head, channel.peer, body, ctx.default_port
     )
@@ -388,13 +363,7 @@ def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int
                 if ex.mode == _NOBODY and ex.head_sent:
                     break  # HEAD, 204, 304: the rest would be dropped; stop producing it
         ex.finish()
-    except (ConnectionLost, IOTimeout) as exc:
-        if body.failed and type(exc) is IOTimeout:
-            _answer_error(ex, 408, "request body timed out")
-        ex.keep_alive = False
-    except ProtocolError as exc:
-        # Raised by wsgi.input when the body breaks HTTP (bad chunk, too large, EOF).
-        _answer_error(ex, exc.status, exc.reason)
+    except (ConnectionLost, IOTimeout):
         ex.keep_alive = False
     except Exception as exc:
         if isinstance(exc, InvalidResponse):
@@ -410,20 +379,11 @@ def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int
                 close()
             except Exception:
                 ctx.error_log.exception("error closing the response of %s", head.target)
-    if ex.keep_alive and not body.done:
-        if body.continue_pending:
-            # The client may still be holding its body back for a 100 we never
-            # sent: we cannot tell whether body bytes or a new request come next.
-            ex.keep_alive = False
-        else:
-            ex.keep_alive = body.discard(ctx.max_discard)
-    if body.failed:
-        ex.keep_alive = False
     if ctx.access_log is not None:
         _log_access(ctx.access_log, ex, environ, started)
     if ex.keep_alive:
         return KEEP
-    if body.done and not body.failed and not parser.buffered and not head.keep_alive:
+    if not channel.parser.buffered and not head.keep_alive:
         return CLOSE  # the client said it was done: nothing more can be on its way
     return LINGER
 

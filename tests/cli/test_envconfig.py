@@ -123,3 +123,21 @@ def test_processes_refuses_what_is_not_a_count_or_auto(
     with pytest.raises(SystemExit):
         serve_args("--processes", value)
     assert "--processes" in capsys.readouterr().err
+
+
+def test_body_settings_come_from_flags_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    defaults = serve_args()
+    assert (defaults.spool_threshold, defaults.spool_dir, defaults.min_body_rate) == (
+        524288,
+        None,
+        1024.0,
+    )
+    monkeypatch.setenv("MICRO_SPOOL_DIR", str(tmp_path))
+    monkeypatch.setenv("MICRO_MIN_BODY_RATE", "0")
+    args = serve_args("--spool-threshold", "1000", "--max-discard", "0")
+    assert (args.spool_threshold, args.spool_dir, args.min_body_rate) == (1000, str(tmp_path), 0)
+    assert args.max_discard == 0
+    with pytest.raises(SystemExit):
+        serve_args("--min-body-rate", "-1")
