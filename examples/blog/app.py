@@ -96,11 +96,11 @@ class Home(BlogHandler):
         )
         self.write(
             PAGE.format(
-                token=self.xsrf_token,
-                css=self.static_url("site.css"),
-                js=self.static_url("site.js"),
+                token=self.helpers.xsrf_token,
+                css=self.helpers.static_url("site.css"),
+                js=self.helpers.static_url("site.js"),
                 posts=posts or '<p class="empty">Nothing written yet.</p>',
-                xsrf=self.xsrf_form_html(),
+                xsrf=self.helpers.xsrf_form_html(),
             )
         )
 

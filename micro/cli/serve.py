@@ -18,6 +18,7 @@ from typing import Any
 
 from micro.cli.target import load_app, split_target
 from micro.errors import ConfigError
+from micro.wsgitypes import WSGIApp
 
 __all__ = ["configure", "parse_bind", "run"]
 
@@ -322,7 +323,7 @@ def _ssl_context(args: argparse.Namespace) -> Any:
     return server_context(args.certfile, args.keyfile)
 
 
-def _run_processes(args: argparse.Namespace, app: Callable[..., Any], config: Any) -> int:
+def _run_processes(args: argparse.Namespace, app: WSGIApp, config: Any) -> int:
     from micro.server.processes import Supervisor
 
     supervisor = Supervisor(app, config, args.processes)

@@ -11,10 +11,10 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from micro.errors import ConfigError
+from micro.wsgitypes import WSGIApp
 
 __all__ = ["load_app", "split_target"]
 
@@ -47,7 +47,7 @@ def _import_file(path: str) -> Any:
     return module
 
 
-def load_app(target: str) -> Callable[..., Any]:
+def load_app(target: str) -> WSGIApp:
     """Import TARGET (``module:attr`` or ``file.py[:attr]``) and return the WSGI callable."""
     where, attr = split_target(target)
     try:

@@ -42,9 +42,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from typing import Any
 
 from micro.errors import ConfigError
+from micro.wsgitypes import Environ
 
 __all__ = ["PROXY_HEADERS", "ForwardedRule", "default_port", "parse_forwarded", "split_host"]
 
@@ -143,7 +143,7 @@ def _pick(values: list[str], hops: int) -> str | None:
     return values[-min(hops, len(values))].strip()
 
 
-def _list(environ: dict[str, Any], key: str) -> list[str]:
+def _list(environ: Environ, key: str) -> list[str]:
     value = environ.get(key)
     return [part.strip() for part in value.split(",")] if value else []
 
@@ -203,7 +203,7 @@ class ForwardedRule:
             hops += 1
         return hops
 
-    def fix(self, environ: dict[str, Any]) -> None:
+    def fix(self, environ: Environ) -> None:
         """Rewrite ``environ`` in place from the headers the trusted proxies wrote.
 
         Idempotent: an environ already rewritten (by the server, say, before an App

@@ -40,12 +40,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from micro.errors import MicroError, PluginError
 from micro.plugins.api import API_VERSION, GROUP, CliCommand, Plugin, PluginApp
 from micro.plugins.ordering import CycleError, resolve_order
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = [
     "PluginInfo",
@@ -96,6 +98,9 @@ class PluginRegistry:
 
     def _scan(self) -> dict[str, list[PluginInfo]]:
         if self._found is None:
+            # Imported on first use: importing micro must not pay for importlib.metadata.
+            from importlib.metadata import entry_points
+
             found: dict[str, list[PluginInfo]] = {}
             for ep in entry_points(group=self.group):
                 found.setdefault(ep.name, []).append(PluginInfo(ep.name, ep))

@@ -8,10 +8,10 @@ config sets ``proxy_hops`` or ``trusted_proxies``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
 from micro.http.forwarded import ForwardedRule
+from micro.wsgitypes import Environ, StartResponse, WSGIApp
 
 from .config import ServerConfig
 
@@ -23,7 +23,7 @@ class ProxyFix:
 
     def __init__(
         self,
-        app: Callable[..., Any],
+        app: WSGIApp,
         *,
         hops: int = 0,
         trusted: Iterable[str] = (),
@@ -33,7 +33,7 @@ class ProxyFix:
         self.rule = ForwardedRule(hops=hops, trusted=trusted, headers=headers)
 
     @classmethod
-    def from_config(cls, app: Callable[..., Any], config: ServerConfig) -> ProxyFix | None:
+    def from_config(cls, app: WSGIApp, config: ServerConfig) -> ProxyFix | None:
         """The middleware the config asks for, or None when no proxy is trusted."""
         if not config.proxy_hops and not config.trusted_proxies:
             return None
@@ -44,10 +44,10 @@ class ProxyFix:
             headers=config.proxy_headers,
         )
 
-    def fix(self, environ: dict[str, Any]) -> None:
+    def fix(self, environ: Environ) -> None:
         """Rewrite ``environ`` in place (see :meth:`ForwardedRule.fix`)."""
         self.rule.fix(environ)
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         self.rule.fix(environ)
         return self.app(environ, start_response)

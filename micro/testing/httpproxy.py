@@ -8,10 +8,11 @@ same WebTest calls can reach an app in-process or through a live server.
 from __future__ import annotations
 
 import http.client
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import quote, urlsplit
+
+from micro.wsgitypes import Environ, HeaderList, StartResponse
 
 __all__ = ["HTTPProxy"]
 
@@ -40,7 +41,7 @@ class HTTPProxy:
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         # PEP 3333 hands the path over decoded as latin-1; quote its bytes again.
         target = quote((self.prefix + path).encode("latin-1"), safe=_PATH_SAFE)
@@ -95,7 +96,7 @@ class _ResponseBody:
         self._conn.close()
 
 
-def _request_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
+def _request_headers(environ: Environ) -> HeaderList:
     headers: list[tuple[str, str]] = []
     for key, value in environ.items():
         if key.startswith("HTTP_") and key != "HTTP_CONTENT_LENGTH":

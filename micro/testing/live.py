@@ -7,9 +7,10 @@ plugin imports this module in every test run, most of which never start a server
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from micro.wsgitypes import WSGIApp
 
 if TYPE_CHECKING:
     from micro.server import Server
@@ -27,7 +28,7 @@ class LiveServer:
 
     def __init__(
         self,
-        app: Callable[..., Any],
+        app: WSGIApp,
         *,
         host: str = "127.0.0.1",
         threads: int = 4,

@@ -7,7 +7,7 @@ headers, cookies, signing, multipart bodies and error pages. This module only
 re-exports their public names; :mod:`micro` re-exports the most used of them.
 """
 
-from micro.web.app import DEFAULT_SETTINGS, App, URLSpec
+from micro.web.app import DEFAULT_SETTINGS, App, PluginApp, URLSpec
 from micro.web.cookies import InvalidCookie
 from micro.web.handler import HandlerError, RequestHandler
 from micro.web.headers import InvalidHeader, RequestHeaders, ResponseHeaders, check_header
@@ -26,6 +26,7 @@ __all__ = [
     "InvalidCookie",
     "InvalidHeader",
     "Middleware",
+    "PluginApp",
     "Request",
     "RequestHandler",
     "RequestHeaders",

@@ -38,18 +38,22 @@ from typing import Any, TypeVar
 
 from micro.errors import ConfigError, HTTPError, MicroError, ProtocolError, RoutingError
 from micro.http.forwarded import ForwardedRule
+from micro.plugins import api as plugin_api
 from micro.routing import MethodNotAllowed, NotFound, Route, TrailingSlashRedirect
 from micro.web.endpoint import Answer, AppRouter, Endpoint, make_endpoint
 from micro.web.errorpages import error_response
-from micro.web.handler import RequestHandler
 from micro.web.middleware import CallNext, Middleware, build_chain, check_names
-from micro.web.request import ExcInfo, Request
+from micro.web.request import Request
 from micro.web.response import FileBody, Response, reason_phrase, to_response
 from micro.web.signing import create_signed_value, decode_signed_value
+from micro.wsgitypes import Environ, ExcInfo, StartResponse
 
-__all__ = ["App", "URLSpec"]
+__all__ = ["DEFAULT_SETTINGS", "App", "PluginApp", "URLSpec"]
 
 log = logging.getLogger("micro.web")
+
+PluginApp = plugin_api.PluginApp[Request, Response]
+"""What a plugin's ``setup(app)`` may use of the App (``micro.App`` satisfies it)."""
 
 _T = TypeVar("_T")
 _PHRASES = {s: reason_phrase(s) for s in range(100, 600)}
@@ -253,16 +257,16 @@ class App:
         return tuple(self._middleware)
 
     def add_helper(self, name: str, factory: Callable[[Request], Any]) -> None:
-        """Make ``handler.<name>`` resolve to ``factory(handler.request)``."""
-        if not name.isidentifier() or hasattr(RequestHandler, name):
-            raise ConfigError(f"helper name {name!r} is not free on RequestHandler")
+        """Make ``request.helpers.<name>`` (and ``handler.helpers.<name>``) ``factory(request)``."""
+        if not name.isidentifier() or name.startswith("_"):
+            raise ConfigError(f"helper name {name!r} is not a public identifier")
         self._helpers[name] = factory
 
     def helper(self, name: str, request: Request) -> Any:
         """The value of helper ``name`` for ``request``; AttributeError if none is called so."""
         factory = self._helpers.get(name)
         if factory is None:
-            raise AttributeError(name)
+            raise AttributeError(f"no helper {name!r} (app.add_helper registers one)")
         return factory(request)
 
     def reverse_url(self, name: str, *args: Any, **kwargs: Any) -> str:
@@ -288,14 +292,14 @@ class App:
 
     # -- one request: route, chain, send ---------------------------------------------
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if self._forwarded is not None:
             self._forwarded.fix(environ)
         request, endpoint = self._route(environ)
         response = self._run_chain(request, endpoint)
         return self._send(request, response, start_response)
 
-    def _route(self, environ: dict[str, Any]) -> tuple[Request, Endpoint]:
+    def _route(self, environ: Environ) -> tuple[Request, Endpoint]:
         """The Request and what answers it: the matched route's endpoint, or an Answer."""
         method: str = environ["REQUEST_METHOD"]
         path: str = environ.get("PATH_INFO") or "/"
@@ -352,15 +356,15 @@ class App:
         return chain
 
     def _send(
-        self, request: Request, response: Response, start_response: Callable[..., Any]
-    ) -> Any:
+        self, request: Request, response: Response, start_response: StartResponse
+    ) -> Iterable[bytes]:
         """Content-Length for buffered bodies, no body for HEAD, sendfile for files."""
         files = request.parsed_files()
         if files:
             _close_uploads(files, response)
         status = response.status
         headers = response.headers.items
-        body: Any = response.body
+        body = response.body
         reason = response.reason
         method = request.method
         line = (
@@ -379,7 +383,9 @@ class App:
         elif type(body) is FileBody:
             if body.length is not None and response.headers.get("Content-Length") is None:
                 headers.append(("Content-Length", str(body.length)))
-            wrapper = request.environ.get("wsgi.file_wrapper")
+            wrapper: Callable[..., Iterable[bytes]] | None = request.environ.get(
+                "wsgi.file_wrapper"
+            )
             if wrapper is not None and method != "HEAD":
                 start_response(line, headers)
                 if body.offset is not None and getattr(wrapper, "micro_offset_length", False):
@@ -396,9 +402,7 @@ class App:
             return []
         return body
 
-    def _no_route(
-        self, exc: MicroError, environ: dict[str, Any], path: str, method: str
-    ) -> Endpoint:
+    def _no_route(self, exc: MicroError, environ: Environ, path: str, method: str) -> Endpoint:
         """The App's own endpoint for a request no route takes."""
         if not path:
             return Answer(HTTPError(400, "Path is not UTF-8"))

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import TypedDict
 
 from micro.errors import InvalidResponse
 
-__all__ = ["InvalidCookie", "format_set_cookie", "parse_cookie_header"]
+__all__ = ["CookieOptions", "InvalidCookie", "format_set_cookie", "parse_cookie_header"]
 
 _NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # cookie-octet: %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E, optionally in DQUOTEs.
@@ -24,6 +25,23 @@ _VALUE = re.compile(
 # Path and Domain attribute values: any CHAR except CTLs and ";".
 _ATTR = re.compile(r"[\x20-\x3a\x3c-\x7e]*\Z")
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+
+
+class CookieOptions(TypedDict, total=False):
+    """The attributes of a Set-Cookie, as every ``set_cookie`` of micro takes them.
+
+    ``max_age`` in seconds; ``expires`` an aware datetime or a POSIX timestamp; ``path``
+    (``/`` by default, None to omit); ``domain``; ``secure``; ``httponly``; ``samesite``
+    Strict, Lax (the default), None (needs ``secure``) or ``None`` to omit it.
+    """
+
+    max_age: int | None
+    expires: datetime | float | None
+    path: str | None
+    domain: str | None
+    secure: bool
+    httponly: bool
+    samesite: str | None
 
 
 class InvalidCookie(InvalidResponse, ValueError):

@@ -16,11 +16,11 @@ import html
 import linecache
 import reprlib
 import traceback
-from types import TracebackType
+
+from micro.wsgitypes import ExcInfo
 
 __all__ = ["traceback_page"]
 
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 _STYLE = (
     "body{font-family:sans-serif;margin:2em}pre{background:#f4f4f4;padding:.5em;"

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import html
 import traceback
-from types import TracebackType
 
 from micro.web.response import Response, json_bytes
+from micro.wsgitypes import ExcInfo
 
 __all__ = ["error_response", "prefers_json"]
-
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
 def _quality(params: list[str]) -> float:

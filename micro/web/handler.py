@@ -25,12 +25,12 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from email.utils import format_datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, Unpack, overload
 
 from micro.errors import HTTPError, MicroError, ProtocolError, RoutingError
-from micro.web.cookies import format_set_cookie
+from micro.web.cookies import CookieOptions, format_set_cookie
 from micro.web.headers import ResponseHeaders
-from micro.web.request import AppContext, Request
+from micro.web.request import AppContext, Helpers, Request
 from micro.web.response import Response, json_bytes, reason_phrase
 
 __all__ = ["HandlerError", "RequestHandler", "handler_methods", "run_handler"]
@@ -38,6 +38,7 @@ __all__ = ["HandlerError", "RequestHandler", "handler_methods", "run_handler"]
 log = logging.getLogger("micro.web")
 _MISSING: Any = object()
 _HTML = "text/html; charset=utf-8"
+_D = TypeVar("_D")
 
 
 class HandlerError(MicroError, RuntimeError):
@@ -111,6 +112,10 @@ class RequestHandler:
     def reverse_url(self, name: str, *args: Any, **kwargs: Any) -> str:
         return self.app.reverse_url(name, *args, **kwargs)
 
+    @overload
+    def get_argument(self, name: str, *, strip: bool = True) -> str: ...
+    @overload
+    def get_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
     def get_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
         if default is _MISSING:
             return self.request.get_argument(name, strip=strip)
@@ -119,33 +124,35 @@ class RequestHandler:
     def get_arguments(self, name: str, strip: bool = True) -> list[str]:
         return self.request.get_arguments(name, strip)
 
+    @overload
+    def get_query_argument(self, name: str, *, strip: bool = True) -> str: ...
+    @overload
+    def get_query_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
     def get_query_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
         if default is _MISSING:
             return self.request.get_query_argument(name, strip=strip)
         return self.request.get_query_argument(name, default, strip)
 
+    @overload
+    def get_body_argument(self, name: str, *, strip: bool = True) -> str: ...
+    @overload
+    def get_body_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
     def get_body_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
         if default is _MISSING:
             return self.request.get_body_argument(name, strip=strip)
         return self.request.get_body_argument(name, default, strip)
 
-    def __getattr__(self, name: str) -> Any:
-        # Helpers registered with app.add_helper (xsrf_token, static_url ...).
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self.app.helper(name, self.request)
-        except AttributeError:
-            raise AttributeError(
-                f"{type(self).__name__!r} object has no attribute {name!r}"
-            ) from None
+    @property
+    def helpers(self) -> Helpers:
+        """Plugin helpers (``self.helpers.xsrf_form_html()``); see :class:`Helpers`."""
+        return self.request.helpers
 
     # -- cookies -------------------------------------------------------------------
 
     def get_cookie(self, name: str, default: str | None = None) -> str | None:
         return self.request.cookies.get(name, default)
 
-    def set_cookie(self, name: str, value: str, **options: Any) -> None:
+    def set_cookie(self, name: str, value: str, **options: Unpack[CookieOptions]) -> None:
         """Options: max_age, expires, path, domain, secure, httponly, samesite."""
         self._check_open("set a cookie")
         self._headers.add("Set-Cookie", format_set_cookie(name, value, **options))
@@ -153,7 +160,9 @@ class RequestHandler:
     def clear_cookie(self, name: str, *, path: str | None = "/", domain: str | None = None) -> None:
         self.set_cookie(name, "", max_age=0, expires=0, path=path, domain=domain, samesite=None)
 
-    def set_signed_cookie(self, name: str, value: str | bytes, **options: Any) -> None:
+    def set_signed_cookie(
+        self, name: str, value: str | bytes, **options: Unpack[CookieOptions]
+    ) -> None:
         """Sign with the first ``cookie_secret`` (ConfigError without one); HttpOnly by default."""
         signed = self.app.create_signed_value(name, value)
         options.setdefault("httponly", True)

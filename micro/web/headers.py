@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from micro.errors import InvalidResponse
 
 __all__ = ["InvalidHeader", "RequestHeaders", "ResponseHeaders", "check_header"]
+
+_D = TypeVar("_D")
 
 # RFC 9110 5.1: field-name = token; tchar excludes separators and controls.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -155,7 +157,14 @@ class RequestHeaders(Mapping[str, str]):
             raise KeyError(name)
         return value
 
-    def get(self, name: str, default: Any = None) -> Any:
+    @overload
+    def get(self, name: str, default: None = None) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    @overload
+    def get(self, name: str, default: _D) -> str | _D: ...
+    def get(self, name: str, default: object = None) -> object:
+        """The value of header ``name`` (case-insensitive), or ``default``."""
         value = self._environ.get(self._key(name))
         return default if value is None else value
 

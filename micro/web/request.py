@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from types import SimpleNamespace, TracebackType
-from typing import Any, Protocol
+from types import SimpleNamespace
+from typing import Any, Protocol, TypeVar, overload
 from urllib.parse import parse_qs
 
 from micro.errors import HTTPError
@@ -28,8 +28,7 @@ from micro.web.cookies import parse_cookie_header
 from micro.web.headers import RequestHeaders
 from micro.web.multipart import UploadedFile, parse_multipart, parse_options_header
 from micro.web.response import Response
-
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+from micro.wsgitypes import Environ, ExcInfo
 
 
 class AppContext(Protocol):
@@ -63,9 +62,35 @@ class AppContext(Protocol):
     ) -> Response: ...
 
 
-__all__ = ["AppContext", "ExcInfo", "Request"]
+__all__ = ["AppContext", "Helpers", "Request"]
+
+_D = TypeVar("_D")
 
 _MISSING: Any = object()
+
+
+class Helpers:
+    """The helpers plugins registered (``app.add_helper``), bound to one request.
+
+    ``request.helpers.xsrf_token`` is ``factory(request)`` for the factory registered as
+    ``xsrf_token`` (a handler has the same namespace as ``self.helpers``). The lookup is
+    dynamic, so it is kept in this namespace of its own, as Tornado keeps its UI modules:
+    a ``__getattr__`` on RequestHandler would make mypy accept any attribute of every
+    handler, and ``self.wirte("x")`` would pass the type check.
+    """
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._request.app.helper(name, self._request)
+
+    def __repr__(self) -> str:
+        return f"<Helpers of {self._request!r}>"
 
 
 class Request:
@@ -87,7 +112,7 @@ class Request:
         self,
         *,
         app: AppContext,
-        environ: dict[str, Any],
+        environ: Environ,
         method: str,
         path: str,
         route: Route | None = None,
@@ -111,6 +136,11 @@ class Request:
         if self._state is None:
             self._state = SimpleNamespace()
         return self._state
+
+    @property
+    def helpers(self) -> Helpers:
+        """The plugins' helpers for this request: ``request.helpers.static_url(...)``."""
+        return Helpers(self)
 
     @property
     def query(self) -> str:
@@ -297,6 +327,10 @@ class Request:
             return default
         return values[-1].strip() if strip else values[-1]
 
+    @overload
+    def get_argument(self, name: str, *, strip: bool = True) -> str: ...
+    @overload
+    def get_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
     def get_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
         """The last value of ``name`` from query or body; 400 when missing and no default."""
         return self._pick(self.arguments, name, default, strip)
@@ -305,6 +339,10 @@ class Request:
         values = self.arguments.get(name, [])
         return [v.strip() for v in values] if strip else list(values)
 
+    @overload
+    def get_query_argument(self, name: str, *, strip: bool = True) -> str: ...
+    @overload
+    def get_query_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
     def get_query_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
         return self._pick(self.query_arguments, name, default, strip)
 
@@ -312,6 +350,10 @@ class Request:
         values = self.query_arguments.get(name, [])
         return [v.strip() for v in values] if strip else list(values)
 
+    @overload
+    def get_body_argument(self, name: str, *, strip: bool = True) -> str: ...
+    @overload
+    def get_body_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
     def get_body_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
         return self._pick(self.body_arguments, name, default, strip)
 

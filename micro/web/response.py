@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
 from http import HTTPStatus
-from typing import IO, Any
+from typing import IO, Any, Unpack
 
-from micro.web.cookies import format_set_cookie
+from micro.web.cookies import CookieOptions, format_set_cookie
 from micro.web.headers import ResponseHeaders
 
 __all__ = ["FileBody", "Response", "json_bytes", "reason_phrase", "to_response"]
@@ -150,33 +149,9 @@ class Response:
             FileBody(fileobj, block_size), status, headers=headers, content_type=content_type
         )
 
-    def set_cookie(
-        self,
-        name: str,
-        value: str,
-        *,
-        max_age: int | None = None,
-        expires: datetime | float | None = None,
-        path: str | None = "/",
-        domain: str | None = None,
-        secure: bool = False,
-        httponly: bool = False,
-        samesite: str | None = "Lax",
-    ) -> None:
-        self.headers.add(
-            "Set-Cookie",
-            format_set_cookie(
-                name,
-                value,
-                max_age=max_age,
-                expires=expires,
-                path=path,
-                domain=domain,
-                secure=secure,
-                httponly=httponly,
-                samesite=samesite,
-            ),
-        )
+    def set_cookie(self, name: str, value: str, **options: Unpack[CookieOptions]) -> None:
+        """Add a Set-Cookie field (options: see :class:`~micro.web.cookies.CookieOptions`)."""
+        self.headers.add("Set-Cookie", format_set_cookie(name, value, **options))
 
     def delete_cookie(
         self, name: str, *, path: str | None = "/", domain: str | None = None

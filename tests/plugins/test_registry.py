@@ -9,6 +9,7 @@ entry_points.txt, exactly what pip leaves behind) to provoke each error.
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
 import subprocess
 import sys
@@ -19,7 +20,6 @@ from typing import Any
 import pytest
 from webtest import TestApp
 
-import micro.plugins.registry
 from micro.errors import PluginError
 from micro.plugins import PluginRegistry, install_plugins, resolve_order
 from micro.web import App
@@ -94,8 +94,8 @@ def test_installed_plugins_are_discovered_with_their_distributions() -> None:
 def test_importing_micro_discovers_and_imports_no_plugin() -> None:
     code = (
         "import sys, micro, micro.web\n"
-        "loaded = [m for m in ('micro.plugins', 'micro_xsrf', 'micro_static',"
-        " 'micro_transforms', 'micro_poweredby') if m in sys.modules]\n"
+        "loaded = [m for m in ('importlib.metadata', 'micro_xsrf',"
+        " 'micro_static', 'micro_transforms', 'micro_poweredby') if m in sys.modules]\n"
         "print(loaded)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -104,13 +104,13 @@ def test_importing_micro_discovers_and_imports_no_plugin() -> None:
 
 def test_a_registry_scans_entry_points_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real = micro.plugins.registry.entry_points
+    real = importlib.metadata.entry_points
 
     def counting(**kwargs: Any) -> Any:
         calls.append(kwargs)
         return real(**kwargs)
 
-    monkeypatch.setattr(micro.plugins.registry, "entry_points", counting)
+    monkeypatch.setattr(importlib.metadata, "entry_points", counting)
     registry = PluginRegistry()
     registry.discover()
     registry.resolve(["gzip", "xsrf"])

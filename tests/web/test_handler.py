@@ -307,7 +307,7 @@ def test_current_user_hook() -> None:
 def test_reverse_url_and_helpers_on_handler() -> None:
     class Links(RequestHandler):
         def get(self) -> None:
-            self.write(self.reverse_url("links") + " " + self.shout)
+            self.write(self.reverse_url("links") + " " + self.helpers.shout)
 
     app = App()
     app.route("/links", name="links")(Links)

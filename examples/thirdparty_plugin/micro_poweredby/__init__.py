@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from micro.web import Request, Response
+from micro.web import PluginApp, Request, Response
 
 __all__ = ["PoweredByMiddleware", "PoweredByPlugin"]
 
@@ -35,7 +35,7 @@ class PoweredByPlugin:
     requires: Sequence[str] = ()
     settings: Mapping[str, Any] = {"poweredby_banner": "micro"}
 
-    def setup(self, app: Any) -> None:
+    def setup(self, app: PluginApp) -> None:
         banner = str(app.settings["poweredby_banner"])
         app.add_middleware(PoweredByMiddleware(banner))
         app.add_helper("powered_by", lambda request: banner)

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from micro import ConfigError, Request, Response
+from micro import ConfigError, PluginApp, Request, Response
 
 from .instruments import STATS_KEY, Instruments
 
@@ -97,7 +97,7 @@ class MetricsPlugin:
         }
     )
 
-    def setup(self, app: Any) -> None:
+    def setup(self, app: PluginApp) -> None:
         settings = app.settings
         path = settings["metrics_path"]
         if path is not None and (not isinstance(path, str) or not path.startswith("/")):

@@ -53,7 +53,7 @@ from micro_static.http import (
 )
 
 if TYPE_CHECKING:
-    from micro.web import Request
+    from micro.web import PluginApp, Request
 
 __all__ = ["StaticFiles", "StaticPlugin", "plugin"]
 
@@ -428,7 +428,7 @@ class StaticPlugin:
     def __init__(self) -> None:
         self.files: StaticFiles | None = None
 
-    def setup(self, app: Any) -> None:
+    def setup(self, app: PluginApp) -> None:
         settings = app.settings
         root = settings.get("static_path")
         if not root:

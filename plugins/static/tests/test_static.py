@@ -46,7 +46,7 @@ def root(tmp_path: Path) -> Path:
 
 class Page(RequestHandler):
     def get(self) -> None:
-        self.write(f"<link rel='stylesheet' href='{self.static_url('css/site.css')}'>")
+        self.write(f"<link rel='stylesheet' href='{self.helpers.static_url('css/site.css')}'>")
 
 
 def make_app(root: Path, **settings: Any) -> App:
@@ -226,7 +226,7 @@ def test_static_url_of_a_missing_file_has_no_version(root: Path) -> None:
 
     @app.route("/urls")
     def urls(request: Any) -> dict[str, str]:
-        static_url = request.app.helper("static_url", request)
+        static_url = request.helpers.static_url
         return {name: static_url(name) for name in ("nope.css", "/app.js", "../secret.txt")}
 
     urls_seen = TestApp(app).get("/urls").json

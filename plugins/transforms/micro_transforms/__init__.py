@@ -32,7 +32,7 @@ from micro.errors import ConfigError
 from micro_transforms.negotiation import choose_encoding, is_compressible
 
 if TYPE_CHECKING:
-    from micro.web import Request, Response, ResponseHeaders
+    from micro.web import PluginApp, Request, Response, ResponseHeaders
 
 __all__ = ["CompressedStream", "GzipMiddleware", "GzipPlugin", "plugin"]
 
@@ -235,7 +235,7 @@ class GzipPlugin:
         }
     )
 
-    def setup(self, app: Any) -> None:
+    def setup(self, app: PluginApp) -> None:
         settings = app.settings
         app.add_middleware(
             GzipMiddleware(

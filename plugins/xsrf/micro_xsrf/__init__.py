@@ -20,8 +20,9 @@ How it protects (double-submit cookie, hardened):
 
 A route opts out with ``@skip_middleware("xsrf")`` (or ``skip_middleware =
 {"xsrf"}`` on a handler class), e.g. a webhook authenticated some other way.
-Handlers get ``self.xsrf_token`` and ``self.xsrf_form_html()`` through app helpers;
-function routes can call :func:`xsrf_token` and :func:`xsrf_form_html` with the request.
+Handlers get ``self.helpers.xsrf_token`` and ``self.helpers.xsrf_form_html()`` (the
+app's helper namespace; ``request.helpers`` is the same); function routes can also call
+:func:`xsrf_token` and :func:`xsrf_form_html` with the request.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from micro.web import normalize_secrets
 from micro_xsrf.tokens import TOKEN_BYTES, mask, matches, new_secret
 
 if TYPE_CHECKING:
-    from micro.web import Request, Response
+    from micro.web import PluginApp, Request, Response
 
 __all__ = ["HTML", "XSRFMiddleware", "XSRFPlugin", "plugin", "xsrf_form_html", "xsrf_token"]
 
@@ -174,7 +175,7 @@ def _own_origin(request: Request) -> str:
 def xsrf_token(request: Request) -> str:
     """The masked token for this response, for function routes (handlers have a helper)."""
     try:
-        return str(request.app.helper("xsrf_token", request))
+        return str(request.helpers.xsrf_token)
     except AttributeError:
         raise LookupError("xsrf_token: the 'xsrf' plugin is not enabled on this app") from None
 
@@ -212,7 +213,7 @@ class XSRFPlugin:
         }
     )
 
-    def setup(self, app: Any) -> None:
+    def setup(self, app: PluginApp) -> None:
         settings = app.settings
         normalize_secrets(settings.get("cookie_secret"))  # missing: a start-up ConfigError
         middleware = XSRFMiddleware(

@@ -26,9 +26,9 @@ SECRET = "test secret, long enough to be a real one"
 class FormPage(RequestHandler):
     def get(self) -> None:
         self.write(
-            f"<form method='post' action='/submit'>{self.xsrf_form_html()}"
+            f"<form method='post' action='/submit'>{self.helpers.xsrf_form_html()}"
             "<input name='title' value='hello'><button>go</button></form>"
-            f"<p id='token'>{self.xsrf_token}</p>"
+            f"<p id='token'>{self.helpers.xsrf_token}</p>"
         )
 
 
