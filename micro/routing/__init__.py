@@ -101,18 +101,25 @@ Reverse URLs
     percent-encoded UTF-8 with '/' and RFC 3986 sub-delimiters left as they are.
 """
 
-from micro.routing._patterns import FIELD_TYPES, FieldType, classify
+from micro.routing._patterns import classify
 from micro.routing._router import MethodNotAllowed, NotFound, Router, TrailingSlashRedirect
-from micro.routing._trie import Match, Route
+from micro.routing._trie import Match, Route, describe
+from micro.routing._types import FIELD_TYPES, FieldType, FieldTypes
+from micro.routing._urls import Query, build_url, encode_query
 
 __all__ = [
     "FIELD_TYPES",
     "FieldType",
+    "FieldTypes",
     "Match",
     "MethodNotAllowed",
     "NotFound",
+    "Query",
     "Route",
     "Router",
     "TrailingSlashRedirect",
+    "build_url",
     "classify",
+    "describe",
+    "encode_query",
 ]

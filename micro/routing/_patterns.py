@@ -1,11 +1,11 @@
 """Routing layer, typed half: tell the two kinds of pattern apart; compile typed ones.
 
-Knows no HTTP and no dispatch structure. It holds the field types, applies the one rule
+Knows no HTTP and no dispatch structure. It applies the one rule
 that separates regex specs from typed patterns (:func:`classify`), turns a typed pattern
 into the literal segments and field segments the trie in :mod:`micro.routing._trie` is
 built from (:func:`compile_typed`; segments that mix text and fields are matched by a
-``parse`` Parser), and builds typed reverse URLs. Regex specs live in
-:mod:`micro.routing._regex`.
+``parse`` Parser), and builds typed reverse URLs. Field types live in
+:mod:`micro.routing._types`, regex specs in :mod:`micro.routing._regex`.
 
 Every problem is raised as :class:`micro.errors.RoutingError` naming the pattern and why.
 """
@@ -13,133 +13,27 @@ Every problem is raised as :class:`micro.errors.RoutingError` naming the pattern
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
 import parse  # type: ignore[import-untyped]  # ships .pyi but no py.typed
 
 from micro.errors import RoutingError
+from micro.routing._types import FieldType, FieldTypes
 
 Kind = Literal["regex", "typed"]
 
 # A field is `{name}` or `{name:type}`; names are ASCII identifiers that start with a
 # letter (parse treats a leading underscore or digit as an anonymous field).
-FIELD_RE = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)(?::([A-Za-z]+))?\}")
+FIELD_RE = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)(?::([A-Za-z][A-Za-z0-9_]*))?\}")
 # What a regex quantifier in braces looks like: {3}, {2,}, {,5}, {2,5}.
 _QUANTIFIER_RE = re.compile(r"\{(?:\d+(?:,\d*)?|,\d+)\}")
 # Characters that make a pattern a regex ('.' is deliberately absent: see classify).
 REGEX_CHARS = frozenset("\\^$*+?()[]{}|")
 # pchar of RFC 3986 minus '%': left alone when quoting a path.
 PATH_SAFE = "/!$&'()*+,;=:@~"
-
-
-@dataclass(frozen=True, slots=True)
-class FieldType:
-    """One typed-field type: its regex, its converter and its canonical spelling."""
-
-    name: str
-    regex: str  # matches exactly the canonical spellings; no capturing groups
-    convert: Callable[[str], Any]  # text -> value; ValueError means "no match"
-    to_text: Callable[[Any], str]  # value -> canonical text; TypeError/ValueError if none
-    spans: bool = False  # True when a value may contain '/'
-    # text -> value, ValueError unless ``regex`` matches: what dispatch calls. Defaults
-    # to the regex then ``convert``; a type may give a faster equivalent.
-    exact: Callable[[str], Any] | None = field(default=None, repr=False, compare=False)
-    matcher: re.Pattern[str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        matcher = re.compile(self.regex)
-        object.__setattr__(self, "matcher", matcher)
-        if self.exact is None:
-            convert = self.convert
-
-            def exact(text: str) -> Any:
-                if matcher.fullmatch(text) is None:
-                    raise ValueError(f"{text!r} does not match {matcher.pattern}")
-                return convert(text)
-
-            object.__setattr__(self, "exact", exact)
-
-
-def _canonical_int(text: str) -> int:
-    # PERF: what (?:0|[1-9][0-9]*) then int() do, at half the cost; {id:d} is the field
-    # dispatch meets most. isdigit() alone would take Arabic-Indic digits: isascii() too.
-    if text.isdigit() and text.isascii() and (text[0] != "0" or len(text) == 1):
-        return int(text)  # ValueError past int()'s digit limit: no match either
-    raise ValueError(f"{text!r} is not a canonical int")
-
-
-def _int_to_text(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise TypeError("an int is needed")
-    return str(value)
-
-
-def _str_to_text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError("a str is needed")
-    return value
-
-
-def _uuid_to_text(value: Any) -> str:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return _str_to_text(value)
-
-
-def _path_convert(text: str) -> str:
-    # A path value never climbs: '.' and '..' segments do not match, so a handler that
-    # joins it under a directory cannot be led outside it by the router.
-    if any(part in {".", ".."} for part in text.split("/")):
-        raise ValueError("dot segment")
-    return text
-
-
-_SEGMENT = r"[^/]+"
-FIELD_TYPES: Mapping[str, FieldType] = MappingProxyType(
-    {
-        "": FieldType("", _SEGMENT, str, _str_to_text),
-        "d": FieldType("d", r"(?:0|[1-9][0-9]*)", int, _int_to_text, exact=_canonical_int),
-        "w": FieldType("w", r"\w+", str, _str_to_text),
-        "slug": FieldType("slug", r"[a-z0-9]+(?:-[a-z0-9]+)*", str, _str_to_text),
-        "uuid": FieldType(
-            "uuid",
-            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-            uuid.UUID,
-            _uuid_to_text,
-        ),
-        "path": FieldType("path", r"[^/]+(?:/[^/]+)*", _path_convert, _str_to_text, True),
-    }
-)
-
-
-def _parse_types() -> dict[str, Callable[[str], Any]]:
-    # parse treats some one-letter type names (d, x, e, ...) as numbers and adds a sign
-    # to their regex; private names keep our canonical regexes exactly as written.
-    return {"micro" + (ft.name or "seg"): _converter(ft) for ft in FIELD_TYPES.values()}
-
-
-def _converter(ft: FieldType) -> Callable[[str], Any]:
-    # parse stores the regex on the converter, so it needs a function of its own.
-    def convert(text: str) -> Any:
-        return ft.convert(text)
-
-    decorated: Callable[[str], Any] = parse.with_pattern(ft.regex)(convert)
-    return decorated
-
-
-def _field_type(pattern: str, name: str, type_name: str | None) -> FieldType:
-    try:
-        return FIELD_TYPES[type_name or ""]
-    except KeyError:
-        known = ", ".join(sorted(t for t in FIELD_TYPES if t))
-        raise RoutingError(
-            f"{pattern!r}: field {name!r} has unknown type {type_name!r} (known: {known})"
-        ) from None
 
 
 def strip_anchors(pattern: str) -> str:
@@ -195,7 +89,7 @@ class Segment:
     type's own regex and converter; only mixed text goes through a ``parse`` Parser.
     """
 
-    __slots__ = ("exact", "fields", "name", "parser", "spans", "text")
+    __slots__ = ("exact", "fields", "name", "parser", "prefix", "spans", "text")
 
     def __init__(self, text: str, fields: tuple[Field, ...], parser: Any, spans: bool) -> None:
         self.text = text
@@ -205,6 +99,8 @@ class Segment:
         # PERF: the walk calls ``exact`` directly for one-field segments (else None).
         self.name: str = fields[0].name
         self.exact = fields[0].type.exact if parser is None else None
+        # The literal text every match starts with: the trie finds segments by it.
+        self.prefix = text[: text.index("{")]
 
     def match(self, text: str) -> list[tuple[str, Any]] | None:
         """Field values for ``text`` (already percent-decoded), or None."""
@@ -271,9 +167,11 @@ def _spell(pattern: str, field: Field, value: Any) -> tuple[str, Any]:
         text = ft.to_text(value)
         text.encode("utf-8")  # a lone surrogate has no URL spelling
         ok = _fullmatch(ft, text)
+        ok = ok and (ft.spans or "/" not in text)
         converted = ft.convert(text) if ok else None
-        # A str is taken as the spelling itself; other values must convert back equal.
-        ok = ok and (isinstance(value, str) or converted == value)
+        # A str is taken as a built-in type's spelling itself; other values (and any
+        # value of a user type) must convert back equal.
+        ok = ok and ((ft.builtin and isinstance(value, str)) or converted == value)
     except UnicodeEncodeError:
         raise RoutingError(f"{pattern!r}: {value!r} for {field.name!r} is not UTF-8 text") from None
     except (TypeError, ValueError) as exc:
@@ -289,7 +187,7 @@ def _spell(pattern: str, field: Field, value: Any) -> tuple[str, Any]:
     return text, converted
 
 
-def compile_typed(pattern: str) -> TypedPattern:
+def compile_typed(pattern: str, types: FieldTypes) -> TypedPattern:
     if not pattern.startswith("/"):
         raise RoutingError(f"typed pattern {pattern!r} must start with '/'")
     raw = pattern[1:].split("/")
@@ -300,9 +198,7 @@ def compile_typed(pattern: str) -> TypedPattern:
         if not found:
             parts.append(seg)
             continue
-        seg_fields = [
-            Field(m.group(1), _field_type(pattern, m.group(1), m.group(2))) for m in found
-        ]
+        seg_fields = [Field(m.group(1), types.get(pattern, m.group(1), m.group(2))) for m in found]
         spans = any(f.type.spans for f in seg_fields)
         if spans:
             # A spanning field takes the rest of the path: the remaining segments are
@@ -310,13 +206,13 @@ def compile_typed(pattern: str) -> TypedPattern:
             seg = "/".join(raw[i:])
             found = list(FIELD_RE.finditer(seg))
             seg_fields = [
-                Field(m.group(1), _field_type(pattern, m.group(1), m.group(2))) for m in found
+                Field(m.group(1), types.get(pattern, m.group(1), m.group(2))) for m in found
             ]
             if sum(f.type.spans for f in seg_fields) > 1:
                 raise RoutingError(f"{pattern!r}: at most one 'path' field per pattern")
         fields.extend(seg_fields)
         whole = len(found) == 1 and found[0].group(0) == seg
-        parser = None if whole else _make_parser(pattern, seg)
+        parser = None if whole else _make_parser(pattern, seg, types)
         parts.append(Segment(seg, tuple(seg_fields), parser, spans))
         if spans:
             break
@@ -326,11 +222,11 @@ def compile_typed(pattern: str) -> TypedPattern:
     return TypedPattern(tuple(parts), tuple(fields))
 
 
-def _make_parser(pattern: str, segment: str) -> parse.Parser:
+def _make_parser(pattern: str, segment: str, types: FieldTypes) -> parse.Parser:
     for a, b in zip(FIELD_RE.finditer(segment), list(FIELD_RE.finditer(segment))[1:], strict=False):
         if a.end() == b.start():
             raise RoutingError(
                 f"{pattern!r}: fields {a.group(0)} and {b.group(0)} need literal text between them"
             )
     fmt = FIELD_RE.sub(lambda m: f"{{{m.group(1)}:micro{m.group(2) or 'seg'}}}", segment)
-    return parse.compile(fmt, extra_types=_parse_types(), case_sensitive=True)
+    return parse.compile(fmt, extra_types=types.parse_types(), case_sensitive=True)

@@ -2,10 +2,11 @@
 
 Knows no HTTP. A regex spec ``"/index/(\\d+)"`` is matched against the whole
 (percent-decoded) path, anchored at both ends. To keep dispatch from scanning every regex,
-:func:`compile_regex` cuts the spec into the literal prefix it must start with (up to its
-last ``/``) and the rest; the trie files the spec under that prefix and only ever tries
-it for paths that share it. Reversal substitutes values for the top-level groups, so it
-exists only for specs whose groups are flat, required and surrounded by literal text.
+:func:`compile_regex` finds the literal text every match starts with: the trie files the
+spec under the whole segments of it (up to its last ``/``) and, at that node, indexes it
+by all of it, so a path only ever tries the specs whose literal start it has. Reversal
+substitutes values for the top-level groups, so it exists only for specs whose groups are
+flat, required and surrounded by literal text.
 """
 
 from __future__ import annotations
@@ -102,18 +103,18 @@ class RegexSpec:
 
     prefix: tuple[str, ...]  # literal path segments every match starts with
     head: str  # the prefix as text: "/index/", "/" or "" (a spec not starting with '/')
-    # fullmatched from len(head) on; a lookbehind still sees the prefix it follows
-    rest: re.Pattern[str]
+    literal: str  # all the literal text every match starts with: head and more
+    regex: re.Pattern[str]  # what follows the literal: fullmatched from len(literal)
     named: bool  # groups are named (keyword arguments) rather than positional
     template: tuple[str | int, ...] | None  # literal text and group slots
     not_reversible: str  # why template is None
     group_names: tuple[str, ...]
 
     def match(self, path: str) -> re.Match[str] | None:
-        """Match a whole path (the trie calls :attr:`rest` itself, knowing the prefix)."""
-        if not path.startswith(self.head):
+        """Match a whole path."""
+        if not path.startswith(self.literal):
             return None
-        return self.rest.fullmatch(path, len(self.head))
+        return self.regex.fullmatch(path, len(self.literal))
 
     def extract(self, m: re.Match[str]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         if self.named:
@@ -179,50 +180,68 @@ def bind(
     return values
 
 
+# One literal character: a plain one, or an escaped non-word one ('\\.', '\\-').
+_LITERAL_CHAR = re.compile(r"[^\\^$*+?()\[\]{}|.]|\\(?:[^\w]|_)")
+_GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
+
+
+def _split_literal(pattern: str) -> tuple[str, str]:
+    """``(literal, rest)``: the leading literal characters not under a quantifier
+    (unescaped) and the source that follows them."""
+    chars: list[str] = []
+    pos = 0
+    while (m := _LITERAL_CHAR.match(pattern, pos)) is not None:
+        chars.append(m.group(0))
+        pos = m.end()
+    if chars and _QUANT.match(pattern, pos):  # the last one is quantified: not literal
+        pos -= len(chars.pop())
+    return "".join(c[-1] for c in chars), pattern[pos:]
+
+
 def compile_regex(pattern: str) -> RegexSpec:
+    # PERF: only the part after the literal prefix is compiled: routes that differ only
+    # by their literal start ('/x1-(\\d+)', '/x2-(\\d+)') share one compiled regex (re's
+    # cache), which keeps registering 10,000 of them well under a second. The prefix
+    # is compared as text before the regex runs (from that offset, so a lookbehind still
+    # sees it), and the whole is as valid as its rest but for global flags after text.
+    literal, rest = _split_literal(pattern)
+    items = _items(rest)
+    if any(it.kind == "meta" and it.text == "|" for it in items):
+        literal, rest = "", pattern  # a top-level '|': no common prefix at all
+        items = _items(rest)
+    if literal and _GLOBAL_FLAGS.match(rest):
+        raise RoutingError(
+            f"{pattern!r} is not a valid regex: global flags not at the start of the expression"
+        )
     try:
-        whole = re.compile(pattern)
+        compiled = re.compile(rest)
     except re.error as exc:
         raise RoutingError(f"{pattern!r} is not a valid regex: {exc}") from None
-    named = bool(whole.groupindex)
-    if named and len(whole.groupindex) != whole.groups:
+    named = bool(compiled.groupindex)
+    if named and len(compiled.groupindex) != compiled.groups:
         raise RoutingError(
             f"{pattern!r} mixes named and unnamed groups; use only one "
             "(unnamed groups become positional arguments, named ones keyword arguments)"
         )
-    items = _items(pattern)
-    # The literal prefix: leading literal characters not under a quantifier, cut back
-    # to the last '/'. A top-level '|' means there is no common prefix at all.
-    head, cut = "", 0
-    if not any(it.kind == "meta" and it.text == "|" for it in items):
-        text: list[str] = []
-        for it in items:
-            if it.kind != "lit" or it.quantified:
-                break
-            text.append(it.text)
-            if it.text == "/" and text[0] == "/":
-                head, cut = "".join(text), it.start
+    # The trie path: the literal's whole segments (up to its last '/').
+    head = literal[: literal.rindex("/") + 1] if literal.startswith("/") else ""
     prefix = tuple(head[1:].split("/")[:-1])
-    try:
-        rest = re.compile(pattern[cut:], whole.flags)
-    except re.error as exc:  # pragma: no cover - a valid regex minus a literal prefix
-        raise RoutingError(f"{pattern!r}: cannot split off its prefix: {exc}") from None
-    template, why = _template(pattern, items, whole)
+    template, why = _template([*literal, *items], compiled.groups)
     names: tuple[str, ...]
     if named:
-        names = tuple(sorted(whole.groupindex, key=whole.groupindex.__getitem__))
+        names = tuple(sorted(compiled.groupindex, key=compiled.groupindex.__getitem__))
     else:
-        names = tuple(str(i) for i in range(whole.groups))
-    return RegexSpec(prefix, head, rest, named, template, why, names)
+        names = tuple(str(i) for i in range(compiled.groups))
+    return RegexSpec(prefix, head, literal, compiled, named, template, why, names)
 
 
-def _template(
-    pattern: str, items: list[_Item], whole: re.Pattern[str]
-) -> tuple[tuple[str | int, ...] | None, str]:
+def _template(items: list[str | _Item], groups: int) -> tuple[tuple[str | int, ...] | None, str]:
     pieces: list[str | int] = []
     slot = 0
     for it in items:
-        if it.kind == "lit" and not it.quantified:
+        if isinstance(it, str):  # a character of the literal prefix
+            pieces.append(it)
+        elif it.kind == "lit" and not it.quantified:
             pieces.append(it.text)
         elif it.kind == "group" and not it.quantified:
             if it.text.startswith("(?") and not it.text.startswith("(?P<"):
@@ -233,6 +252,27 @@ def _template(
             return None, f"{it.text!r} is regex syntax outside a group"
         else:
             return None, f"{it.text!r} is optional or repeated"
-    if slot != whole.groups:
+    if slot != groups:
         return None, "it has nested groups"
     return tuple(pieces), ""
+
+
+def literal_end(pattern: str) -> tuple[str, bool]:
+    """The literal text every full match of a valid ``pattern`` ends with, and whether
+    that text is all of the pattern (a regex that matches one text only).
+
+    ``("", False)`` when it cannot tell: a top-level ``|``, a verbose pattern (where
+    spaces and ``#`` are not literal).
+    """
+    compiled = re.compile(pattern)
+    if compiled.flags & re.VERBOSE:
+        return "", False
+    items = _items(pattern)
+    if any(it.kind == "meta" and it.text == "|" for it in items):
+        return "", False
+    out: list[str] = []
+    for it in reversed(items):
+        if it.kind != "lit" or it.quantified:
+            break
+        out.append(it.text)
+    return "".join(reversed(out)), len(out) == len(items)

@@ -6,7 +6,8 @@ rules it follows are written down in the docstring of :mod:`micro.routing`.
 
 Each host group is a segment trie (:mod:`micro.routing._trie`); the Router picks the
 groups for a Host, walks them in order and turns "nothing took this method" into the
-right error.
+right error. Host patterns are indexed by the literal text they end with (an exact host
+is all literal), so picking the groups for a Host never tries every pattern.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from urllib.parse import quote
 
 from micro.errors import MicroError, RoutingError
 from micro.routing._patterns import PATH_SAFE, TypedPattern, classify, compile_typed, strip_anchors
-from micro.routing._regex import RegexSpec, compile_regex
-from micro.routing._trie import Group, Match, Route, walk
+from micro.routing._regex import RegexSpec, compile_regex, literal_end
+from micro.routing._trie import Choices, Group, Match, Route, walk
+from micro.routing._types import FieldType, FieldTypes
+from micro.routing._urls import Query, build_url, host_name, route_host
 
 
 class NotFound(MicroError):
@@ -56,17 +59,6 @@ class TrailingSlashRedirect(MicroError):
         self.status = status
 
 
-def _host_name(host: str) -> str:
-    """The Host header without its port, lower-case, without a trailing dot."""
-    if host.startswith("["):  # an IPv6 literal: [::1]:8080
-        end = host.find("]")
-        return host[: end + 1].lower() if end != -1 else host.lower()
-    name, colon, port = host.rpartition(":")
-    if colon and ((port.isascii() and port.isdigit()) or not port):
-        host = name
-    return host.rstrip(".").lower()
-
-
 _METHOD_RE = re.compile(r"[A-Z0-9!#$%&'*+.^_`|~-]+")
 
 
@@ -81,6 +73,10 @@ class Router:
     def __init__(self, *, redirect_trailing_slash: bool = False) -> None:
         self.redirect_trailing_slash = redirect_trailing_slash
         self._hosts: list[Group] = []
+        # Host groups by the literal end of their pattern, reversed (lower-case ASCII;
+        # '' for a pattern without one): a Choices index finds them by prefix.
+        self._host_index: Choices[Group] = Choices()
+        self.field_types = FieldTypes()
         self._default = Group(None)
         self._default_only = [self._default]
         self._groups: dict[str | None, Group] = {None: self._default}
@@ -102,7 +98,10 @@ class Router:
         stripped = strip_anchors(pattern)
         kind = classify(stripped)
         spec: TypedPattern | RegexSpec
-        spec = compile_typed(stripped) if kind == "typed" else compile_regex(stripped)
+        if kind == "typed":
+            spec = compile_typed(stripped, self.field_types)
+        else:
+            spec = compile_regex(stripped)
         route = Route(pattern, target, _methods(pattern, methods), name, host, kind, spec)
         if name is not None:
             if name in self._names:
@@ -112,6 +111,8 @@ class Router:
                     f"route {name!r}: {pattern!r} cannot be reversed: {spec.not_reversible}"
                     " (name only routes whose reverse URL can be built)"
                 )
+        if host is not None and not isinstance(host, str):
+            raise RoutingError(f"{pattern!r}: a host pattern is a str or None, got {host!r}")
         group = self._groups.get(host)
         if group is None:
             try:
@@ -119,9 +120,12 @@ class Router:
             except re.error as exc:
                 raise RoutingError(f"host pattern {host!r} is not a valid regex: {exc}") from None
         group.add(route)  # raises on conflicts before changing anything
-        if host not in self._groups:
+        if host is not None and host not in self._groups:  # the default group is there
             self._groups[host] = group
             self._hosts.append(group)
+            end, _ = literal_end(host)
+            key = end.lower()[::-1] if end.isascii() else ""
+            self._host_index.append(key, group)
         if name is not None:
             self._names[name] = route
         self._routes.append(route)
@@ -141,8 +145,11 @@ class Router:
                 return found
             return self._miss(self._default_only, path, method, allowed)
         if self._hosts:
-            name = _host_name(host)
-            groups = [g for g in self._hosts if g.host_re and g.host_re.fullmatch(name)]
+            name = host_name(host)
+            # A non-ASCII name may match ASCII pattern text case-insensitively (the
+            # Kelvin sign matches 'k'): such rare names try every group.
+            candidates = self._host_index.candidates(name[::-1]) if name.isascii() else self._hosts
+            groups = [g for g in candidates if g.host_re and g.host_re.fullmatch(name)]
             groups.append(self._default)
         else:
             groups = [self._default]
@@ -189,6 +196,65 @@ class Router:
         except KeyError:
             raise RoutingError(f"no route is named {name!r}") from None
         return route.reverse(*args, **kwargs)
+
+    def url_for(
+        self,
+        name: str,
+        *args: Any,
+        _query: Query | None = None,
+        _external: bool = False,
+        _script_name: str = "",
+        _scheme: str = "http",
+        _host: str = "",
+        **kwargs: Any,
+    ) -> str:
+        """The URL of the route called ``name``, as a request would reach it.
+
+        ``_script_name`` (decoded, as in SCRIPT_NAME) goes before the path; ``_query``
+        (a mapping, a list value repeating its key, or (key, value) pairs) after it. A
+        route on a host pattern gives an absolute URL on that host (the request's
+        ``_host`` when the pattern matches it); ``_external`` makes any URL absolute on
+        ``_host``. Values the route would not match back raise RoutingError.
+        """
+        try:
+            route = self._names[name]
+        except KeyError:
+            raise RoutingError(f"no route is named {name!r}") from None
+        path = route.reverse(*args, **kwargs)
+        host: str | None = None
+        if route.host is not None:
+            host = route_host(route.host, _host)
+        elif _external:
+            if not _host:
+                raise RoutingError(f"route {name!r}: no host to build an absolute URL on")
+            host = _host
+        return build_url(path, script_name=_script_name, query=_query, scheme=_scheme, host=host)
+
+    def field_type(
+        self,
+        name: str,
+        converter: object | None = None,
+        *,
+        regex: str | None = None,
+        to_python: Any = None,
+        to_url: Any = None,
+        examples: Iterable[str] | None = None,
+        spans: bool = False,
+    ) -> FieldType:
+        """Add a field type for ``{name:type}`` fields of routes added from now on.
+
+        See :meth:`micro.routing.FieldTypes.define`: the type is refused when its
+        ``to_url`` gives text its own regex does not match, or that does not convert back.
+        """
+        return self.field_types.define(
+            name,
+            converter,
+            regex=regex,
+            to_python=to_python,
+            to_url=to_url,
+            examples=examples,
+            spans=spans,
+        )
 
     def routes(self) -> list[Route]:
         """Every route, in the order registered."""

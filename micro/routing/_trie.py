@@ -7,15 +7,19 @@ walk follows one path through it, so its cost depends on the path and on the rou
 that share its prefix, never on the number of routes.
 
 PERF: dispatch never scans the route list: matching ``/r999/5`` among 1000
-``/r{i}/{n:d}`` routes is two dict lookups and one regex match, as among one.
+``/r{i}/{n:d}`` routes is two dict lookups and one regex match, as among one. Where
+many alternatives hang off one node (``/p{i}-{n:d}``, ``/x{i}-(\\d+)``), a
+:class:`Choices` index finds those whose literal start the path has, in registration
+order, with a few dict lookups.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from micro.errors import RoutingError
 from micro.routing._patterns import Kind, Segment, TypedPattern, strip_anchors
@@ -70,23 +74,89 @@ class Endpoint:
         return route
 
 
+T = TypeVar("T")
+
+
+class Choices(Generic[T]):
+    """The alternatives of one kind at one node, in registration order, indexed by the
+    literal text each starts with, so that a lookup never scans them.
+
+    ``candidates(text)`` gives, in registration order, every alternative whose literal
+    start ``text`` has: one dict lookup per distinct length of literal start (a handful,
+    however many alternatives there are), then a merge by position when several match.
+    """
+
+    __slots__ = ("_by_prefix", "_lengths", "items")
+
+    # PERF: up to this many alternatives, trying each is cheaper than the index.
+    SCAN = 4
+
+    def __init__(self) -> None:
+        self.items: list[T] = []
+        self._by_prefix: dict[str, tuple[list[int], list[T]]] = {}
+        self._lengths: list[int] = []
+
+    def append(self, prefix: str, item: T) -> None:
+        bucket = self._by_prefix.get(prefix)
+        if bucket is None:
+            bucket = self._by_prefix[prefix] = ([], [])
+            if len(prefix) not in self._lengths:
+                bisect.insort(self._lengths, len(prefix))
+        bucket[0].append(len(self.items))
+        bucket[1].append(item)
+        self.items.append(item)
+
+    def candidates(self, text: str) -> list[T]:
+        if len(self.items) <= self.SCAN:
+            return self.items
+        found: list[tuple[list[int], list[T]]] = []
+        by_prefix = self._by_prefix
+        size = len(text)
+        for length in self._lengths:
+            if length > size:
+                break
+            bucket = by_prefix.get(text[:length])
+            if bucket is not None:
+                found.append(bucket)
+        if not found:
+            return []
+        if len(found) == 1:
+            return found[0][1]
+        items = self.items
+        return [items[i] for i in sorted(i for positions, _ in found for i in positions)]
+
+
 class _Node:
-    __slots__ = ("dynamic", "endpoint", "literal", "regexes", "shape", "tails")
+    __slots__ = (
+        "dynamic",
+        "dynamic_by_text",
+        "endpoint",
+        "literal",
+        "regexes",
+        "regexes_by_text",
+        "shape",
+        "tails",
+        "tails_by_text",
+    )
 
     def __init__(self) -> None:
         self.literal: dict[str, _Node] = {}
-        self.dynamic: list[tuple[Segment, _Node]] = []  # one-segment typed fields
-        self.tails: list[tuple[Segment, Endpoint]] = []  # spanning 'path' fields
-        self.regexes: list[tuple[RegexSpec, Endpoint]] = []
+        self.dynamic: Choices[tuple[Segment, _Node]] = Choices()  # one-segment fields
+        self.dynamic_by_text: dict[str, _Node] = {}
+        self.tails: Choices[tuple[Segment, Endpoint]] = Choices()  # spanning 'path' fields
+        self.tails_by_text: dict[str, Endpoint] = {}
+        self.regexes: Choices[tuple[RegexSpec, Endpoint]] = Choices()
+        self.regexes_by_text: dict[str, Endpoint] = {}
         self.endpoint: Endpoint | None = None
         self.shape = _LITERAL_ONLY
 
     def refresh(self) -> None:
         """Recompute :attr:`shape`, which lets the walk loop instead of recursing."""
-        if self.tails or self.regexes or len(self.dynamic) > 1:
+        dynamic = self.dynamic.items
+        if self.tails.items or self.regexes.items or len(dynamic) > 1:
             self.shape = _BRANCHING
-        elif self.dynamic:
-            one_field = self.dynamic[0][0].exact is not None
+        elif dynamic:
+            one_field = dynamic[0][0].exact is not None
             self.shape = _ONE_FIELD if one_field else _BRANCHING
         else:
             self.shape = _LITERAL_ONLY
@@ -95,6 +165,13 @@ class _Node:
 # Node shapes: only literal children; plus exactly one one-field typed segment; anything
 # else (the walk recurses only at these).
 _LITERAL_ONLY, _ONE_FIELD, _BRANCHING = 0, 1, 2
+
+
+def describe(target: Any) -> str:
+    """A route target as people know it: module and qualified name."""
+    module = getattr(target, "__module__", None) or "?"
+    name = getattr(target, "__qualname__", None) or type(target).__qualname__
+    return f"{module}.{name}"
 
 
 class Group:
@@ -117,21 +194,23 @@ class Group:
         )
         for other in self.shapes.get(shape, ()):
             if other.methods is None or route.methods is None or other.methods & route.methods:
+                both = (other.methods or {"*"}) & (route.methods or {"*"}) or {"*"}
                 raise RoutingError(
-                    f"{route.pattern!r} conflicts with {other.pattern!r} already registered"
-                    f" for host {route.host!r}: same paths, overlapping methods"
+                    f"{route.pattern!r} ({describe(route.target)}) conflicts with"
+                    f" {other.pattern!r} ({describe(other.target)}), already registered"
+                    f" for host {route.host!r}: same paths, both take"
+                    f" {', '.join(sorted(both))}"
                 )
         self.shapes.setdefault(shape, []).append(route)
         if isinstance(spec, RegexSpec):
             node = self.root
             for seg in spec.prefix:
                 node = node.literal.setdefault(seg, _Node())
-            for other_spec, endpoint in node.regexes:  # noqa: B007 - kept after break
-                if other_spec.head == spec.head and other_spec.rest.pattern == spec.rest.pattern:
-                    break
-            else:
-                endpoint = Endpoint()
-                node.regexes.append((spec, endpoint))
+            key = strip_anchors(route.pattern)
+            endpoint = node.regexes_by_text.get(key)
+            if endpoint is None:
+                endpoint = node.regexes_by_text[key] = Endpoint()
+                node.regexes.append(spec.literal, (spec, endpoint))
                 node.refresh()
             endpoint.add(route)
             return
@@ -141,24 +220,19 @@ class Group:
                 node = node.literal.setdefault(part, _Node())
                 continue
             if part.spans:
-                for tail, endpoint in node.tails:  # noqa: B007 - kept after break
-                    if tail.text == part.text:
-                        break
-                else:
-                    endpoint = Endpoint()
-                    node.tails.append((part, endpoint))
+                endpoint = node.tails_by_text.get(part.text)
+                if endpoint is None:
+                    endpoint = node.tails_by_text[part.text] = Endpoint()
+                    node.tails.append(part.prefix, (part, endpoint))
                     node.refresh()
                 endpoint.add(route)
                 return
-            for segment, child in node.dynamic:
-                if segment.text == part.text:
-                    node = child
-                    break
-            else:
-                child = _Node()
-                node.dynamic.append((part, child))
+            child = node.dynamic_by_text.get(part.text)
+            if child is None:
+                child = node.dynamic_by_text[part.text] = _Node()
+                node.dynamic.append(part.prefix, (part, child))
                 node.refresh()
-                node = child
+            node = child
         if node.endpoint is None:
             node.endpoint = Endpoint()
             if all(isinstance(part, str) for part in spec.parts):
@@ -203,7 +277,7 @@ def walk(
                 return found
         if shape != _ONE_FIELD:
             return branch(node, segs, i, path, method, values, allowed)
-        part, node = node.dynamic[0]
+        part, node = node.dynamic.items[0]
         try:
             values[part.name] = part.exact(seg)  # type: ignore[misc]  # _ONE_FIELD: set
         except ValueError:  # not this type's canonical spelling
@@ -232,23 +306,23 @@ def branch(
 ) -> Match | None:
     """The alternatives of a branching node, after its literal child has failed."""
     seg = segs[i]
-    for part, child in node.dynamic:
+    for part, child in node.dynamic.candidates(seg):
         got = part.match(seg)
         if got is not None:
             found = walk(child, segs, i + 1, path, method, {**values, **dict(got)}, allowed)
             if found is not None:
                 return found
-    if node.tails:
+    if node.tails.items:
         rest = "/".join(segs[i:])
-        for part, endpoint in node.tails:
+        for part, endpoint in node.tails.candidates(rest):
             got = part.match(rest)
             if got is not None:
                 route = endpoint.pick(method)
                 if route is not None:
                     return _new_match((route, (), {**values, **dict(got)}))
                 allowed.append(endpoint.by_method)
-    for spec, endpoint in node.regexes:
-        m = spec.rest.fullmatch(path, len(spec.head))
+    for spec, endpoint in node.regexes.candidates(path):
+        m = spec.match(path)
         if m is not None:
             route = endpoint.pick(method)
             if route is not None:
