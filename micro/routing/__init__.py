@@ -34,6 +34,7 @@ Typed fields
     ==========  ==============================================  ==============
     (none)      any non-empty segment                           str
     ``d``       ASCII digits, no sign, no leading zero but "0"  int (>= 0)
+    ``f``       digits "." digits, the shortest that round-trip  float (>= 0)
     ``w``       letters, digits, underscore (Unicode ``\\w``)    str
     ``slug``    ``a-z0-9`` words joined by single hyphens       str
     ``uuid``    lower-case hyphenated 8-4-4-4-12 hex             uuid.UUID
@@ -43,11 +44,22 @@ Typed fields
     ``{id:d}`` refuses ``+5``, ``-5``, ``0x1f``, `` 12``, ``007``, Arabic-Indic or
     fullwidth digits, and more digits than ``int()`` converts (all 404). Leading zeros
     are refused so that one resource has one URL (the one ``reverse`` builds), not
-    ``/user/7``, ``/user/07``, ... each cached on its own. There is no float type:
-    floats have no one canonical spelling. A segment may mix text and fields
+    ``/user/7``, ``/user/07``, ... each cached on its own. ``{p:f}`` likewise takes
+    only the one spelling of a float: the shortest digits that read back as it, with
+    no exponent and at least one digit after the point (``1.5``, ``2.0``, ``0.0001``;
+    not ``1.50``, ``01.5``, ``1e3``, ``-1.5``, ``inf``). A segment may mix text and fields
     (``"v{major:d}.{minor:d}"``, matched through ``parse``) when literal text separates
     the fields; at most one ``path`` field per pattern, and it takes the rest of the
     path (literal text or fields may follow it: ``"/{p:path}/edit"``).
+
+User field types
+    ``Router.field_type(name, regex=..., to_python=..., to_url=..., examples=...)``
+    (or an object with those attributes, like werkzeug's converters) adds a type for
+    routes added afterwards. ``to_python`` raises ValueError for text it refuses (no
+    match). The type is checked when added: ``regex`` must compile without capturing
+    groups, and for each example (one is built from the regex when none is given) the
+    regex matches it, and ``to_url(to_python(example))`` is text the regex matches that
+    converts back to the same value; otherwise RoutingError says which step failed.
 
 Dispatch order
     Host groups whose pattern matches (anchored, case-insensitive, on the Host without
@@ -56,9 +68,14 @@ Dispatch order
     through to the next matching group, and finally to the default group. Within a
     group, a path is walked segment by segment: a literal segment first, then typed
     segments in registration order, then ``path`` fields, then regex specs that start
-    at that point; the first route found that accepts the method wins. Regex specs are
-    filed under the literal prefix they start with (up to its last ``/``), so only
-    paths with that prefix ever try them.
+    at that point; the first route found that accepts the method wins. Equivalently,
+    as a scan: rank a group's routes segment by segment (literal < typed < ``path`` <
+    regex; typed segments, ``path`` fields and regex specs at one point numbered by
+    first registration there) and take the first in rank that matches the path and
+    takes the method. Lookup never runs that scan: regex specs are filed under the
+    literal segments they start with, and at each point typed segments and regex specs
+    are indexed by the literal text they start with (host patterns by the text they
+    end with), so a path only tries the routes it could match.
 
 Unknown hosts
     A Host that no group matches gets the default group's routes and, failing those,
@@ -87,8 +104,9 @@ Registration errors
     RoutingError at ``add`` time: a bad pattern, a duplicate name, a named regex whose
     reverse URL cannot be built (optional, repeated or nested groups, regex syntax
     outside groups; unnamed regex routes may be anything), and a conflict: the same
-    pattern up to field names, on the same host, with overlapping methods. Distinct
-    patterns that overlap are allowed; the dispatch order decides.
+    pattern up to field names, on the same host, with overlapping methods (the error
+    names both handlers). Distinct patterns that overlap are allowed; the dispatch
+    order decides.
 
 Threads
     Register every route before serving: ``add`` is not synchronised. ``match`` and
@@ -99,6 +117,11 @@ Reverse URLs
     order, then keywords; every value must be one the route matches back (canonical for
     its type, no '/' in a one-segment field), else RoutingError. The result is
     percent-encoded UTF-8 with '/' and RFC 3986 sub-delimiters left as they are.
+    ``url_for(name, *args, _query=..., _external=False, _script_name=..., _host=...,
+    **kwargs)`` puts the script name before that path and the query (a mapping, a list
+    value repeating its key, or pairs; str, int or float values) after it; a route on a
+    host pattern gives an absolute URL on the request's host when the pattern matches
+    it, else on the one host a literal pattern names.
 """
 
 from micro.routing._patterns import classify

@@ -168,7 +168,12 @@ _LITERAL_ONLY, _ONE_FIELD, _BRANCHING = 0, 1, 2
 
 
 def describe(target: Any) -> str:
-    """A route target as people know it: module and qualified name."""
+    """A route target as people know it: module and qualified name.
+
+    A target that wraps what the user registered exposes it as ``target`` (the App's
+    endpoints do): that is the one named.
+    """
+    target = getattr(target, "target", target)
     module = getattr(target, "__module__", None) or "?"
     name = getattr(target, "__qualname__", None) or type(target).__qualname__
     return f"{module}.{name}"
