@@ -352,3 +352,29 @@ def test_parse_range_rules() -> None:
     assert parse_range("bytes = 2 - 3", 10) == (2, 3)
     assert parse_range("bytes=0-", 0) == (-1, -1)
     assert parse_range("bytes=-", 10) is None
+
+
+@pytest.mark.parametrize("name", ["hello.txt", "big.bin", "empty.txt"])
+def test_a_plain_get_answers_like_one_with_a_query(root: Path, name: str) -> None:
+    # A plain GET takes the prebuilt-headers road; one with a query goes through
+    # every rule: both must give the same answer.
+    app = make_app(root)
+    for _ in range(2):  # the second time from what the first remembered
+        plain = raw(app, f"/static/{name}")
+        slow = raw(app, f"/static/{name}?x=1")
+        assert plain == slow
+        assert plain[0] == 200
+        assert plain[2] == (root / name).read_bytes()
+
+
+def test_a_changed_file_is_served_anew_at_once(root: Path) -> None:
+    app = make_app(root)
+    first = raw(app, "/static/hello.txt")
+    assert first[2] == b"hello, world\n"
+    (root / "hello.txt").write_text("a longer hello, world\n")
+    os.utime(root / "hello.txt", ns=(0, 1_000_000_000))  # another version, whatever the clock
+    second = raw(app, "/static/hello.txt")
+    assert second[2] == b"a longer hello, world\n"
+    assert second[1]["Content-Length"] == str(len(second[2]))
+    assert second[1]["ETag"] != first[1]["ETag"]
+    assert second[1]["Last-Modified"] == "Thu, 01 Jan 1970 00:00:01 GMT"
