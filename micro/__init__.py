@@ -22,6 +22,7 @@ from micro.web import (
     RequestHandler,
     Response,
     URLSpec,
+    authenticated,
     skip_middleware,
 )
 
@@ -44,5 +45,6 @@ __all__ = [
     "RoutingError",
     "URLSpec",
     "__version__",
+    "authenticated",
     "skip_middleware",
 ]

@@ -6,7 +6,17 @@ The mechanism only (no command line: ``micro plugins`` lives in :mod:`micro.cli`
 orders. This module only re-exports their public names.
 """
 
-from micro.plugins.api import API_VERSION, GROUP, CliCommand, Plugin, PluginApp, PluginMiddleware
+from micro.plugins.api import (
+    API_VERSION,
+    GROUP,
+    CliCommand,
+    Plugin,
+    PluginApp,
+    PluginMiddleware,
+    Session,
+    SessionInterface,
+    TemplateEngine,
+)
 from micro.plugins.ordering import resolve_order
 from micro.plugins.registry import (
     PluginInfo,
@@ -25,6 +35,9 @@ __all__ = [
     "PluginInfo",
     "PluginMiddleware",
     "PluginRegistry",
+    "Session",
+    "SessionInterface",
+    "TemplateEngine",
     "discover",
     "enabled_plugins",
     "install_plugins",

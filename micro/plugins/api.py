@@ -3,19 +3,31 @@
 The plugin mechanism sits below the framework: :mod:`micro.web` imports it, never the
 other way round, so nothing here can name ``micro.App``, ``Request`` or ``Response``.
 Instead :class:`PluginApp` lists exactly what a plugin's ``setup(app)`` may use
-(settings, middleware, routes, helpers), generic in the framework's request and
-response types; ``micro.App`` satisfies ``PluginApp[Request, Response]``, which
-:mod:`micro` exports as ``micro.PluginApp`` for plugin authors to annotate with.
+(settings, middleware, routes, helpers, the template engine and the session
+interface), generic in the framework's request and response types; ``micro.App``
+satisfies ``PluginApp[Request, Response]``, which :mod:`micro` exports as
+``micro.PluginApp`` for plugin authors to annotate with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from micro.routing import Route
 
-__all__ = ["API_VERSION", "GROUP", "CliCommand", "Plugin", "PluginApp", "PluginMiddleware"]
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "CliCommand",
+    "Plugin",
+    "PluginApp",
+    "PluginMiddleware",
+    "Session",
+    "SessionInterface",
+    "TemplateEngine",
+]
 
 API_VERSION = 1
 """The plugin API this micro provides; a plugin's ``api_version`` must equal it."""
@@ -28,6 +40,7 @@ CliCommand = Callable[[list[str]], int]
 
 RequestT = TypeVar("RequestT")
 ResponseT = TypeVar("ResponseT")
+RequestT_contra = TypeVar("RequestT_contra", contravariant=True)
 
 
 class PluginMiddleware(Protocol[RequestT, ResponseT]):
@@ -38,6 +51,38 @@ class PluginMiddleware(Protocol[RequestT, ResponseT]):
     def __call__(
         self, request: RequestT, call_next: Callable[[RequestT], ResponseT]
     ) -> ResponseT: ...
+
+
+class TemplateEngine(Protocol[RequestT_contra]):
+    """What ``render`` asks of the template engine a plugin sets (docs/templates.md).
+
+    ``context`` already holds the caller's names and micro's standard ones
+    (``request``, ``current_user``, ``reverse_url`` ...); the engine returns the
+    text of template ``name``. Errors are the engine's to raise, naming the file.
+    """
+
+    def render(self, request: RequestT_contra, name: str, context: Mapping[str, Any]) -> str: ...
+
+
+class Session(MutableMapping[str, Any]):
+    """``request.session``: a mutable mapping of str keys that can move to a new id.
+
+    An abstract class rather than a Protocol, so that a session is a real
+    ``MutableMapping`` (``get``, ``pop``, ``setdefault`` ... come with it); a session
+    plugin subclasses it.
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    def regenerate(self) -> None:
+        """Keep the data under a new session id (on login: no session fixation)."""
+
+
+class SessionInterface(Protocol[RequestT_contra]):
+    """Opens ``request.session`` on first use; saving is the plugin's own middleware's job."""
+
+    def open_session(self, request: RequestT_contra) -> Session: ...
 
 
 class PluginApp(Protocol[RequestT, ResponseT]):
@@ -62,6 +107,14 @@ class PluginApp(Protocol[RequestT, ResponseT]):
     ) -> Route: ...
 
     def add_helper(self, name: str, factory: Callable[[RequestT], object]) -> None: ...
+
+    def set_template_engine(self, engine: TemplateEngine[RequestT]) -> None:
+        """Make ``engine`` the one ``render`` uses (one engine per app)."""
+        ...
+
+    def set_session_interface(self, interface: SessionInterface[RequestT]) -> None:
+        """Make ``interface`` the one that opens ``request.session`` (one per app)."""
+        ...
 
 
 @runtime_checkable

@@ -8,7 +8,9 @@ re-exports their public names; :mod:`micro` re-exports the most used of them.
 """
 
 from micro.web.app import DEFAULT_SETTINGS, App, PluginApp, URLSpec
+from micro.web.auth import authenticated
 from micro.web.cookies import InvalidCookie
+from micro.web.flash import Flash
 from micro.web.handler import HandlerError, RequestHandler
 from micro.web.headers import InvalidHeader, RequestHeaders, ResponseHeaders, check_header
 from micro.web.middleware import CallNext, Middleware, skip_middleware
@@ -22,6 +24,7 @@ __all__ = [
     "App",
     "CallNext",
     "FileBody",
+    "Flash",
     "HandlerError",
     "InvalidCookie",
     "InvalidHeader",
@@ -34,6 +37,7 @@ __all__ = [
     "ResponseHeaders",
     "URLSpec",
     "UploadedFile",
+    "authenticated",
     "check_header",
     "create_signed_value",
     "decode_signed_value",

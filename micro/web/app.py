@@ -12,7 +12,13 @@ One call is three named steps:
    ``@app.error_handler(status)`` or the default HTML/JSON page), any other exception
    a logged 500;
 3. **send** (:meth:`App._send`): Content-Length for buffered bodies, no body for
-   HEAD, ``wsgi.file_wrapper`` for files.
+   HEAD, ``wsgi.file_wrapper`` for files, and every cookie marked ``Secure`` when
+   the request came over https (directly or through a trusted proxy).
+
+Plugins extend the App through hooks as well as middleware: ``add_helper``,
+``set_template_engine`` (what ``render`` uses, :mod:`micro.web.templating`) and
+``set_session_interface`` (what opens ``request.session``). ``@app.user_loader``
+names the function that finds ``request.current_user``.
 
 Trailing slashes are strict (``/a`` and ``/a/`` are different routes). With the
 ``redirect_trailing_slash`` setting, a path that only misses or has an extra slash is
@@ -34,12 +40,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from micro.errors import ConfigError, HTTPError, MicroError, ProtocolError, RoutingError
 from micro.http.forwarded import ForwardedRule
 from micro.plugins import api as plugin_api
 from micro.routing import MethodNotAllowed, NotFound, Route, TrailingSlashRedirect
+from micro.web.cookies import mark_secure
 from micro.web.endpoint import Answer, AppRouter, Endpoint, make_endpoint
 from micro.web.errorpages import error_response
 from micro.web.middleware import CallNext, Middleware, build_chain, check_names
@@ -47,6 +54,9 @@ from micro.web.request import Request
 from micro.web.response import FileBody, Response, reason_phrase, to_response
 from micro.web.signing import create_signed_value, decode_signed_value
 from micro.wsgitypes import Environ, ExcInfo, StartResponse
+
+if TYPE_CHECKING:
+    from micro.plugins.api import SessionInterface, TemplateEngine
 
 __all__ = ["DEFAULT_SETTINGS", "App", "PluginApp", "URLSpec"]
 
@@ -71,6 +81,7 @@ DEFAULT_SETTINGS: Mapping[str, Any] = {
     "max_upload_size": 100 * 1024 * 1024,  # a whole multipart body: 413
     "multipart_spool_size": 1024 * 1024,  # upload bytes kept in memory; text field cap
     "max_multipart_parts": 1000,  # more parts: 413
+    "login_url": None,  # where @authenticated sends anonymous GET/HEAD requests
 }
 
 
@@ -167,6 +178,9 @@ class App:
         self._lock = threading.Lock()
         self._host_routing = False
         self._not_found = Answer(404)
+        self._template_engine: TemplateEngine[Request] | None = None
+        self._session_interface: SessionInterface[Request] | None = None
+        self._user_loader: Callable[[Request], Any] | None = None
         names = list(plugins)
         names += [n for n in self.settings.get("plugins", ()) if n not in names]
         if names:
@@ -269,6 +283,39 @@ class App:
             raise AttributeError(f"no helper {name!r} (app.add_helper registers one)")
         return factory(request)
 
+    def set_template_engine(self, engine: TemplateEngine[Request]) -> None:
+        """Make ``engine`` the one ``render`` uses (a plugin's hook; one per app)."""
+        if self._template_engine is not None:
+            raise ConfigError(
+                f"two template engines: {self._template_engine!r} is set, {engine!r} is not"
+            )
+        self._template_engine = engine
+
+    @property
+    def template_engine(self) -> TemplateEngine[Request] | None:
+        return self._template_engine
+
+    def set_session_interface(self, interface: SessionInterface[Request]) -> None:
+        """Make ``interface`` the one that opens ``request.session`` (one per app)."""
+        if self._session_interface is not None:
+            raise ConfigError(
+                f"two session interfaces: {self._session_interface!r} is set, {interface!r} is not"
+            )
+        self._session_interface = interface
+
+    @property
+    def session_interface(self) -> SessionInterface[Request] | None:
+        return self._session_interface
+
+    def user_loader(self, loader: Callable[[Request], Any]) -> Callable[[Request], Any]:
+        """Decorate ``loader(request) -> user or None``: what ``current_user`` asks."""
+        self._user_loader = loader
+        return loader
+
+    def load_user(self, request: Request) -> Any:
+        """The user of ``request`` by the app's user loader (None without one)."""
+        return None if self._user_loader is None else self._user_loader(request)
+
     def reverse_url(self, name: str, *args: Any, **kwargs: Any) -> str:
         return str(self.router.reverse(name, *args, **kwargs))
 
@@ -364,6 +411,8 @@ class App:
             _close_uploads(files, response)
         status = response.status
         headers = response.headers.items
+        if request.environ.get("wsgi.url_scheme") == "https":
+            mark_secure(headers)
         body = response.body
         reason = response.reason
         method = request.method

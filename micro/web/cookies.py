@@ -15,7 +15,13 @@ from typing import TypedDict
 
 from micro.errors import InvalidResponse
 
-__all__ = ["CookieOptions", "InvalidCookie", "format_set_cookie", "parse_cookie_header"]
+__all__ = [
+    "CookieOptions",
+    "InvalidCookie",
+    "format_set_cookie",
+    "mark_secure",
+    "parse_cookie_header",
+]
 
 _NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # cookie-octet: %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E, optionally in DQUOTEs.
@@ -119,3 +125,16 @@ def format_set_cookie(
             raise InvalidCookie(f"cookie {name!r}: SameSite=None requires secure=True")
         parts.append(f"SameSite={canonical}")
     return "; ".join(parts)
+
+
+def mark_secure(headers: list[tuple[str, str]]) -> None:
+    """Add ``Secure`` to every Set-Cookie field in ``headers`` that lacks it (https answers).
+
+    A cookie set over https is meant for https: without ``Secure`` the browser would
+    also send it over plain http, where anyone on the path can read it.
+    """
+    for i, (key, value) in enumerate(headers):
+        if len(key) == 10 and key.lower() == "set-cookie":
+            attributes = value.split(";")[1:]
+            if not any(a.strip().lower() == "secure" for a in attributes):
+                headers[i] = (key, value + "; Secure")

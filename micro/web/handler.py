@@ -32,6 +32,7 @@ from micro.web.cookies import CookieOptions, format_set_cookie
 from micro.web.headers import ResponseHeaders
 from micro.web.request import AppContext, Helpers, Request
 from micro.web.response import Response, json_bytes, reason_phrase
+from micro.web.templating import content_type_for
 
 __all__ = ["HandlerError", "RequestHandler", "handler_methods", "run_handler"]
 
@@ -90,8 +91,8 @@ class RequestHandler:
         """Runs after the response is complete (for cleanup and logging)."""
 
     def get_current_user(self) -> Any:
-        """Override to identify the user (from a signed cookie, a token ...)."""
-        return None
+        """Override to identify the user; by default the App's ``@app.user_loader`` decides."""
+        return self.request.current_user
 
     @property
     def current_user(self) -> Any:
@@ -161,11 +162,20 @@ class RequestHandler:
         self.set_cookie(name, "", max_age=0, expires=0, path=path, domain=domain, samesite=None)
 
     def set_signed_cookie(
-        self, name: str, value: str | bytes, **options: Unpack[CookieOptions]
+        self,
+        name: str,
+        value: str | bytes,
+        max_age_days: float = 31,
+        **options: Unpack[CookieOptions],
     ) -> None:
-        """Sign with the first ``cookie_secret`` (ConfigError without one); HttpOnly by default."""
+        """Sign with the first ``cookie_secret`` (ConfigError without one); HttpOnly by default.
+
+        The cookie's Max-Age is ``max_age_days``, the age ``get_signed_cookie`` accepts by
+        default, so the browser keeps it exactly as long as the server believes it.
+        """
         signed = self.app.create_signed_value(name, value)
         options.setdefault("httponly", True)
+        options.setdefault("max_age", int(max_age_days * 86400))
         self.set_cookie(name, signed, **options)
 
     def get_signed_cookie(self, name: str, max_age_days: float = 31) -> bytes | None:
@@ -244,6 +254,17 @@ class RequestHandler:
         self._headers = ResponseHeaders([("Content-Type", _HTML)])
         self._write_buffer = []
         self._chunks = []
+
+    def render(self, name: str, /, **context: Any) -> None:
+        """Finish the response with template ``name`` (the app's template engine).
+
+        Templates also see ``handler`` (this handler) and its ``current_user``.
+        """
+        text = self.request.render_text(name, {"handler": self, **context}, self.current_user)
+        content_type = content_type_for(name)
+        if content_type != _HTML:
+            self.set_header("Content-Type", content_type)
+        self.finish(text)
 
     def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
         self._check_open("redirect")

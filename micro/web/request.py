@@ -18,17 +18,23 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Any, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 from urllib.parse import parse_qs
 
-from micro.errors import HTTPError
+from micro.errors import ConfigError, HTTPError
 from micro.http.forwarded import default_port
 from micro.routing import Route, Router
 from micro.web.cookies import parse_cookie_header
+from micro.web.flash import Flash, add_flash, take_flashes
 from micro.web.headers import RequestHeaders
 from micro.web.multipart import UploadedFile, parse_multipart, parse_options_header
 from micro.web.response import Response
+from micro.web.templating import content_type_for, no_engine
 from micro.wsgitypes import Environ, ExcInfo
+
+if TYPE_CHECKING:
+    # Types only: importing micro must not load the plugin machinery (entry points).
+    from micro.plugins.api import Session, SessionInterface, TemplateEngine
 
 
 class AppContext(Protocol):
@@ -56,6 +62,14 @@ class AppContext(Protocol):
     ) -> bytes | None: ...
 
     def helper(self, name: str, request: Request) -> Any: ...
+
+    @property
+    def template_engine(self) -> TemplateEngine[Request] | None: ...
+
+    @property
+    def session_interface(self) -> SessionInterface[Request] | None: ...
+
+    def load_user(self, request: Request) -> Any: ...
 
     def error_page(
         self, request: Request, error: HTTPError, exc_info: ExcInfo | None = None
@@ -107,6 +121,9 @@ class Request:
     _files: dict[str, list[UploadedFile]] | None = None
     _body: bytes | None = None
     _json: Any = _MISSING
+    _session: Session | None = None
+    _flashed: list[Flash] | None = None
+    _current_user: Any = _MISSING
 
     def __init__(
         self,
@@ -205,6 +222,76 @@ class Request:
         """The verified payload of a signed cookie, or None (missing, forged or too old)."""
         # Through the App, the one place that decides how cookies are signed.
         return self.app.decode_signed_value(name, self.cookies.get(name), max_age_days)
+
+    # -- the user, the session, templates --------------------------------------------
+
+    @property
+    def current_user(self) -> Any:
+        """The logged-in user: the App's ``@app.user_loader`` asked once (None without one)."""
+        if self._current_user is _MISSING:
+            self._current_user = self.app.load_user(self)
+        return self._current_user
+
+    @current_user.setter
+    def current_user(self, user: Any) -> None:
+        self._current_user = user
+
+    @property
+    def session(self) -> Session:
+        """This request's session, opened on first use by the app's session interface."""
+        if self._session is None:
+            interface = self.app.session_interface
+            if interface is None:
+                raise ConfigError(
+                    "request.session: this app has no sessions; enable the 'sessions' plugin"
+                    " (App(plugins=['sessions']))"
+                )
+            self._session = interface.open_session(self)
+        return self._session
+
+    def flash(self, message: str, category: str = "info") -> None:
+        """Keep a one-time message in the session for a later page to show."""
+        add_flash(self.session, message, category)
+
+    def flashed_messages(self) -> list[Flash]:
+        """The waiting flash messages as ``(category, message)``, taken out of the session.
+
+        The same list for the rest of this request; empty when the app has no sessions.
+        """
+        if self._flashed is None:
+            has_sessions = self._session is not None or self.app.session_interface is not None
+            self._flashed = take_flashes(self.session) if has_sessions else []
+        return self._flashed
+
+    def template_context(self, context: Mapping[str, Any], current_user: Any) -> dict[str, Any]:
+        """micro's standard template names, overridden by ``context``.
+
+        ``request``, ``current_user``, ``settings``, ``reverse_url`` (and its alias
+        ``url_for``), ``flashed_messages()`` and ``helpers`` (the plugins' helpers).
+        """
+        names: dict[str, Any] = {
+            "request": self,
+            "helpers": self.helpers,
+            "current_user": current_user,
+            "settings": self.app.settings,
+            "reverse_url": self.app.reverse_url,
+            "url_for": self.app.reverse_url,
+            "flashed_messages": self.flashed_messages,
+        }
+        names.update(context)
+        return names
+
+    def render_text(self, name: str, context: Mapping[str, Any], current_user: Any) -> str:
+        """Template ``name`` rendered by the app's engine (ConfigError without one)."""
+        engine = self.app.template_engine
+        if engine is None:
+            raise no_engine(name)
+        return engine.render(self, name, self.template_context(context, current_user))
+
+    def render(self, name: str, /, **context: Any) -> Response:
+        """A Response with template ``name`` rendered (for function routes)."""
+        text = self.render_text(name, context, self.current_user)
+        return Response(text, content_type=content_type_for(name))
 
     # -- body --------------------------------------------------------------------
 

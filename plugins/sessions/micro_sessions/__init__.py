@@ -24,10 +24,11 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from micro.errors import ConfigError
+from micro import ConfigError, Request, Response
+from micro.plugins import PluginApp
 from micro.web import normalize_secrets
 from micro_sessions.middleware import SessionInterface
-from micro_sessions.session import Session
+from micro_sessions.session import StoredSession
 from micro_sessions.sqlite_store import SQLiteStore
 from micro_sessions.stores import (
     CookieStore,
@@ -40,13 +41,13 @@ from micro_sessions.stores import (
 __all__ = [
     "CookieStore",
     "SQLiteStore",
-    "Session",
     "SessionError",
     "SessionInterface",
     "SessionStore",
     "SessionTooLarge",
     "SessionsPlugin",
     "StoreUnavailable",
+    "StoredSession",
     "plugin",
     "store_from_setting",
 ]
@@ -95,7 +96,7 @@ class SessionsPlugin:
         }
     )
 
-    def setup(self, app: Any) -> None:
+    def setup(self, app: PluginApp[Request, Response]) -> None:
         settings = app.settings
         normalize_secrets(settings.get("cookie_secret"))  # missing: a start-up ConfigError
         interface = SessionInterface(

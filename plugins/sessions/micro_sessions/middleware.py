@@ -2,7 +2,7 @@
 
 The App asks :meth:`SessionInterface.open_session` the first time a handler reads
 ``request.session``: the session cookie is verified (signature and age, with the
-App's ``cookie_secret``), the store is asked for the data, and the Session is
+App's ``cookie_secret``), the store is asked for the data, and the session is
 remembered on ``request.state.session``. The middleware half runs after the
 handler: a session that was never opened or did not change costs nothing; a
 changed one is saved and its cookie sent, an emptied one is deleted and its
@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from micro.errors import HTTPError
-from micro_sessions.session import Session
+from micro_sessions.session import StoredSession
 from micro_sessions.stores import SessionStore, SessionTooLarge, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -58,11 +58,11 @@ class SessionInterface:
             503, "Session store unavailable", log_message=f"session store unavailable: {exc}"
         )
 
-    def open_session(self, request: Request) -> Session:
+    def open_session(self, request: Request) -> StoredSession:
         """The session of ``request`` (an empty one when the cookie is missing or bad)."""
         name = self.cookie_name
         cookie = request.cookies.get(name)
-        session = Session()
+        session = StoredSession()
         if cookie:
             payload = request.app.decode_signed_value(name, cookie, self.max_age_days)
             if payload is None:
@@ -79,14 +79,14 @@ class SessionInterface:
                         self.store.description,
                     )
                 else:
-                    session = Session(loaded[1], loaded[0])
+                    session = StoredSession(loaded[1], loaded[0])
         request.state.session = session
         return session
 
     def __call__(self, request: Request, call_next: Callable[[Request], Response]) -> Response:
         response = call_next(request)
         session = getattr(request.state, "session", None)
-        if not isinstance(session, Session):
+        if not isinstance(session, StoredSession):
             return response
         vary = response.headers.get("Vary")
         if vary is None:
@@ -100,7 +100,7 @@ class SessionInterface:
                 raise self._unavailable(exc) from exc
         return response
 
-    def save(self, request: Request, response: Response, session: Session) -> None:
+    def save(self, request: Request, response: Response, session: StoredSession) -> None:
         """Store ``session`` and send its cookie (or forget it, when it is empty)."""
         store, name = self.store, self.cookie_name
         options: dict[str, Any] = {

@@ -1,6 +1,6 @@
-"""micro-sessions: the Session, one request's mutable mapping of JSON values.
+"""micro-sessions: StoredSession, one request's mutable mapping of JSON values.
 
-A Session remembers whether it changed, so the middleware saves it (and sends a
+A StoredSession remembers whether it changed, so the middleware saves it (and sends a
 cookie) only then: reading a session costs a load and nothing more. A change
 means assigning or deleting a key (or ``clear()``, ``pop()`` ...); mutating a
 value in place (``session["cart"].append(x)``) is not seen, so assign the value
@@ -13,14 +13,16 @@ error at the point of saving that names its key.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["Session"]
+from micro.plugins import Session
+
+__all__ = ["StoredSession"]
 
 
-class Session(MutableMapping[str, Any]):
-    """The session of one request (see the module docstring)."""
+class StoredSession(Session):
+    """The session of one request, as ``request.session`` (see the module docstring)."""
 
     __slots__ = ("_data", "modified", "new", "regenerated", "sid")
 
@@ -73,4 +75,4 @@ class Session(MutableMapping[str, Any]):
         return dict(self._data)
 
     def __repr__(self) -> str:
-        return f"<Session sid={self.sid!r} keys={sorted(self._data)!r}>"
+        return f"<StoredSession sid={self.sid!r} keys={sorted(self._data)!r}>"

@@ -45,7 +45,7 @@ class TemplateError(MicroError):
 def _helper(request: Any, name: str) -> Any:
     """The plugin helper ``name`` for ``request``, or Jinja2's ``missing``."""
     try:
-        return request.app.helper(name, request)
+        return getattr(request.helpers, name)
     except AttributeError:
         return missing
 
