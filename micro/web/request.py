@@ -266,8 +266,9 @@ class Request:
     def template_context(self, context: Mapping[str, Any], current_user: Any) -> dict[str, Any]:
         """micro's standard template names, overridden by ``context``.
 
-        ``request``, ``current_user``, ``settings``, ``reverse_url`` (and its alias
-        ``url_for``), ``flashed_messages()`` and ``helpers`` (the plugins' helpers).
+        ``request``, ``current_user``, ``settings``, ``reverse_url`` (the path),
+        ``url_for`` (with the request's script name; ``_query=...`` adds a query),
+        ``flashed_messages()`` and ``helpers`` (the plugins' helpers).
         """
         names: dict[str, Any] = {
             "request": self,
@@ -275,11 +276,22 @@ class Request:
             "current_user": current_user,
             "settings": self.app.settings,
             "reverse_url": self.app.reverse_url,
-            "url_for": self.app.reverse_url,
+            "url_for": self._template_url_for,
             "flashed_messages": self.flashed_messages,
         }
         names.update(context)
         return names
+
+    def _template_url_for(self, name: str, *args: Any, **kwargs: Any) -> str:
+        """``url_for`` in templates: the route's URL as this request reaches the app."""
+        return self.app.router.url_for(
+            name,
+            *args,
+            _script_name=str(self.environ.get("SCRIPT_NAME", "")),
+            _scheme=self.scheme,
+            _host=self.host,
+            **kwargs,
+        )
 
     def render_text(self, name: str, context: Mapping[str, Any], current_user: Any) -> str:
         """Template ``name`` rendered by the app's engine (ConfigError without one)."""

@@ -72,6 +72,7 @@ def test_templates_see_micros_standard_names() -> None:
     from_fn, from_handler = engine.seen
     assert from_fn["current_user"] == from_handler["current_user"] == "ann"
     assert from_fn["reverse_url"]("page") == from_fn["url_for"]("page") == "/handler"
+    assert from_fn["url_for"]("page", _query={"q": "a b"}) == "/handler?q=a%20b"
     assert from_fn["flashed_messages"]() == []  # no sessions: no messages, no error
     assert isinstance(from_fn["request"], Request)
     assert isinstance(from_handler["handler"], RequestHandler)
