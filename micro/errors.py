@@ -25,7 +25,7 @@ and are raised when the mistake is made, usually at start-up.
 
 from __future__ import annotations
 
-from http import HTTPStatus
+from micro.status import reason_phrase
 
 __all__ = [
     "BadRequest",
@@ -42,13 +42,6 @@ __all__ = [
     "URITooLong",
     "VersionNotSupported",
 ]
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
 
 
 class MicroError(Exception):
@@ -118,7 +111,7 @@ class HTTPError(MicroError):
         if not 100 <= status <= 599:
             raise ValueError(f"HTTP status must be in 100..599, got {status}")
         self.status = status
-        self.reason = reason or _phrase(status)
+        self.reason = reason or reason_phrase(status)
         self.log_message = log_message
         self.headers = dict(headers or {})
         super().__init__(f"HTTP {status}: {self.reason}")

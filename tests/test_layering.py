@@ -6,9 +6,10 @@ package). A module's layer is its first folder under micro/ (``micro/web/app.py`
 ``web``; ``micro/errors.py`` is ``errors``). The rule:
 
 - micro modules: a layer imports itself and the layers its allow-list names, nothing
-  else of micro (an unknown ``micro.x`` is refused too: it is not a layer); the two
-  leaves, ``micro.errors`` and ``micro.wsgitypes``, import nothing of micro and every
-  layer may import them;
+  else of micro (an unknown ``micro.x`` is refused too: it is not a layer); the
+  leaves, ``micro.errors``, ``micro.status`` and ``micro.wsgitypes``, are definitions
+  that import nothing of micro (but errors takes its phrases from status) and that
+  every layer may import;
 - the command line and the testing layer (and micro's ``__init__``) may import any layer;
 - other packages: the standard library only, plus ``parse`` for routing and the test
   tools (pytest, WebTest) for the testing layer;
@@ -32,9 +33,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MICRO = ROOT / "micro"
 
-LEAVES = frozenset({"errors", "wsgitypes"})  # import nothing of micro; anyone may import them
+# Definitions every layer may import; they import nothing of micro but each other.
+LEAVES = frozenset({"errors", "status", "wsgitypes"})
 ALLOWED: dict[str, frozenset[str]] = {
-    "errors": frozenset(),
+    "errors": frozenset({"status"}),  # an HTTPError's default reason
+    "status": frozenset(),
     "wsgitypes": frozenset(),
     "http": LEAVES,
     "server": LEAVES | {"http"},

@@ -9,19 +9,19 @@ A variable replaces the option's default, so argparse converts and checks it exa
 like a flag (a bad value names its variable in the error). Switches (``--debug``)
 take ``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``/empty; repeatable
 options (``--trusted-proxy``) take a comma-separated list. The help
-of each option names its variable, whether or not it is set.
+of each option names its variable, whether or not it is set
+(:func:`micro.cli.options.add_options` puts both on the parser).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from micro.errors import ConfigError
 
-__all__ = ["PREFIX", "apply_environment", "variable_name"]
+__all__ = ["PREFIX", "EnvironmentDefault", "environment_default", "variable_name"]
 
 PREFIX = "MICRO_"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -56,38 +56,40 @@ def _naming(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return from_text
 
 
-def apply_environment(
-    parser: argparse.ArgumentParser,
-    environ: Mapping[str, str] | None = None,
-    prefix: str = PREFIX,
-) -> None:
-    """Make ``prefix``-named variables in ``environ`` the defaults of ``parser``'s options."""
-    environ = os.environ if environ is None else environ
-    for action in parser._actions:  # argparse has no public list of a parser's actions
-        longs = [o for o in action.option_strings if o.startswith("--")]
-        if not longs or isinstance(action, argparse._HelpAction | argparse._VersionAction):
-            continue
-        name = variable_name(longs[0], prefix)
-        action.help = f"{action.help or ''} [env {name}]".strip()
-        text = environ.get(name)
-        if text is None:
-            continue
-        if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction):
-            word = text.strip().lower()
-            if word not in _TRUE | _FALSE:
-                raise ConfigError(f"{name}={text!r}: expected 1/true/yes/on or 0/false/no/off")
-            on = word in _TRUE
-            action.default = on if isinstance(action, argparse._StoreTrueAction) else not on
-            continue
-        if isinstance(action, argparse._AppendAction):  # repeatable: comma-separated
-            convert: Callable[[str], Any] = action.type or str  # type: ignore[assignment]
-            try:
-                action.default = [convert(p.strip()) for p in text.split(",") if p.strip()]
-            except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
-                raise ConfigError(f"{name}={text!r}: {exc}") from None
-            continue
-        value = _FromEnvironment(text)
-        value.variable = name
-        if action.type is not None:
-            action.type = _naming(action.type)  # type: ignore[arg-type]
-        action.default = value
+class EnvironmentDefault(NamedTuple):
+    """An option's default once the environment is read, and the converter to use."""
+
+    value: Any
+    convert: Callable[[str], Any] | None
+
+
+def environment_default(
+    kind: str,
+    convert: Callable[[str], Any] | None,
+    default: Any,
+    variable: str,
+    environ: Mapping[str, str],
+) -> EnvironmentDefault:
+    """The default of an option of ``kind`` when ``variable`` may be set in ``environ``.
+
+    A switch reads a yes/no word; a repeatable option a comma-separated list; any other
+    option keeps the text, which argparse converts like a flag (with a converter that
+    names the variable when the text is bad). ConfigError for a bad switch or list.
+    """
+    text = environ.get(variable)
+    if text is None:
+        return EnvironmentDefault(default, None)
+    if kind == "switch":
+        word = text.strip().lower()
+        if word not in _TRUE | _FALSE:
+            raise ConfigError(f"{variable}={text!r}: expected 1/true/yes/on or 0/false/no/off")
+        return EnvironmentDefault(word in _TRUE, None)
+    if kind == "repeat":
+        item = convert or str
+        try:
+            return EnvironmentDefault([item(p.strip()) for p in text.split(",") if p.strip()], None)
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
+            raise ConfigError(f"{variable}={text!r}: {exc}") from None
+    value = _FromEnvironment(text)
+    value.variable = variable
+    return EnvironmentDefault(value, _naming(convert) if convert is not None else None)

@@ -3,7 +3,7 @@
 Each subcommand is a :class:`Command`: a name, a one-line help, a function that adds
 its arguments to an ``argparse`` subparser and a function that runs it and returns
 the exit status. :data:`COMMANDS` lists them; adding a command means writing its
-module in :mod:`micro.cli` (``configure(parser)`` and ``run(args)``), one more
+module in :mod:`micro.cli` (``options()`` and ``run(args)``), one more
 :class:`Command` and an entry in that tuple. A command signals a user mistake by
 raising :class:`~micro.errors.ConfigError`: :func:`main` prints it as one line and
 exits with status 2, never a traceback. A word that names no built-in command may
@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from micro.cli.options import Option, add_options
 from micro.errors import ConfigError, MicroError
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
@@ -27,19 +28,19 @@ __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
 @dataclass(frozen=True)
 class Command:
-    """One subcommand of ``micro``."""
+    """One subcommand of ``micro``: its options as data (:class:`~micro.cli.options.Option`)."""
 
     name: str
     help: str
-    configure: Callable[[argparse.ArgumentParser], None]
+    options: Callable[[], Sequence[Option]]
     run: Callable[[argparse.Namespace], int]
 
 
 # -- serve (micro.cli.serve does the work) ---------------------------------------------
-def _configure_serve(parser: argparse.ArgumentParser) -> None:
-    from micro.cli.serve import configure
+def _serve_options() -> Sequence[Option]:
+    from micro.cli.serve import options
 
-    configure(parser)
+    return options()
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -49,15 +50,15 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 SERVE = Command(
-    "serve", "serve a WSGI app with micro's HTTP/1.1 server", _configure_serve, _run_serve
+    "serve", "serve a WSGI app with micro's HTTP/1.1 server", _serve_options, _run_serve
 )
 
 
 # -- plugins (micro.cli.plugins does the work) -----------------------------------------
-def _configure_plugins(parser: argparse.ArgumentParser) -> None:
-    from micro.cli.plugins import configure
+def _plugins_options() -> Sequence[Option]:
+    from micro.cli.plugins import options
 
-    configure(parser)
+    return options()
 
 
 def _run_plugins(args: argparse.Namespace) -> int:
@@ -69,16 +70,16 @@ def _run_plugins(args: argparse.Namespace) -> int:
 PLUGINS = Command(
     "plugins",
     "list installed plugins (distribution, version, enabled, resolved order for an app)",
-    _configure_plugins,
+    _plugins_options,
     _run_plugins,
 )
 
 
 # -- routes (micro.cli.routes does the work) -------------------------------------------
-def _configure_routes(parser: argparse.ArgumentParser) -> None:
-    from micro.cli.routes import configure
+def _routes_options() -> Sequence[Option]:
+    from micro.cli.routes import options
 
-    configure(parser)
+    return options()
 
 
 def _run_routes(args: argparse.Namespace) -> int:
@@ -90,7 +91,7 @@ def _run_routes(args: argparse.Namespace) -> int:
 ROUTES = Command(
     "routes",
     "print an app's route table (host, pattern, name, methods, handler); flag conflicts",
-    _configure_routes,
+    _routes_options,
     _run_routes,
 )
 
@@ -100,15 +101,13 @@ COMMANDS: tuple[Command, ...] = (SERVE, ROUTES, PLUGINS)
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
     """The parser; each option's default may come from a MICRO_* variable (micro.cli.envconfig)."""
     from micro import __version__
-    from micro.cli.envconfig import apply_environment
 
     parser = argparse.ArgumentParser(prog="micro", description="micro web framework tools")
     parser.add_argument("--version", action="version", version=f"micro {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in commands:
         child = sub.add_parser(command.name, help=command.help, description=command.help)
-        command.configure(child)
-        apply_environment(child)
+        add_options(child, command.options())
         child.set_defaults(run=command.run)
     return parser
 

@@ -11,28 +11,29 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from micro.cli.options import Option, add_options
 from micro.cli.target import load_app
 from micro.errors import MicroError
 from micro.plugins import PluginRegistry, enabled_plugins
 
-__all__ = ["configure", "main_list", "run", "run_plugin_command"]
+__all__ = ["main_list", "options", "run", "run_plugin_command"]
 
 
 def main_list(argv: Sequence[str], *, registry: PluginRegistry | None = None) -> int:
     """``micro plugins [--enable a,b,...] [APP]`` as a function: parse ``argv``, list."""
     parser = argparse.ArgumentParser(prog="micro plugins", description=run.__doc__)
-    configure(parser)
+    add_options(parser, options())
     return run(parser.parse_args(list(argv)), registry=registry)
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    """The arguments of ``micro plugins`` (for the CLI's subparser)."""
-    parser.add_argument(
-        "app", nargs="?", metavar="APP", help="an app: module:attr or path/to/file.py[:attr]"
-    )
-    parser.add_argument(
-        "--enable", default=None, metavar="NAMES", help="comma-separated plugin names to order"
-    )
+def options() -> list[Option]:
+    """The arguments of ``micro plugins``."""
+    return [
+        Option(
+            "app", "an app: module:attr or path/to/file.py[:attr]", metavar="APP", kind="optional"
+        ),
+        Option("--enable", "comma-separated plugin names to order", metavar="NAMES"),
+    ]
 
 
 def run(args: argparse.Namespace, *, registry: PluginRegistry | None = None) -> int:

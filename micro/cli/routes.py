@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from micro.cli.options import Option
 from micro.cli.target import load_app
 from micro.errors import ConfigError, MicroError, PluginError
 from micro.routing import Route, Router
 from micro.web.endpoint import Endpoint
 
-__all__ = ["RouteRow", "configure", "format_table", "route_rows", "run"]
+__all__ = ["RouteRow", "format_table", "options", "route_rows", "run"]
 
 _SAMPLES = {"d": 1, "uuid": uuid.UUID(int=0), "path": "x/y"}
 _REGEX_SAMPLES = ("1", "x", "x-y", "x/y", "")
@@ -201,11 +202,14 @@ def format_table(rows: Sequence[RouteRow]) -> str:
     return "\n".join(lines)
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", metavar="TARGET", help="module:attr or path/to/file.py[:attr]")
-    parser.add_argument(
-        "--strict", action="store_true", help="exit with status 1 when a conflict is flagged"
-    )
+def options() -> list[Option]:
+    """The arguments of ``micro routes``."""
+    return [
+        Option(
+            "target", "module:attr or path/to/file.py[:attr]", metavar="TARGET", kind="positional"
+        ),
+        Option("--strict", "exit with status 1 when a conflict is flagged", False, kind="switch"),
+    ]
 
 
 def run(args: argparse.Namespace, out: Any = None) -> int:

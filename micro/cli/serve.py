@@ -14,13 +14,17 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
-from micro.cli.target import load_app, split_target
+from micro.cli.options import Option, dataclass_options, dataclass_values
+from micro.cli.target import app_location, load_app
 from micro.errors import ConfigError
 from micro.wsgitypes import WSGIApp
 
-__all__ = ["configure", "parse_bind", "run"]
+__all__ = ["DEVELOPMENT", "options", "parse_bind", "run"]
+
+DEVELOPMENT = "development"
 
 
 def parse_bind(value: str) -> tuple[str, int]:
@@ -62,149 +66,62 @@ def _processes(text: str) -> int:
     return value
 
 
-def _not_negative(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not value >= 0:
-            raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
-        return value
-
-    return convert
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
+def options() -> list[Option]:
+    """The options of ``micro serve``: the server's derived from its settings, plus the
+    command's own (where to listen, TLS files, processes, development switches)."""
     from micro.http import Limits
     from micro.server import ServerConfig
+    from micro.server.config import PRODUCTION
 
-    defaults = ServerConfig()
-    limits = Limits()
-    parser.add_argument("target", metavar="TARGET", help="module:attr or path/to/file.py[:attr]")
-    parser.add_argument(
-        "--bind",
-        type=parse_bind,
-        default=("127.0.0.1", 8000),
-        metavar="HOST:PORT",
-        help="where to listen (default 127.0.0.1:8000)",
-    )
-    parser.add_argument(
-        "--threads", type=_positive(int), default=defaults.threads, help="worker threads"
-    )
-    parser.add_argument("--backlog", type=_positive(int), default=defaults.backlog)
-    for name in ("idle", "head", "body", "write"):
-        parser.add_argument(
-            f"--{name}-timeout",
-            type=_positive(float),
-            default=getattr(defaults, f"{name}_timeout"),
-            metavar="SECONDS",
-        )
-    parser.add_argument(
-        "--min-body-rate",
-        type=_not_negative(float),
-        default=defaults.min_body_rate,
-        metavar="BYTES_PER_S",
-        help="after --body-timeout seconds a body must average this rate, else 408 (0: off)",
-    )
-    for name in ("max_request_line", "max_header_bytes", "max_header_count", "max_body_bytes"):
-        parser.add_argument(
-            "--" + name.replace("_", "-"), type=_positive(int), default=getattr(limits, name)
-        )
-    parser.add_argument(
-        "--spool-threshold",
-        type=_not_negative(int),
-        default=defaults.spool_threshold,
-        metavar="BYTES",
-        help="request bodies larger than this go to a temporary file",
-    )
-    parser.add_argument(
-        "--max-discard",
-        type=_not_negative(int),
-        default=defaults.max_discard,
-        metavar="BYTES",
-        help="what the server still reads and drops after refusing a request",
-    )
-    parser.add_argument(
-        "--spool-dir",
-        default=defaults.spool_dir,
-        metavar="DIR",
-        help="where those temporary files go (default: the system's temporary directory)",
-    )
-    parser.add_argument(
-        "--access-log", action="store_true", help="log each request (Combined Log Format)"
-    )
-    dev = parser.add_argument_group("development")
-    dev.add_argument(
-        "--debug",
-        action="store_true",
-        help="tracebacks in error pages, static files re-read on every request (a micro App)",
-    )
-    dev.add_argument(
-        "--reload", action="store_true", help="restart when a Python file of the app changes"
-    )
-    dev.add_argument(
-        "--reload-interval",
-        type=_positive(float),
-        default=1.0,
-        metavar="SECONDS",
-        help="how often --reload looks at the files (default 1)",
-    )
-    _configure_production(parser, defaults)
-
-
-def _configure_production(parser: argparse.ArgumentParser, defaults: Any) -> None:
-    group = parser.add_argument_group("production (see docs/deployment.md)")
-    group.add_argument("--certfile", metavar="PEM", help="serve HTTPS with this certificate")
-    group.add_argument("--keyfile", metavar="PEM", help="the certificate's private key")
-    group.add_argument(
-        "--processes",
-        type=_processes,
-        default=1,
-        metavar="N|auto",
-        help="worker processes sharing the address (pre-fork; 'auto': one per core; default 1)",
-    )
-    group.add_argument(
-        "--graceful-timeout",
-        type=_positive(float),
-        default=defaults.graceful_timeout,
-        metavar="SECONDS",
-        help="on SIGTERM/SIGINT, how long requests under way may take to finish",
-    )
-    group.add_argument(
-        "--max-connections",
-        type=_positive(int),
-        default=None,
-        metavar="N",
-        help="stop accepting while N connections are open",
-    )
-    group.add_argument(
-        "--max-pending",
-        type=_positive(int),
-        default=None,
-        metavar="N",
-        help="answer 503 when N complete requests already wait for a worker thread",
-    )
-    group.add_argument(
-        "--proxy-hops",
-        type=_positive(int),
-        default=0,
-        metavar="N",
-        help="trust forwarded headers written by N proxies in front",
-    )
-    group.add_argument(
-        "--trusted-proxy",
-        action="append",
-        default=[],
-        metavar="ADDR[/BITS]",
-        help="trust forwarded headers from this address or network (repeatable)",
-    )
-    group.add_argument(
-        "--proxy-headers",
-        choices=("x-forwarded", "forwarded"),
-        default="x-forwarded",
-        help="which headers the proxies write (default x-forwarded)",
-    )
+    derived = dataclass_options(ServerConfig)
+    return [
+        Option(
+            "target", "module:attr or path/to/file.py[:attr]", metavar="TARGET", kind="positional"
+        ),
+        Option(
+            "--bind",
+            "where to listen",
+            ("127.0.0.1", 8000),
+            parse_bind,
+            "HOST:PORT",
+            shown="127.0.0.1:8000",
+        ),
+        *[o for o in derived if o.group is None],
+        *dataclass_options(Limits),
+        Option(
+            "--debug",
+            "tracebacks in error pages, static files re-read on every request (a micro App)",
+            False,
+            kind="switch",
+            group=DEVELOPMENT,
+        ),
+        Option(
+            "--reload",
+            "restart when a Python file of the app changes",
+            False,
+            kind="switch",
+            group=DEVELOPMENT,
+        ),
+        Option(
+            "--reload-interval",
+            "how often --reload looks at the files",
+            1.0,
+            _positive(float),
+            "SECONDS",
+            group=DEVELOPMENT,
+        ),
+        Option("--certfile", "serve HTTPS with this certificate", metavar="PEM", group=PRODUCTION),
+        Option("--keyfile", "the certificate's private key", metavar="PEM", group=PRODUCTION),
+        Option(
+            "--processes",
+            "worker processes sharing the address (pre-fork; 'auto': one per core)",
+            1,
+            _processes,
+            "N|auto",
+            group=PRODUCTION,
+        ),
+        *[o for o in derived if o.group is not None],
+    ]
 
 
 def _setup_logging(access_log: bool) -> None:
@@ -224,8 +141,6 @@ def _setup_logging(access_log: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from micro.cli.reload import is_child
     from micro.http import Limits
     from micro.server import Server, ServerConfig
@@ -236,35 +151,15 @@ def run(args: argparse.Namespace) -> int:
     if args.debug:
         _enable_debug(app, args.target)
     host, port = args.bind
-    limits = replace(
-        Limits(),
-        max_request_line=args.max_request_line,
-        max_header_bytes=args.max_header_bytes,
-        max_header_count=args.max_header_count,
-        max_body_bytes=args.max_body_bytes,
-    )
+    from_flags = dataclass_values(args, options())
+    limit_names = {f.name for f in fields(Limits)}
+    limits = Limits(**{k: v for k, v in from_flags.items() if k in limit_names})
     config = ServerConfig(
         host=host,
         port=port,
-        threads=args.threads,
-        backlog=args.backlog,
         limits=limits,
-        idle_timeout=args.idle_timeout,
-        head_timeout=args.head_timeout,
-        body_timeout=args.body_timeout,
-        min_body_rate=args.min_body_rate,
-        spool_threshold=args.spool_threshold,
-        spool_dir=args.spool_dir,
-        max_discard=args.max_discard,
-        write_timeout=args.write_timeout,
-        access_log=args.access_log,
         ssl_context=_ssl_context(args),
-        max_connections=args.max_connections,
-        max_pending=args.max_pending,
-        graceful_timeout=args.graceful_timeout,
-        proxy_hops=args.proxy_hops,
-        trusted_proxies=tuple(args.trusted_proxy),
-        proxy_headers=args.proxy_headers,
+        **{k: v for k, v in from_flags.items() if k not in limit_names},
     )
     _setup_logging(args.access_log)
     if args.processes > 1:
@@ -299,7 +194,7 @@ def _announce(target: str, config: Any, address: tuple[str, int], workers: str) 
 def _run_reloader(args: argparse.Namespace) -> int:
     from micro.cli.reload import Reloader
 
-    where = split_target(args.target)[0]
+    where = app_location(args.target)[0]
     extra = [where] if where.endswith(".py") and os.path.isfile(where) else []
     command = [sys.executable, "-m", "micro", *args.argv]
     return Reloader(command, interval=args.reload_interval, extra_files=extra).run()

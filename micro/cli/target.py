@@ -16,11 +16,11 @@ from typing import Any
 from micro.errors import ConfigError
 from micro.wsgitypes import WSGIApp
 
-__all__ = ["load_app", "split_target"]
+__all__ = ["app_location", "load_app"]
 
 
-def split_target(target: str) -> tuple[str, str]:
-    """TARGET as (module or file, attribute path); the attribute defaults to ``app``."""
+def app_location(target: str) -> tuple[str, str]:
+    """Where TARGET's app is: (module or file, attribute path; ``app`` by default)."""
     if target.endswith(".py"):
         return target, "app"
     where, sep, attr = target.rpartition(":")
@@ -49,7 +49,7 @@ def _import_file(path: str) -> Any:
 
 def load_app(target: str) -> WSGIApp:
     """Import TARGET (``module:attr`` or ``file.py[:attr]``) and return the WSGI callable."""
-    where, attr = split_target(target)
+    where, attr = app_location(target)
     try:
         if where.endswith(".py"):
             module = _import_file(where)

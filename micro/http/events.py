@@ -26,10 +26,20 @@ class Limits:
     - ``max_trailer_bytes`` (16384): the trailer section after the last chunk: 431.
     """
 
-    max_request_line: int = 8190
-    max_header_bytes: int = 65536
-    max_header_count: int = 100
-    max_body_bytes: int = 1_073_741_824
+    # ``help`` in a field's metadata makes it a ``micro serve`` option (micro.cli.serve).
+    max_request_line: int = field(
+        default=8190, metadata={"help": "request line bytes; longer: 414", "metavar": "BYTES"}
+    )
+    max_header_bytes: int = field(
+        default=65536, metadata={"help": "head bytes; larger: 431", "metavar": "BYTES"}
+    )
+    max_header_count: int = field(
+        default=100, metadata={"help": "header fields; more: 431", "metavar": "N"}
+    )
+    max_body_bytes: int = field(
+        default=1_073_741_824,
+        metadata={"help": "request body bytes; more: 413", "metavar": "BYTES"},
+    )
     max_chunk_line: int = 4096
     max_trailer_bytes: int = 16384
 

@@ -52,7 +52,7 @@ PROXY_HEADERS = ("x-forwarded", "forwarded")
 """The header families a proxy may write: ``X-Forwarded-*`` or RFC 7239 ``Forwarded``."""
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::[0-9]{1,5})?")
+_FORWARDED_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::[0-9]{1,5})?")
 
 
 def default_port(scheme: str) -> str:
@@ -97,7 +97,7 @@ def _split(text: str, sep: str) -> list[str]:
     return parts
 
 
-def _unquote(value: str) -> str:
+def _unquote_value(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] == '"':
         return re.sub(r"\\(.)", r"\1", value[1:-1])
     return value
@@ -116,7 +116,7 @@ def parse_forwarded(value: str) -> list[dict[str, str]]:
             if not eq or not name or name.lower() in pairs:
                 pairs = {}
                 break
-            pairs[name.lower()] = _unquote(raw.strip())
+            pairs[name.lower()] = _unquote_value(raw.strip())
         elements.append(pairs)
     return elements
 
@@ -234,7 +234,7 @@ class ForwardedRule:
             environ["REMOTE_ADDR"] = address
         if proto is not None and proto.lower() in ("http", "https"):
             environ["wsgi.url_scheme"] = proto.lower()
-        if host is not None and _HOST.fullmatch(host):
+        if host is not None and _FORWARDED_HOST.fullmatch(host):
             environ["HTTP_HOST"] = host
         current = environ.get("HTTP_HOST")
         if current:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import re
 import time
-from http import HTTPStatus
 from typing import Final
 
 from micro.errors import InvalidResponse
 from micro.http import grammar
+from micro.status import PHRASES
 
 __all__ = [
     "LAST_CHUNK",
+    "MONTHS",
     "body_allowed",
     "build_response_head",
     "encode_chunk",
@@ -37,7 +38,7 @@ _NAMES = re.compile(rf"{grammar.TOKEN}(?:\n{grammar.TOKEN})*")
 _BAD_VALUE_CHAR = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def build_response_head(http_version: str, status: str, headers: list[tuple[str, str]]) -> bytes:
@@ -93,10 +94,7 @@ def error_response(status: int, reason: str, *, date: str, server: str = "micro"
     ``reason`` is the client-safe explanation for the text/plain body; the status
     line carries the standard phrase. Characters HTTP cannot carry are replaced.
     """
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
+    phrase = PHRASES.get(status, "Error")
     body = f"{status} {phrase}: {reason}\n".encode("utf-8", "replace")
     server = _BAD_VALUE_CHAR.sub("?", server)
     date = _BAD_VALUE_CHAR.sub("?", date)
@@ -115,6 +113,6 @@ def http_date(timestamp: float | None = None) -> str:
     """IMF-fixdate of ``timestamp`` (now if None): ``Sun, 06 Nov 1994 08:49:37 GMT``."""
     t = time.gmtime(timestamp)
     return (
-        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
     )

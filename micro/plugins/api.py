@@ -2,10 +2,10 @@
 
 The plugin mechanism sits below the framework: :mod:`micro.web` imports it, never the
 other way round, so nothing here can name ``micro.App``, ``Request`` or ``Response``.
-Instead :class:`PluginApp` lists exactly what a plugin's ``setup(app)`` may use
+Instead :class:`PluginHost` lists exactly what a plugin's ``setup(app)`` may use
 (settings, middleware, routes, helpers, the template engine and the session
 interface), generic in the framework's request and response types; ``micro.App``
-satisfies ``PluginApp[Request, Response]``, which :mod:`micro` exports as
+satisfies ``PluginHost[Request, Response]``, which :mod:`micro` exports as
 ``micro.PluginApp`` for plugin authors to annotate with.
 """
 
@@ -22,7 +22,7 @@ __all__ = [
     "GROUP",
     "CliCommand",
     "Plugin",
-    "PluginApp",
+    "PluginHost",
     "PluginMiddleware",
     "Session",
     "SessionInterface",
@@ -85,7 +85,7 @@ class SessionInterface(Protocol[RequestT_contra]):
     def open_session(self, request: RequestT_contra) -> Session: ...
 
 
-class PluginApp(Protocol[RequestT, ResponseT]):
+class PluginHost(Protocol[RequestT, ResponseT]):
     """What a plugin may use of the App it is set up on, and nothing more."""
 
     @property
@@ -143,5 +143,5 @@ class Plugin(Protocol):
     @property
     def settings(self) -> Mapping[str, Any]: ...
     # Any: the plugin layer does not know the framework's Request and Response types;
-    # a plugin annotates its own setup with micro.PluginApp (= PluginApp[Request, Response]).
-    def setup(self, app: PluginApp[Any, Any]) -> None: ...
+    # a plugin annotates its own setup with micro.PluginApp (= PluginHost[Request, Response]).
+    def setup(self, app: PluginHost[Any, Any]) -> None: ...

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from micro.errors import MicroError, PluginError
-from micro.plugins.api import API_VERSION, GROUP, CliCommand, Plugin, PluginApp
+from micro.plugins.api import API_VERSION, GROUP, CliCommand, Plugin, PluginHost
 from micro.plugins.ordering import CycleError, resolve_order
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def discover(registry: PluginRegistry | None = None) -> dict[str, PluginInfo]:
 
 
 def install_plugins(
-    app: PluginApp[Any, Any], names: Iterable[str], *, registry: PluginRegistry | None = None
+    app: PluginHost[Any, Any], names: Iterable[str], *, registry: PluginRegistry | None = None
 ) -> list[Plugin]:
     """Enable ``names`` on ``app``: resolve, merge settings defaults, set up in order.
 

@@ -1,9 +1,11 @@
 """Server layer: the settings of one server (a frozen dataclass with documented defaults).
 
 Everything the server can be told lives here, so that the CLI, tests and embedding
-code build a :class:`ServerConfig` and nothing else. Fields that later features
-(TLS, process pools, proxies, a bounded backlog) will read are reserved now with
-neutral defaults so their names stay stable.
+code build a :class:`ServerConfig` and nothing else. Each setting is declared once:
+its default and its checks here, and, for those ``micro serve`` offers, its help text
+in the field's metadata, from which the command line derives the flag, the
+``MICRO_*`` variable and the ``--help`` default (the idea of waitress's
+``adjustments.py``: one table for keyword arguments, validation and the CLI).
 """
 
 from __future__ import annotations
@@ -11,11 +13,37 @@ from __future__ import annotations
 import os
 import ssl
 from dataclasses import dataclass, field
+from typing import Any
 
 from micro.errors import ConfigError
 from micro.http import Limits
+from micro.http.forwarded import PROXY_HEADERS
 
-__all__ = ["ServerConfig", "default_threads"]
+__all__ = ["PRODUCTION", "ServerConfig", "default_threads"]
+
+SECONDS = "SECONDS"
+PRODUCTION = "production (see docs/deployment.md)"
+"""The ``group`` of the settings ``micro serve --help`` lists under production."""
+
+
+def _option(
+    default: Any,
+    help: str,
+    metavar: str | None = None,
+    *,
+    group: str | None = None,
+    flag: str | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """A field that is also a ``micro serve`` option: its help, flag and group live here.
+
+    The command line (:mod:`micro.cli.serve`) derives the flag (``--idle-timeout`` for
+    ``idle_timeout`` unless ``flag`` says otherwise), its ``MICRO_*`` variable, its
+    ``--help`` line and its default from the field, and checks a value by building a
+    ServerConfig with it: each setting is declared once, here.
+    """
+    metadata = {"help": help, "metavar": metavar, "group": group, "flag": flag, "choices": choices}
+    return field(default=default, metadata=metadata)
 
 
 def default_threads() -> int:
@@ -31,25 +59,26 @@ def default_threads() -> int:
 class ServerConfig:
     """How a :class:`micro.server.Server` listens, limits and times out.
 
-    Timeouts are in seconds:
+    Timeouts are in seconds; each field's default and help text are declared below,
+    once (``micro serve --help`` shows them):
 
-    - ``idle_timeout`` (60): a keep-alive connection with no request under way is closed.
-    - ``head_timeout`` (10): a request head that started arriving must be complete within
+    - ``idle_timeout``: a keep-alive connection with no request under way is closed.
+    - ``head_timeout``: a request head that started arriving must be complete within
       this time, else 408 and close (this bounds slow-loris clients).
-    - ``body_timeout`` (30): while the I/O loop reads a request body, the longest wait
+    - ``body_timeout``: while the I/O loop reads a request body, the longest wait
       for its next bytes, else 408 and close.
-    - ``min_body_rate`` (1024 bytes/s; 0 turns it off): once ``body_timeout`` seconds
+    - ``min_body_rate``: once ``body_timeout`` seconds
       have passed since the head, a body must have arrived at this average rate, else
       408 and close (a client dripping a byte now and then cannot hold a connection).
-    - ``write_timeout`` (30): a response write that makes no progress for this long
+    - ``write_timeout``: a response write that makes no progress for this long
       closes the connection.
 
     Request bodies are read by the I/O loop before a worker runs the app
-    (:mod:`micro.server.body`): in memory up to ``spool_threshold`` bytes (524288),
-    in a temporary file in ``spool_dir`` (None: the system's temporary directory)
+    (:mod:`micro.server.body`): in memory up to ``spool_threshold`` bytes,
+    in a temporary file in ``spool_dir``
     beyond; ``limits.max_body_bytes`` bounds them (413).
 
-    ``max_discard`` (65536): when the loop refuses a request (413, 408, 400 inside a
+    ``max_discard``: when the loop refuses a request (413, 408, 400 inside a
     body, 503) it shuts its side and reads and drops up to this many more bytes, so
     that the client sees the answer rather than a reset; past that it closes at once.
 
@@ -58,11 +87,11 @@ class ServerConfig:
     - ``ssl_context``: serve TLS (``micro.server.tls.server_context`` builds one from
       a certificate and key); ``url_scheme`` then becomes "https". The TLS handshake
       runs in the I/O loop and must finish within ``head_timeout``.
-    - ``max_connections`` (None: unbounded): past it the server stops accepting until a
+    - ``max_connections``: past it the server stops accepting until a
       connection closes; new clients wait in the kernel's listen backlog.
-    - ``max_pending`` (None: unbounded): complete requests waiting for a free worker;
+    - ``max_pending``: complete requests waiting for a free worker;
       when that many wait, a new request is answered 503 with Retry-After and closed.
-    - ``graceful_timeout`` (30): how long a graceful stop (SIGTERM) lets requests finish.
+    - ``graceful_timeout``: how long a graceful stop (SIGTERM) lets requests finish.
     - ``proxy_hops`` / ``trusted_proxies`` (one or the other): trust forwarded headers
       from that many proxies, or from proxies at these addresses or networks;
       ``proxy_headers`` says which headers they write: "x-forwarded" or "forwarded".
@@ -70,28 +99,68 @@ class ServerConfig:
 
     host: str = "127.0.0.1"
     port: int = 8000
-    threads: int = field(default_factory=default_threads)
+    threads: int = field(
+        default_factory=default_threads,
+        metadata={
+            "help": "worker threads running the app (default: 2 per core, 4 to 32)",
+            "metavar": "N",
+        },
+    )
     limits: Limits = field(default_factory=Limits)
-    idle_timeout: float = 60.0
-    head_timeout: float = 10.0
-    body_timeout: float = 30.0
-    write_timeout: float = 30.0
-    backlog: int = 1024
+    idle_timeout: float = _option(60.0, "close a keep-alive connection idle this long", SECONDS)
+    head_timeout: float = _option(10.0, "a request head must arrive within this, else 408", SECONDS)
+    body_timeout: float = _option(30.0, "longest wait for a body's next bytes, else 408", SECONDS)
+    write_timeout: float = _option(30.0, "a write making no progress this long closes", SECONDS)
+    backlog: int = _option(1024, "the listen queue", "N")
     url_scheme: str = "http"
     server_name: str = "micro"
-    access_log: bool = False
-    max_discard: int = 65536
-    spool_threshold: int = 524288
-    spool_dir: str | None = None
-    min_body_rate: float = 1024.0
-    # Reserved for the production features (TLS, limits under load, proxies, shutdown).
-    ssl_context: ssl.SSLContext | None = None
-    max_connections: int | None = None
-    max_pending: int | None = None
-    graceful_timeout: float = 30.0
-    trusted_proxies: tuple[str, ...] = ()
-    proxy_hops: int = 0
-    proxy_headers: str = "x-forwarded"
+    access_log: bool = _option(False, "log each request (Combined Log Format) on stdout")
+    max_discard: int = _option(
+        65536, "what the server still reads and drops after refusing a request", "BYTES"
+    )
+    spool_threshold: int = _option(
+        524288, "request bodies larger than this go to a temporary file", "BYTES"
+    )
+    spool_dir: str | None = _option(
+        None, "where those temporary files go (default: the system's temporary directory)", "DIR"
+    )
+    min_body_rate: float = _option(
+        1024.0,
+        "after --body-timeout seconds a body must average this rate, else 408 (0: off)",
+        "BYTES_PER_S",
+    )
+    ssl_context: ssl.SSLContext | None = None  # micro serve: --certfile and --keyfile
+    max_connections: int | None = _option(
+        None, "stop accepting while N connections are open", "N", group=PRODUCTION
+    )
+    max_pending: int | None = _option(
+        None,
+        "answer 503 when N complete requests already wait for a worker thread",
+        "N",
+        group=PRODUCTION,
+    )
+    graceful_timeout: float = _option(
+        30.0,
+        "on SIGTERM/SIGINT, how long requests under way may take to finish",
+        SECONDS,
+        group=PRODUCTION,
+    )
+    trusted_proxies: tuple[str, ...] = _option(
+        (),
+        "trust forwarded headers from this address or network (repeatable)",
+        "ADDR[/BITS]",
+        group=PRODUCTION,
+        flag="--trusted-proxy",
+    )
+    proxy_hops: int = _option(
+        0, "trust forwarded headers written by N proxies in front", "N", group=PRODUCTION
+    )
+    proxy_headers: str = _option(
+        PROXY_HEADERS[0],
+        "which headers the proxies write",
+        group=PRODUCTION,
+        choices=PROXY_HEADERS,
+    )
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -131,7 +200,7 @@ class ServerConfig:
             raise ConfigError(f"proxy_hops must not be negative, got {self.proxy_hops}")
         if self.proxy_hops and self.trusted_proxies:
             raise ConfigError("give proxy_hops or trusted_proxies, not both")
-        if self.proxy_headers not in ("x-forwarded", "forwarded"):
+        if self.proxy_headers not in PROXY_HEADERS:
             raise ConfigError(
                 f"proxy_headers must be 'x-forwarded' or 'forwarded', got {self.proxy_headers!r}"
             )

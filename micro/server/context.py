@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from micro.http import error_response
+from micro.http.forwarded import default_port
 
 from .body import BodyPolicy
 from .config import ServerConfig
@@ -36,7 +37,7 @@ class ServerContext:
         self.access_log: logging.Logger | None = (
             logging.getLogger(ACCESS_LOGGER) if config.access_log else None
         )
-        self.default_port = "443" if config.url_scheme == "https" else "80"
+        self.default_port = default_port(config.url_scheme)
         self.base_environ = base_environ(
             server_name=config.host,
             server_port=str(port),

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from micro.http import http_date
+from micro.http.response import MONTHS
 
 __all__ = [
     "ACCESS_LOGGER",
@@ -32,7 +33,6 @@ ERROR_LOGGER = "micro.error"
 
 # Everything outside printable ASCII, plus the quote and backslash that delimit fields.
 _UNSAFE = re.compile(r'[^\x20-\x7e]|["\\]')
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def _escape_one(match: re.Match[str]) -> str:
@@ -54,7 +54,7 @@ def _clf_time(timestamp: float) -> str:
     sign = "+" if offset >= 0 else "-"
     hours, minutes = divmod(abs(offset) // 60, 60)
     return (
-        f"{local.tm_mday:02d}/{_MONTHS[local.tm_mon - 1]}/{local.tm_year}:"
+        f"{local.tm_mday:02d}/{MONTHS[local.tm_mon - 1]}/{local.tm_year}:"
         f"{local.tm_hour:02d}:{local.tm_min:02d}:{local.tm_sec:02d} {sign}{hours:02d}{minutes:02d}"
     )
 

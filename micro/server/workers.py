@@ -29,13 +29,13 @@ from .limits import Overloaded, overloaded_answer
 from .logs import refused_line
 from .wsgi import CLOSE, KEEP, run_exchange
 
-__all__ = ["Loop", "WorkerPool"]
+__all__ = ["HandBack", "WorkerPool"]
 
 STOPPING = "the server is stopping; retry shortly"
 
 
-class Loop(Protocol):
-    """What the workers need from the I/O loop."""
+class HandBack(Protocol):
+    """What the workers need from the I/O loop: a way to hand connections back."""
 
     def resume(self, channel: Channel) -> None:
         """Take back a connection to wait for its next request."""
@@ -47,7 +47,7 @@ class Loop(Protocol):
 class WorkerPool:
     """N threads taking (connection, head) pairs off one queue."""
 
-    def __init__(self, ctx: ServerContext, threads: int, loop: Loop) -> None:
+    def __init__(self, ctx: ServerContext, threads: int, loop: HandBack) -> None:
         self._ctx = ctx
         self._loop = loop
         # SimpleQueue is implemented in C: put/get cost far less than queue.Queue.

@@ -20,7 +20,6 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import Any
 
 from micro.errors import InvalidResponse
@@ -31,6 +30,7 @@ from micro.http import (
     encode_chunk,
     error_response,
 )
+from micro.wsgitypes import ExcInfo
 
 from .channel import Channel, ConnectionLost, IOTimeout
 from .context import ServerContext
@@ -59,7 +59,6 @@ _HEAD_CACHE_SIZE = 256
 _COALESCE = 65536
 # head bytes, add a Date line?, mode, remaining, keep-alive, status code
 Framing = tuple[bytes, bool, int, int, bool, int]
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
 class Exchange:

@@ -29,6 +29,7 @@ import webtest  # type: ignore[import-untyped]
 from webtest.compat import escape_cookie_value  # type: ignore[import-untyped]
 
 from micro.errors import ConfigError
+from micro.http.forwarded import default_port
 
 __all__ = ["XSRF_SECRET_BYTES", "MicroTestApp"]
 
@@ -56,7 +57,7 @@ class MicroTestApp(webtest.TestApp):  # type: ignore[misc]
         if https:
             environ.setdefault("wsgi.url_scheme", "https")
             environ.setdefault("HTTP_HOST", "localhost")
-            environ.setdefault("SERVER_PORT", "443")
+            environ.setdefault("SERVER_PORT", default_port("https"))
         super().__init__(app, extra_environ=environ, **options)
         self.micro_app = micro_app if micro_app is not None else app
         self.fill_xsrf = fill_xsrf
@@ -76,7 +77,7 @@ class MicroTestApp(webtest.TestApp):  # type: ignore[misc]
         if value is None:
             return None
         result: bytes | None = self.micro_app.decode_signed_value(
-            name, _unquote(value), max_age_days=max_age_days
+            name, _unquote_cookie(value), max_age_days=max_age_days
         )
         return result
 
@@ -154,7 +155,7 @@ class MicroTestApp(webtest.TestApp):  # type: ignore[misc]
         )
 
 
-def _unquote(value: str) -> str:
+def _unquote_cookie(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] == '"':
         return value[1:-1]
     return value

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import http.client
 from collections.abc import Iterable, Iterator
-from http import HTTPStatus
 from urllib.parse import quote, urlsplit
 
+from micro.status import reason_phrase
 from micro.wsgitypes import Environ, HeaderList, StartResponse
 
 __all__ = ["HTTPProxy"]
@@ -21,7 +21,7 @@ _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding"}
 )
 # Characters left as they are when PATH_INFO is turned back into a request target.
-_PATH_SAFE = "/!$&'()*+,;=:@-._~"
+_TARGET_SAFE = "/!$&'()*+,;=:@-._~"
 
 
 class HTTPProxy:
@@ -44,7 +44,7 @@ class HTTPProxy:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         # PEP 3333 hands the path over decoded as latin-1; quote its bytes again.
-        target = quote((self.prefix + path).encode("latin-1"), safe=_PATH_SAFE)
+        target = quote((self.prefix + path).encode("latin-1"), safe=_TARGET_SAFE)
         if environ.get("QUERY_STRING"):
             target += "?" + environ["QUERY_STRING"]
         headers = _request_headers(environ)
@@ -67,12 +67,7 @@ class HTTPProxy:
         except BaseException:
             conn.close()
             raise
-        reason = response.reason
-        if not reason:
-            try:
-                reason = HTTPStatus(response.status).phrase
-            except ValueError:  # a status http.HTTPStatus does not list (299, 599 ...)
-                reason = "Unknown"
+        reason = response.reason or reason_phrase(response.status)
         start_response(
             f"{response.status} {reason}",
             [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP],

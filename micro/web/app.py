@@ -43,15 +43,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from micro.errors import ConfigError, HTTPError, MicroError, ProtocolError, RoutingError
-from micro.http.forwarded import ForwardedRule
+from micro.http.forwarded import PROXY_HEADERS, ForwardedRule
 from micro.plugins import api as plugin_api
 from micro.routing import MethodNotAllowed, NotFound, Route, TrailingSlashRedirect
+from micro.status import PHRASES, STATUS_LINES, reason_phrase
 from micro.web.cookies import mark_secure
 from micro.web.endpoint import Answer, AppRouter, Endpoint, make_endpoint
-from micro.web.errorpages import error_response
+from micro.web.errorpages import default_error_page
 from micro.web.middleware import CallNext, Middleware, build_chain, check_names
 from micro.web.request import Request
-from micro.web.response import FileBody, Response, reason_phrase, to_response
+from micro.web.response import FileBody, Response, to_response
 from micro.web.signing import create_signed_value, decode_signed_value
 from micro.wsgitypes import Environ, ExcInfo, StartResponse
 
@@ -62,12 +63,10 @@ __all__ = ["DEFAULT_SETTINGS", "App", "PluginApp", "URLSpec"]
 
 log = logging.getLogger("micro.web")
 
-PluginApp = plugin_api.PluginApp[Request, Response]
+PluginApp = plugin_api.PluginHost[Request, Response]
 """What a plugin's ``setup(app)`` may use of the App (``micro.App`` satisfies it)."""
 
 _T = TypeVar("_T")
-_PHRASES = {s: reason_phrase(s) for s in range(100, 600)}
-_STATUS_LINES = {s: f"{s} {p}" for s, p in _PHRASES.items()}
 
 DEFAULT_SETTINGS: Mapping[str, Any] = {
     "debug": False,  # tracebacks in error pages
@@ -75,7 +74,7 @@ DEFAULT_SETTINGS: Mapping[str, Any] = {
     # Forwarded headers, believed only from trusted proxies (micro.http.forwarded):
     "proxy_hops": 0,  # N proxies stand in front of the app, or...
     "trusted_proxies": (),  # ...the peers (addresses or networks) that are proxies
-    "proxy_headers": "x-forwarded",  # or "forwarded" (RFC 7239)
+    "proxy_headers": PROXY_HEADERS[0],  # x-forwarded, or forwarded (RFC 7239)
     "redirect_trailing_slash": False,  # 301/308 to the other spelling of the path
     "max_body_size": 10 * 1024 * 1024,  # request.body / json / urlencoded forms: 413
     "max_upload_size": 100 * 1024 * 1024,  # a whole multipart body: 413
@@ -142,8 +141,8 @@ def _close_uploads(files: list[Any], response: Response) -> None:
 
 
 def _status_line(status: int, reason: str) -> str:
-    if reason == _PHRASES.get(status):
-        return _STATUS_LINES[status]
+    if reason == PHRASES.get(status):
+        return STATUS_LINES[status]
     safe = "".join(c if " " <= c <= "~" or "\xa0" <= c <= "\xff" else "?" for c in reason)
     return f"{status} {safe or reason_phrase(status)}"
 
@@ -417,9 +416,7 @@ class App:
         reason = response.reason
         method = request.method
         line = (
-            _STATUS_LINES[status]
-            if reason is _PHRASES.get(status)
-            else _status_line(status, reason)
+            STATUS_LINES[status] if reason is PHRASES.get(status) else _status_line(status, reason)
         )
         if type(body) is list:
             if status >= 200 and status != 204 and status != 304:
@@ -500,7 +497,7 @@ class App:
             except Exception as exc:
                 log.exception("error handler for %d failed", error.status)
                 error, exc_info = HTTPError(500), (type(exc), exc, exc.__traceback__)
-        return error_response(
+        return default_error_page(
             error.status,
             error.reason,
             accept=request.environ.get("HTTP_ACCEPT"),

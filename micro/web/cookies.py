@@ -14,6 +14,7 @@ from email.utils import format_datetime
 from typing import TypedDict
 
 from micro.errors import InvalidResponse
+from micro.http.grammar import TOKEN_RE
 
 __all__ = [
     "CookieOptions",
@@ -23,7 +24,6 @@ __all__ = [
     "parse_cookie_header",
 ]
 
-_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # cookie-octet: %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E, optionally in DQUOTEs.
 _VALUE = re.compile(
     r'(?:[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*|"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")\Z'
@@ -88,7 +88,7 @@ def format_set_cookie(
     ``expires`` is an aware datetime or a POSIX timestamp; ``samesite`` is Strict,
     Lax, None (which requires ``secure``, as browsers do) or ``None`` to omit it.
     """
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or TOKEN_RE.fullmatch(name) is None:
         raise InvalidCookie(f"invalid cookie name {name!r}")
     if not isinstance(value, str) or not _VALUE.match(value):
         raise InvalidCookie(

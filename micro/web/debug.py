@@ -1,6 +1,6 @@
 """Framework layer: the debug-mode traceback page for an unhandled exception.
 
-Only :func:`micro.web.errorpages.error_response` calls this, and only when the app runs
+Only :func:`micro.web.errorpages.default_error_page` calls this, and only when the app runs
 with ``debug`` on (``App(debug=True)``, the ``debug`` setting or ``micro serve
 --debug``); without it a 500 page says "Internal Server Error" and nothing else.
 

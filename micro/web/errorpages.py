@@ -14,7 +14,7 @@ import traceback
 from micro.web.response import Response, json_bytes
 from micro.wsgitypes import ExcInfo
 
-__all__ = ["error_response", "prefers_json"]
+__all__ = ["default_error_page", "prefers_json"]
 
 
 def _quality(params: list[str]) -> float:
@@ -47,7 +47,7 @@ def prefers_json(accept: str | None) -> bool:
     return best_json > 0 and best_json > best_html
 
 
-def error_response(
+def default_error_page(
     status: int,
     reason: str,
     *,

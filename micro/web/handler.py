@@ -28,17 +28,17 @@ from email.utils import format_datetime
 from typing import Any, ClassVar, TypeVar, Unpack, overload
 
 from micro.errors import HTTPError, MicroError, ProtocolError, RoutingError
+from micro.status import reason_phrase
 from micro.web.cookies import CookieOptions, format_set_cookie
 from micro.web.headers import ResponseHeaders
-from micro.web.request import AppContext, Helpers, Request
-from micro.web.response import Response, json_bytes, reason_phrase
+from micro.web.request import NO_DEFAULT, AppContext, Helpers, Request
+from micro.web.response import HTML, Response, json_bytes
 from micro.web.templating import content_type_for
 
 __all__ = ["HandlerError", "RequestHandler", "handler_methods", "run_handler"]
 
 log = logging.getLogger("micro.web")
-_MISSING: Any = object()
-_HTML = "text/html; charset=utf-8"
+_UNSET: Any = object()
 _D = TypeVar("_D")
 
 
@@ -67,13 +67,13 @@ class RequestHandler:
         self.path_kwargs = request.path_kwargs
         self._status = 200
         self._reason = "OK"
-        self._headers = ResponseHeaders([("Content-Type", _HTML)])
+        self._headers = ResponseHeaders([("Content-Type", HTML)])
         self._write_buffer: list[bytes] = []
         self._chunks: list[bytes] = []
         self._committed = False
         self._streaming = False
         self._finished = False
-        self._current_user: Any = _MISSING
+        self._current_user: Any = _UNSET
         self.initialize(**kwargs)
 
     # -- hooks ---------------------------------------------------------------------
@@ -96,7 +96,7 @@ class RequestHandler:
 
     @property
     def current_user(self) -> Any:
-        if self._current_user is _MISSING:
+        if self._current_user is _UNSET:
             self._current_user = self.get_current_user()
         return self._current_user
 
@@ -117,9 +117,7 @@ class RequestHandler:
     def get_argument(self, name: str, *, strip: bool = True) -> str: ...
     @overload
     def get_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
-    def get_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
-        if default is _MISSING:
-            return self.request.get_argument(name, strip=strip)
+    def get_argument(self, name: str, default: Any = NO_DEFAULT, strip: bool = True) -> Any:
         return self.request.get_argument(name, default, strip)
 
     def get_arguments(self, name: str, strip: bool = True) -> list[str]:
@@ -129,18 +127,14 @@ class RequestHandler:
     def get_query_argument(self, name: str, *, strip: bool = True) -> str: ...
     @overload
     def get_query_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
-    def get_query_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
-        if default is _MISSING:
-            return self.request.get_query_argument(name, strip=strip)
+    def get_query_argument(self, name: str, default: Any = NO_DEFAULT, strip: bool = True) -> Any:
         return self.request.get_query_argument(name, default, strip)
 
     @overload
     def get_body_argument(self, name: str, *, strip: bool = True) -> str: ...
     @overload
     def get_body_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
-    def get_body_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
-        if default is _MISSING:
-            return self.request.get_body_argument(name, strip=strip)
+    def get_body_argument(self, name: str, default: Any = NO_DEFAULT, strip: bool = True) -> Any:
         return self.request.get_body_argument(name, default, strip)
 
     @property
@@ -251,7 +245,7 @@ class RequestHandler:
         """Forget the status, headers and output written so far (not yet flushed)."""
         self._check_open("clear the response")
         self._status, self._reason = 200, "OK"
-        self._headers = ResponseHeaders([("Content-Type", _HTML)])
+        self._headers = ResponseHeaders([("Content-Type", HTML)])
         self._write_buffer = []
         self._chunks = []
 
@@ -262,7 +256,7 @@ class RequestHandler:
         """
         text = self.request.render_text(name, {"handler": self, **context}, self.current_user)
         content_type = content_type_for(name)
-        if content_type != _HTML:
+        if content_type != HTML:
             self.set_header("Content-Type", content_type)
         self.finish(text)
 

@@ -17,13 +17,13 @@ from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar, overload
 
 from micro.errors import InvalidResponse
+from micro.http.grammar import TOKEN_RE
 
 __all__ = ["InvalidHeader", "RequestHeaders", "ResponseHeaders", "check_header"]
 
 _D = TypeVar("_D")
 
 # RFC 9110 5.1: field-name = token; tchar excludes separators and controls.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # Response splitting needs CR or LF; NUL truncates in C servers. Other controls but
 # HTAB are also refused (RFC 9110 5.5 field-vchar).
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -35,7 +35,7 @@ class InvalidHeader(InvalidResponse, ValueError):
 
 def check_header(name: str, value: str) -> None:
     """Raise :class:`InvalidHeader` unless ``name: value`` is a safe response field."""
-    if not isinstance(name, str) or not _TOKEN.match(name):
+    if not isinstance(name, str) or TOKEN_RE.fullmatch(name) is None:
         raise InvalidHeader(f"invalid header name {name!r}")
     if not isinstance(value, str):
         raise InvalidHeader(f"header {name!r}: value must be str, got {type(value).__name__}")

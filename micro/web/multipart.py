@@ -62,7 +62,7 @@ class UploadedFile:
         return f"<UploadedFile {self.name}={self.filename!r} {self.size} bytes>"
 
 
-def _parse_head(raw: bytes) -> dict[str, str]:
+def _parse_part_head(raw: bytes) -> dict[str, str]:
     headers: dict[str, str] = {}
     for line in raw.decode("utf-8", "replace").split("\r\n"):
         name, sep, value = line.partition(":")
@@ -162,7 +162,7 @@ def _parse(
             if not chunk:
                 raise HTTPError(400, "Truncated multipart body")
             buf += chunk
-        head = _parse_head(buf[:end]) if end else {}
+        head = _parse_part_head(buf[:end]) if end else {}
         buf = buf[end + 4 :]
         disposition, params = parse_options_header(head.get("content-disposition", ""))
         name = params.get("name")

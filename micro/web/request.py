@@ -76,11 +76,13 @@ class AppContext(Protocol):
     ) -> Response: ...
 
 
-__all__ = ["AppContext", "Helpers", "Request"]
+__all__ = ["NO_DEFAULT", "AppContext", "Helpers", "Request"]
 
 _D = TypeVar("_D")
 
-_MISSING: Any = object()
+NO_DEFAULT: Any = object()
+"""The ``default`` of ``get_argument`` and friends when none is given (missing: 400)."""
+_NOT_YET: Any = object()
 
 
 class Helpers:
@@ -120,10 +122,10 @@ class Request:
     _arguments: dict[str, list[str]] | None = None
     _files: dict[str, list[UploadedFile]] | None = None
     _body: bytes | None = None
-    _json: Any = _MISSING
+    _json: Any = _NOT_YET
     _session: Session | None = None
     _flashed: list[Flash] | None = None
-    _current_user: Any = _MISSING
+    _current_user: Any = _NOT_YET
 
     def __init__(
         self,
@@ -228,7 +230,7 @@ class Request:
     @property
     def current_user(self) -> Any:
         """The logged-in user: the App's ``@app.user_loader`` asked once (None without one)."""
-        if self._current_user is _MISSING:
+        if self._current_user is _NOT_YET:
             self._current_user = self.app.load_user(self)
         return self._current_user
 
@@ -341,7 +343,7 @@ class Request:
     @property
     def json(self) -> Any:
         """The body parsed as JSON; a 400 when it is not valid JSON."""
-        if self._json is _MISSING:
+        if self._json is _NOT_YET:
             try:
                 self._json = json.loads(self.body)
             except (ValueError, UnicodeDecodeError):
@@ -421,7 +423,7 @@ class Request:
     def _pick(source: Mapping[str, list[str]], name: str, default: Any, strip: bool) -> Any:
         values = source.get(name)
         if not values:
-            if default is _MISSING:
+            if default is NO_DEFAULT:
                 raise HTTPError(400, f"Missing argument {name}")
             return default
         return values[-1].strip() if strip else values[-1]
@@ -430,7 +432,7 @@ class Request:
     def get_argument(self, name: str, *, strip: bool = True) -> str: ...
     @overload
     def get_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
-    def get_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
+    def get_argument(self, name: str, default: Any = NO_DEFAULT, strip: bool = True) -> Any:
         """The last value of ``name`` from query or body; 400 when missing and no default."""
         return self._pick(self.arguments, name, default, strip)
 
@@ -442,7 +444,7 @@ class Request:
     def get_query_argument(self, name: str, *, strip: bool = True) -> str: ...
     @overload
     def get_query_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
-    def get_query_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
+    def get_query_argument(self, name: str, default: Any = NO_DEFAULT, strip: bool = True) -> Any:
         return self._pick(self.query_arguments, name, default, strip)
 
     def get_query_arguments(self, name: str, strip: bool = True) -> list[str]:
@@ -453,7 +455,7 @@ class Request:
     def get_body_argument(self, name: str, *, strip: bool = True) -> str: ...
     @overload
     def get_body_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
-    def get_body_argument(self, name: str, default: Any = _MISSING, strip: bool = True) -> Any:
+    def get_body_argument(self, name: str, default: Any = NO_DEFAULT, strip: bool = True) -> Any:
         return self._pick(self.body_arguments, name, default, strip)
 
     def get_body_arguments(self, name: str, strip: bool = True) -> list[str]:

@@ -15,19 +15,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from http import HTTPStatus
 from typing import IO, Any, Unpack
 
+from micro.status import reason_phrase
 from micro.web.cookies import CookieOptions, format_set_cookie
 from micro.web.headers import ResponseHeaders
 
-__all__ = ["FileBody", "Response", "json_bytes", "reason_phrase", "to_response"]
-
-_PHRASES = {s.value: s.phrase for s in HTTPStatus}
-
-
-def reason_phrase(status: int) -> str:
-    return _PHRASES.get(status, "Unknown")
+__all__ = ["HTML", "FileBody", "Response", "json_bytes", "to_response"]
 
 
 def json_bytes(data: Any) -> bytes:
@@ -99,7 +93,7 @@ class Response:
         reason: str | None = None,
     ) -> None:
         self.status = status
-        self.reason = reason or _PHRASES.get(status, "Unknown")
+        self.reason = reason or reason_phrase(status)
         if type(headers) is ResponseHeaders:
             self.headers = headers
         else:
@@ -190,9 +184,10 @@ class _Stream:
 
 
 _OK = reason_phrase(200)
-_HTML = "text/html; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+"""The Content-Type of the pages micro writes (handlers, error pages)."""
 _JSON = "application/json; charset=utf-8"
-_HTML_HEADER = ("Content-Type", _HTML)
+_HTML_HEADER = ("Content-Type", HTML)
 _JSON_HEADER = ("Content-Type", _JSON)
 
 
@@ -229,7 +224,7 @@ def to_response(result: Any) -> Response:
     if isinstance(result, dict | list):
         return _ok([json_bytes(result)], _JSON_HEADER)
     if isinstance(result, Iterable):
-        return Response(_Stream(result), headers=ResponseHeaders([("Content-Type", _HTML)]))
+        return Response(_Stream(result), headers=ResponseHeaders([("Content-Type", HTML)]))
     raise TypeError(
         f"a route returned {type(result).__name__}; return str, bytes, dict, list, "
         "a Response, an iterable of str/bytes, or None"

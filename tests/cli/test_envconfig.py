@@ -48,7 +48,7 @@ def test_flag_beats_environment_beats_default(monkeypatch: pytest.MonkeyPatch) -
     assert from_env.threads == 3
     assert from_env.idle_timeout == 2.5
     assert from_env.access_log is True
-    assert from_env.trusted_proxy == ["10.0.0.1", "10.1.0.0/16"]
+    assert from_env.trusted_proxies == ["10.0.0.1", "10.1.0.0/16"]
     flags = serve_args("--bind", "127.0.0.1:7000", "--threads", "5")
     assert flags.bind == ("127.0.0.1", 7000)
     assert flags.threads == 5
@@ -75,7 +75,7 @@ def test_help_names_the_variables() -> None:
     ("name", "value", "message"),
     [
         ("MICRO_THREADS", "many", "MICRO_THREADS='many': not a number"),
-        ("MICRO_THREADS", "0", "MICRO_THREADS='0': must be positive"),
+        ("MICRO_THREADS", "0", "MICRO_THREADS='0': threads must be at least 1"),
         ("MICRO_BIND", "localhost", "MICRO_BIND='localhost': expected HOST:PORT"),
         ("MICRO_DEBUG", "maybe", "MICRO_DEBUG='maybe': expected 1/true/yes/on"),
     ],

@@ -24,8 +24,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from micro import ConfigError, Request, Response
-from micro.plugins import PluginApp
+from micro import ConfigError, PluginApp
 from micro.web import normalize_secrets
 from micro_sessions.middleware import SessionInterface
 from micro_sessions.session import StoredSession
@@ -96,7 +95,7 @@ class SessionsPlugin:
         }
     )
 
-    def setup(self, app: PluginApp[Request, Response]) -> None:
+    def setup(self, app: PluginApp) -> None:
         settings = app.settings
         normalize_secrets(settings.get("cookie_secret"))  # missing: a start-up ConfigError
         interface = SessionInterface(

@@ -23,8 +23,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from micro import Request, Response
-from micro.plugins import PluginApp
+from micro import PluginApp
 from micro_templates.engine import AUTOESCAPE_EXTENSIONS, HelperContext, JinjaEngine, TemplateError
 
 __all__ = [
@@ -49,7 +48,7 @@ class TemplatesPlugin:
         {"template_path": "templates", "template_globals": MappingProxyType({})}
     )
 
-    def setup(self, app: PluginApp[Request, Response]) -> None:
+    def setup(self, app: PluginApp) -> None:
         settings = app.settings
         engine = JinjaEngine(
             settings["template_path"],
