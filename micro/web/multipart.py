@@ -1,11 +1,12 @@
-"""Framework layer: a streaming ``multipart/form-data`` parser (RFC 7578).
+"""Framework layer: ``multipart/form-data`` request bodies (RFC 7578), streamed.
 
-The stdlib ``cgi`` module is deprecated, so micro reads uploads itself. The body is
-read block by block from ``wsgi.input``; file parts go into a
-:class:`tempfile.SpooledTemporaryFile` that moves to disk past ``spool_size`` bytes,
-so a large upload never sits whole in memory. Limits raise :class:`HTTPError` 413
-(whole body past ``max_size``, more than ``max_parts`` parts, a text field past
-``spool_size``); a malformed body raises 400.
+The parsing itself is the ``multipart`` library's push parser (Bottle's, a single
+pure-Python module with no dependencies, fuzzed and kept up): micro feeds it the body
+block by block from ``wsgi.input`` and turns its events into fields and files. File
+parts go into a :class:`tempfile.SpooledTemporaryFile` that moves to disk past
+``spool_size`` bytes, so a large upload never sits whole in memory. Limits raise
+:class:`HTTPError` 413 (whole body past ``max_size``, more than ``max_parts`` parts, a
+text field past ``spool_size``); a malformed body raises 400 with the parser's reason.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ from __future__ import annotations
 import re
 import tempfile
 from typing import IO, Any
+
+from multipart import (  # type: ignore[import-untyped]  # it ships no py.typed
+    MultipartError,
+    MultipartSegment,
+    ParserLimitReached,
+    PushMultipartParser,
+)
 
 from micro.errors import HTTPError
 
@@ -62,36 +70,13 @@ class UploadedFile:
         return f"<UploadedFile {self.name}={self.filename!r} {self.size} bytes>"
 
 
-def _parse_part_head(raw: bytes) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for line in raw.decode("utf-8", "replace").split("\r\n"):
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise HTTPError(400, "Malformed multipart part header")
-        headers[name.strip().lower()] = value.strip()
-    return headers
-
-
-class _Reader:
-    """Reads the body in blocks and enforces the size limit."""
-
-    def __init__(self, stream: Any, length: int | None, max_size: int) -> None:
-        self.stream = stream
-        self.remaining = length
-        self.max_size = max_size
-        self.total = 0
-
-    def read(self) -> bytes:
-        want = _BLOCK if self.remaining is None else min(_BLOCK, self.remaining)
-        if want <= 0:
-            return b""
-        data: bytes = self.stream.read(want)
-        if self.remaining is not None:
-            self.remaining -= len(data)
-        self.total += len(data)
-        if self.total > self.max_size:
-            raise HTTPError(413, "Upload too large")
-        return data
+def _http_error(exc: Exception, max_parts: int) -> HTTPError:
+    """The answer to a body the parser refused: 413 for a limit, else 400, with why."""
+    if isinstance(exc, ParserLimitReached):
+        if "segment count" in str(exc):
+            return HTTPError(413, f"Too many multipart parts (more than {max_parts})")
+        return HTTPError(413, f"Multipart body over a limit: {exc}")
+    return HTTPError(400, f"Malformed multipart body: {exc}")
 
 
 def parse_multipart(
@@ -103,13 +88,18 @@ def parse_multipart(
     spool_size: int,
     max_parts: int,
 ) -> tuple[dict[str, list[str]], dict[str, list[UploadedFile]]]:
-    """Parse a form body into text fields and uploaded files."""
-    if not 1 <= len(boundary) <= 70:
+    """Parse a form body into text fields and uploaded files.
+
+    ``length`` is the body's Content-Length (None when chunked); ``max_size`` caps the
+    whole body, ``spool_size`` the upload bytes kept in memory and each text field,
+    ``max_parts`` the number of parts. A limit passed is a 413, a bad body a 400.
+    """
+    if not 1 <= len(boundary) <= 70:  # RFC 2046 5.1.1
         raise HTTPError(400, "Invalid multipart boundary")
     fields: dict[str, list[str]] = {}
     files: dict[str, list[UploadedFile]] = {}
     try:
-        _parse(_Reader(stream, length, max_size), boundary, fields, files, spool_size, max_parts)
+        _parse(stream, boundary, length, fields, files, max_size, spool_size, max_parts)
     except BaseException:
         for upload in (f for items in files.values() for f in items):
             upload.close()
@@ -117,97 +107,88 @@ def parse_multipart(
     return fields, files
 
 
+class _Part:
+    """The part being read: a text field's bytes so far, or the upload it goes to."""
+
+    __slots__ = ("charset", "name", "text", "upload")
+
+    def __init__(self, segment: Any, spool_size: int, files: dict[str, list[UploadedFile]]) -> None:
+        name = segment.name
+        if not name:
+            raise HTTPError(400, "Multipart part without a form-data name")
+        self.name: str = name
+        self.charset: str = segment.charset or "utf-8"
+        self.text = bytearray()
+        self.upload: UploadedFile | None = None
+        if segment.filename is not None:
+            # Some browsers send the client's whole path: keep the last component.
+            filename = str(segment.filename).replace("\\", "/").rsplit("/", 1)[-1]
+            headers = {key.lower(): value for key, value in segment.headerlist}
+            ctype = headers.get("content-type", "application/octet-stream")
+            sink = tempfile.SpooledTemporaryFile(max_size=spool_size)  # noqa: SIM115
+            self.upload = UploadedFile(name, filename, ctype, headers, sink)
+            files.setdefault(name, []).append(self.upload)
+
+    def write(self, data: bytes, spool_size: int) -> None:
+        if self.upload is not None:
+            self.upload.file.write(data)
+            self.upload.size += len(data)
+            return
+        self.text += data
+        if len(self.text) > spool_size:
+            raise HTTPError(413, f"Form field {self.name!r} too large")
+
+    def finish(self, fields: dict[str, list[str]]) -> None:
+        if self.upload is not None:
+            self.upload.file.seek(0)
+            return
+        try:
+            fields.setdefault(self.name, []).append(self.text.decode(self.charset))
+        except (LookupError, UnicodeDecodeError):
+            raise HTTPError(400, f"Form field {self.name!r} is not {self.charset}") from None
+
+
 def _parse(
-    reader: _Reader,
+    stream: Any,
     boundary: str,
+    length: int | None,
     fields: dict[str, list[str]],
     files: dict[str, list[UploadedFile]],
+    max_size: int,
     spool_size: int,
     max_parts: int,
 ) -> None:
-    first = b"--" + boundary.encode("latin-1")
-    delimiter = b"\r\n" + first
-    buf = b""
-
-    # Preamble: everything up to the first boundary line is ignored (RFC 2046 5.1.1).
-    while True:
-        pos = buf.find(first)
-        if pos >= 0:
-            buf = buf[pos + len(first) :]
-            break
-        chunk = reader.read()
-        if not chunk:
-            raise HTTPError(400, "Multipart body has no boundary")
-        buf = buf[-len(first) :] + chunk
-
-    parts = 0
-    while True:
-        # After a boundary: "--" ends the body, else optional padding and CRLF.
-        while len(buf) < 2 or (b"\r\n" not in buf[:80] and buf[:2] != b"--"):
-            chunk = reader.read()
-            if not chunk:
-                raise HTTPError(400, "Truncated multipart body")
-            buf += chunk
-        if buf[:2] == b"--":
-            return
-        buf = buf[buf.index(b"\r\n") + 2 :]
-        parts += 1
-        if parts > max_parts:
-            raise HTTPError(413, "Too many multipart parts")
-
-        while (end := buf.find(b"\r\n\r\n")) < 0:
-            if len(buf) > _MAX_HEAD:
-                raise HTTPError(400, "Multipart part header too large")
-            chunk = reader.read()
-            if not chunk:
-                raise HTTPError(400, "Truncated multipart body")
-            buf += chunk
-        head = _parse_part_head(buf[:end]) if end else {}
-        buf = buf[end + 4 :]
-        disposition, params = parse_options_header(head.get("content-disposition", ""))
-        name = params.get("name")
-        if disposition != "form-data" or name is None:
-            raise HTTPError(400, "Multipart part without a form-data name")
-        filename = params.get("filename")
-        sink: IO[bytes]
-        upload: UploadedFile | None = None
-        if filename is not None:
-            sink = tempfile.SpooledTemporaryFile(max_size=spool_size)  # noqa: SIM115
-            filename = filename.replace("\\", "/").rsplit("/", 1)[-1]
-            ctype = head.get("content-type", "application/octet-stream")
-            upload = UploadedFile(name, filename, ctype, head, sink)
-            files.setdefault(name, []).append(upload)
-        else:
-            text = bytearray()
-
-        # Body: copy bytes until the delimiter, keeping a tail that could start it.
-        while True:
-            pos = buf.find(delimiter)
-            if pos >= 0:
-                data, buf = buf[:pos], buf[pos + len(delimiter) :]
-            else:
-                keep = len(delimiter) - 1
-                data, buf = buf[:-keep] if len(buf) > keep else b"", buf[-keep:]
-            if upload is not None:
-                sink.write(data)
-                upload.size += len(data)
-            else:
-                text += data
-                if len(text) > spool_size:
-                    raise HTTPError(413, f"Form field {name!r} too large")
-            if pos >= 0:
-                break
-            chunk = reader.read()
-            if not chunk:
-                raise HTTPError(400, "Truncated multipart body")
-            buf += chunk
-        if upload is not None:
-            sink.seek(0)
-        else:
-            charset = parse_options_header(head.get("content-type", "text/plain"))[1].get(
-                "charset", "utf-8"
-            )
-            try:
-                fields.setdefault(name, []).append(text.decode(charset))
-            except (LookupError, UnicodeDecodeError):
-                raise HTTPError(400, f"Form field {name!r} is not {charset}") from None
+    try:
+        parser = PushMultipartParser(
+            boundary,
+            content_length=-1 if length is None else length,
+            max_header_size=_MAX_HEAD,
+            max_segment_count=max_parts,
+        )
+    except MultipartError as exc:
+        raise HTTPError(400, f"Invalid multipart boundary: {exc}") from None
+    remaining = length
+    total = 0
+    part: _Part | None = None
+    try:
+        with parser:
+            while not parser.closed:
+                want = _BLOCK if remaining is None else min(_BLOCK, remaining)
+                chunk: bytes = stream.read(want) if want > 0 else b""
+                if remaining is not None:
+                    remaining -= len(chunk)
+                total += len(chunk)
+                if total > max_size:
+                    raise HTTPError(413, "Upload too large")
+                # Events: a segment (a part's head), its body in chunks, None at its end.
+                for event in parser.parse(chunk):
+                    if isinstance(event, MultipartSegment):
+                        part = _Part(event, spool_size, files)
+                    elif event is None:
+                        if part is not None:
+                            part.finish(fields)
+                        part = None
+                    elif part is not None:
+                        part.write(event, spool_size)
+    except MultipartError as exc:
+        raise _http_error(exc, max_parts) from None

@@ -143,18 +143,29 @@ def test_large_upload_spools_to_disk() -> None:
 
 
 @pytest.mark.parametrize(
-    ("settings", "fields", "files"),
+    ("settings", "fields", "files", "reason"),
     [
-        ({"max_upload_size": 500}, {}, [("f", "f.bin", b"x" * 2000)]),
-        ({"max_multipart_parts": 2}, {"a": "1", "b": "2", "c": "3"}, []),
-        ({"multipart_spool_size": 10}, {"long": "y" * 50}, []),
+        ({"max_upload_size": 500}, {}, [("f", "f.bin", b"x" * 2000)], "Upload too large"),
+        (
+            {"max_multipart_parts": 2},
+            {"a": "1", "b": "2", "c": "3"},
+            [],
+            "Too many multipart parts (more than 2)",
+        ),
+        ({"multipart_spool_size": 10}, {"long": "y" * 50}, [], "Form field &#x27;long&#x27;"),
     ],
 )
-def test_multipart_limits_are_413(
-    settings: dict[str, Any], fields: dict[str, str], files: list[tuple[str, str, bytes]]
+def test_multipart_limits_are_413_saying_which(
+    settings: dict[str, Any],
+    fields: dict[str, str],
+    files: list[tuple[str, str, bytes]],
+    reason: str,
 ) -> None:
     t = TestApp(echo_app(**settings))
-    t.post("/upload", fields, upload_files=files, content_type="multipart/form-data", status=413)
+    res = t.post(
+        "/upload", fields, upload_files=files, content_type="multipart/form-data", status=413
+    )
+    assert reason in res.text
 
 
 def test_malformed_multipart_is_400() -> None:
