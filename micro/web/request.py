@@ -109,6 +109,14 @@ class Helpers:
         return f"<Helpers of {self._request!r}>"
 
 
+class _NotJSONNumber(ValueError):
+    """NaN, Infinity or -Infinity in a request body: Python's json accepts them, JSON does not."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJSONNumber(f"{name} is not a JSON number (RFC 8259)")
+
+
 class Request:
     """One HTTP request, as the handler and the middleware see it."""
 
@@ -345,7 +353,9 @@ class Request:
         """The body parsed as JSON; a 400 when it is not valid JSON."""
         if self._json is _NOT_YET:
             try:
-                self._json = json.loads(self.body)
+                self._json = json.loads(self.body, parse_constant=_refuse_constant)
+            except _NotJSONNumber as exc:
+                raise HTTPError(400, f"Invalid JSON body: {exc}") from None
             except (ValueError, UnicodeDecodeError):
                 raise HTTPError(400, "Invalid JSON body") from None
         return self._json

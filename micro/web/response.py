@@ -25,8 +25,20 @@ __all__ = ["HTML", "FileBody", "Response", "json_bytes", "to_response"]
 
 
 def json_bytes(data: Any) -> bytes:
-    """Compact JSON; ``</`` escaped so JSON embedded in HTML cannot close a script tag."""
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON; ``</`` escaped so JSON embedded in HTML cannot close a script tag.
+
+    NaN and the infinities raise ValueError: they are not JSON (RFC 8259), and a
+    client's parser would refuse what ``json.dumps`` writes for them by default.
+    """
+    try:
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        if "Out of range float" not in str(exc):
+            raise
+        raise ValueError(
+            "cannot send NaN or Infinity as JSON (RFC 8259 has no such numbers):"
+            " send null or a string instead"
+        ) from None
     return text.replace("</", "<\\/").encode("utf-8")
 
 

@@ -94,6 +94,36 @@ def test_body_size_limit_is_413() -> None:
     t.post("/json", json.dumps("x" * 200), content_type="application/json", status=413)
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_in_a_json_body_are_400_saying_so(constant: str) -> None:
+    t = TestApp(echo_app())
+    body = f'{{"price": {constant}}}'.encode()
+    res = t.post("/json", body, content_type="application/json", status=400)
+    assert f"{constant} is not a JSON number" in res.text
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")])
+def test_nan_and_infinity_are_never_sent_as_json(
+    number: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = App()
+
+    @app.route("/")
+    def price(request: Request) -> dict[str, float]:
+        return {"price": number}
+
+    @app.route("/response")
+    def response(request: Request) -> Response:
+        return Response.json([number])
+
+    client = TestApp(app)
+    for path in ("/", "/response"):
+        caplog.clear()
+        res = client.get(path, status=500)
+        assert "NaN" not in res.text and "Infinity" not in res.text
+        assert "cannot send NaN or Infinity as JSON (RFC 8259" in caplog.text
+
+
 @pytest.mark.parametrize("length", ["abc", "-1", "\u00b2", "\u00b9\u00b2"])
 def test_a_content_length_that_is_not_ascii_digits_is_400(length: str) -> None:
     # "\u00b2" is byte 0xB2 of a header decoded as latin-1; str.isdigit() says yes.
