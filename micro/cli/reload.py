@@ -7,6 +7,9 @@ Two processes, standard library only:
   report file. It polls the modification time and size of every file the child
   reported, every ``--reload-interval`` seconds (1 by default); when one changes it
   stops the child (SIGTERM, then SIGKILL after a grace period) and starts a new one.
+  SIGTERM, SIGINT (Ctrl-C) or SIGHUP to the supervisor stops the child the same
+  graceful way (requests under way finish), removes the report file and exits; a
+  second signal stops the child at once.
 - The **child** serves as usual. Once its server is up it starts a daemon thread that
   writes the files of its loaded modules to the report file, and again whenever new
   modules were imported (a module imported lazily during a request counts too).
@@ -25,8 +28,10 @@ next change to try again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -35,9 +40,19 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from types import FrameType
 from typing import Any, TextIO
 
-__all__ = ["CHILD_ENV", "Reloader", "is_child", "report_modules", "snapshot", "watched_files"]
+__all__ = [
+    "CHILD_ENV",
+    "STOP_SIGNALS",
+    "Reloader",
+    "is_child",
+    "report_modules",
+    "serve_as_child",
+    "snapshot",
+    "watched_files",
+]
 
 CHILD_ENV = "MICRO_RELOAD_CHILD"
 Stamp = tuple[int, int] | None  # (mtime_ns, size); None: the file is gone
@@ -111,8 +126,24 @@ def report_modules(path: str | None = None, interval: float = 1.0) -> threading.
     return thread
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+"""What stops the supervisor (and, gracefully, its child)."""
+
+
+class _Stop(Exception):
+    """A stop signal reached the supervisor (raised where it waits, never in a handler)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 class Reloader:
-    """Run ``command`` as a child and run it again whenever a watched file changes."""
+    """Run ``command`` as a child and run it again whenever a watched file changes.
+
+    ``grace``: how long a stopping child may take (its own graceful timeout and a
+    margin) before it is killed.
+    """
 
     def __init__(
         self,
@@ -120,7 +151,7 @@ class Reloader:
         *,
         interval: float = 1.0,
         extra_files: Iterable[str] = (),
-        grace: float = 5.0,
+        grace: float = 35.0,
         out: TextIO | None = None,
     ) -> None:
         self.command = list(command)
@@ -128,50 +159,92 @@ class Reloader:
         self.extra_files = {os.path.realpath(f) for f in extra_files}
         self.grace = grace
         self.out = out or sys.stderr
+        self._child: subprocess.Popen[bytes] | None = None
+        self._signalled = 0
+        self._wake_r = self._wake_w = -1
 
     def _say(self, message: str) -> None:
         print(f"micro: {message}", file=self.out, flush=True)
 
     def run(self) -> int:
-        """Supervise until Ctrl-C (0) or a child that fails on the first start (its status)."""
+        """Supervise until a stop signal (the child's stop decides: 0 when clean) or a
+        child that fails on the first start (its status). Main thread only."""
         handle, report = tempfile.mkstemp(prefix="micro-reload-", suffix=".json")
         os.close(handle)
-        child: subprocess.Popen[bytes] | None = None
-        known = set(self.extra_files)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in STOP_SIGNALS}
+        status = 0
         try:
-            started_once = False
-            while True:
-                os.truncate(report, 0)
-                env = {**os.environ, CHILD_ENV: report}
-                child = subprocess.Popen(self.command, env=env)
-                stamps = snapshot(known)
-                reason = self._watch(child, report, known, stamps)
-                ready = bool(_read_report(report))
-                if reason is None:  # the child ended by itself
-                    status = child.returncode
-                    if not started_once and not ready:
-                        return status
-                    self._say(f"the app exited with status {status}; waiting for a change")
-                    changed = self._wait_for_change(known, stamps)
-                    self._say(f"{changed} changed, starting again")
-                else:
-                    self._say(f"{reason} changed, restarting")
-                    self._stop(child)
-                started_once = started_once or ready
-                child = None
-        except KeyboardInterrupt:
-            return 0
+            status = self._supervise(report)
+        except _Stop as stop:
+            self._say(
+                f"{stop}: stopping the app; requests under way may finish"
+                " (a second signal stops it now)"
+            )
         finally:
-            if child is not None:
+            try:
+                if self._child is not None:
+                    stopped = self._stop(self._child)
+                    status = status or (0 if stopped == 0 else 1)
+            finally:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+                os.unlink(report)
+        return status
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Nothing is raised here: a signal between starting a child and holding it
+        # would otherwise leave that child running alone.
+        if self._signalled:
+            child = self._child  # a second signal: the child's second SIGTERM ends it now
+            if child is not None and child.returncode is None:
+                os.kill(child.pid, signal.SIGTERM)
+            return
+        self._signalled = signum
+        with contextlib.suppress(BlockingIOError):  # already awake
+            os.write(self._wake_w, b"\0")
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` or until a stop signal, which raises _Stop."""
+        if not self._signalled:
+            select.select([self._wake_r], [], [], seconds)
+        if self._signalled:
+            raise _Stop(self._signalled)
+
+    def _supervise(self, report: str) -> int:
+        known = set(self.extra_files)
+        started_once = False
+        while True:
+            self._sleep(0)
+            os.truncate(report, 0)
+            env = {**os.environ, CHILD_ENV: report}
+            self._child = child = subprocess.Popen(self.command, env=env)
+            stamps = snapshot(known)
+            reason = self._watch(child, report, known, stamps)
+            ready = bool(_read_report(report))
+            if reason is None:  # the child ended by itself
+                self._child = None
+                status = child.returncode
+                if not started_once and not ready:
+                    return status
+                self._say(f"the app exited with status {status}; waiting for a change")
+                changed = self._wait_for_change(known, stamps)
+                self._say(f"{changed} changed, starting again")
+            else:
+                self._say(f"{reason} changed, restarting")
                 self._stop(child)
-            os.unlink(report)
+                self._child = None
+            started_once = started_once or ready
 
     def _watch(
         self, child: subprocess.Popen[bytes], report: str, known: set[str], stamps: dict[str, Stamp]
     ) -> str | None:
         """Poll until a file changes (its path) or the child exits (None)."""
         while True:
-            time.sleep(self.interval)
+            self._sleep(self.interval)
             new = set(_read_report(report)) - known
             if new:
                 known |= new
@@ -184,20 +257,45 @@ class Reloader:
 
     def _wait_for_change(self, known: set[str], stamps: dict[str, Stamp]) -> str:
         while True:
-            time.sleep(self.interval)
+            self._sleep(self.interval)
             changed = _first_change(stamps)
             if changed is not None:
                 return changed
 
-    def _stop(self, child: subprocess.Popen[bytes]) -> None:
+    def _stop(self, child: subprocess.Popen[bytes]) -> int:
+        """Stop the child gracefully (SIGTERM), kill it after ``grace``; its status."""
         if child.poll() is not None:
-            return
+            return child.returncode
         child.send_signal(signal.SIGTERM)
         try:
-            child.wait(self.grace)
+            return child.wait(self.grace)
         except subprocess.TimeoutExpired:
+            self._say(f"the app did not stop within {self.grace:g}s; killing it")
             child.kill()
-            child.wait()
+            return child.wait()
+
+
+def serve_as_child() -> None:
+    """In the child, before it loads the app: stop only on the supervisor's SIGTERM.
+
+    Ctrl-C in a terminal signals the whole process group: the supervisor answers it
+    with one SIGTERM to the child, so the child ignores SIGINT (and SIGHUP, for a
+    closed terminal) itself, else one Ctrl-C would count twice and cut requests
+    short. If the supervisor dies without a word (SIGKILL), the child notices that
+    its parent changed and stops gracefully too: no server is left orphaned.
+    """
+    if not is_child():
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="micro-reload-parent", daemon=True).start()
 
 
 def _read_report(path: str) -> list[str]:

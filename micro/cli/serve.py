@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import fields
@@ -141,12 +142,13 @@ def _setup_logging(access_log: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from micro.cli.reload import is_child
+    from micro.cli.reload import is_child, serve_as_child
     from micro.http import Limits
     from micro.server import Server, ServerConfig
 
     if args.reload and not is_child():
         return _run_reloader(args)
+    serve_as_child()  # under --reload: the supervisor alone decides when to stop
     app = load_app(args.target)
     if args.debug:
         _enable_debug(app, args.target)
@@ -170,12 +172,14 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from exc
-    from micro.server.signals import serve_until_signalled
+    from micro.server.signals import GRACEFUL_SIGNALS, serve_until_signalled
 
     def ready() -> None:
         _announce(args.target, config, server.address, f"{config.threads} threads")
 
-    return serve_until_signalled(server, config.graceful_timeout, ready=ready)
+    # A --reload child stops on its supervisor's SIGTERM only (see serve_as_child).
+    signals = (signal.SIGTERM,) if is_child() else GRACEFUL_SIGNALS
+    return serve_until_signalled(server, config.graceful_timeout, signals, ready=ready)
 
 
 def _announce(target: str, config: Any, address: tuple[str, int], workers: str) -> None:
@@ -197,7 +201,9 @@ def _run_reloader(args: argparse.Namespace) -> int:
     where = app_location(args.target)[0]
     extra = [where] if where.endswith(".py") and os.path.isfile(where) else []
     command = [sys.executable, "-m", "micro", *args.argv]
-    return Reloader(command, interval=args.reload_interval, extra_files=extra).run()
+    grace = args.graceful_timeout + 5  # the child's own grace, and a margin to exit
+    reloader = Reloader(command, interval=args.reload_interval, extra_files=extra, grace=grace)
+    return reloader.run()
 
 
 def _enable_debug(app: Any, target: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -171,3 +172,111 @@ def test_snapshot_sees_size_and_mtime_and_removal(tmp_path: Path) -> None:
     assert snapshot([str(path)]) != first
     path.unlink()
     assert snapshot([str(path)]) == {str(path): None}
+
+
+# -- stopping: every stop signal ends the child gracefully, and nothing is left behind --
+SLOW_APP = """
+import os
+import time
+from pathlib import Path
+
+from micro import App
+
+app = App()
+
+
+@app.route("/pid")
+def pid(request):
+    return str(os.getpid())
+
+
+@app.route("/slow")
+def slow(request):
+    Path("entered").write_text("yes")
+    time.sleep(1.5)
+    return "done"
+"""
+
+
+def gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie not yet reaped by its new parent counts)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def fetch(url: str, results: list[str]) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=15) as response:
+            results.append(response.read().decode())
+    except OSError as exc:
+        results.append(f"failed: {exc}")
+
+
+@pytest.fixture
+def slow_supervisor(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Lines, Path, str]]:
+    (tmp_path / "slow_app.py").write_text(SLOW_APP)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    serve = [sys.executable, "-m", "micro", "serve", "slow_app.py", "--bind", "127.0.0.1:0"]
+    process = subprocess.Popen(
+        [*serve, "--threads", "2", "--reload", "--reload-interval", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(scratch)},  # where the report file goes
+        start_new_session=True,  # its own process group, as in a terminal
+    )
+    lines = Lines(process)
+    try:
+        yield process, lines, tmp_path, lines.wait_for(SERVING)[1]
+    finally:
+        # The whole group: a child left serving would keep the output pipe open.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        lines.close()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "Ctrl-C"])
+def test_a_stop_signal_lets_requests_finish_and_leaves_nothing_behind(
+    slow_supervisor: tuple[subprocess.Popen[str], Lines, Path, str], how: str
+) -> None:
+    process, lines, where, port = slow_supervisor
+    url = f"http://127.0.0.1:{port}"
+    with urllib.request.urlopen(url + "/pid", timeout=5) as response:
+        child = int(response.read())
+    results: list[str] = []
+    request = threading.Thread(target=fetch, args=(url + "/slow", results))
+    request.start()
+    deadline = time.monotonic() + 10
+    while not (where / "entered").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (where / "entered").exists()
+    if how == "Ctrl-C":  # a terminal signals the whole foreground process group
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.send_signal(getattr(signal, how))
+    request.join(timeout=20)
+    assert results == ["done"]  # the request under way was finished, not cut
+    assert process.wait(timeout=20) == 0
+    assert gone(child)
+    assert list((where / "tmp").iterdir()) == []  # no micro-reload-*.json left
+    assert not any("again; stopping now" in line for line in lines.seen)
+
+
+def test_a_supervisor_killed_outright_takes_its_child_with_it(
+    slow_supervisor: tuple[subprocess.Popen[str], Lines, Path, str],
+) -> None:
+    process, _, _, port = slow_supervisor
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/pid", timeout=5) as response:
+        child = int(response.read())
+    process.kill()  # SIGKILL: no handler runs
+    process.wait()
+    deadline = time.monotonic() + 10
+    while not gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone(child), "the child went on serving with no supervisor"
