@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     if args.reload and not is_child():
         return _run_reloader(args)
     serve_as_child()  # under --reload: the supervisor alone decides when to stop
-    app = load_app(args.target)
+    app = load_app(args.target, full_traceback=args.debug or args.reload)
     if args.debug:
         _enable_debug(app, args.target)
     host, port = args.bind

@@ -43,6 +43,84 @@ def test_load_app_errors_are_config_errors(target: str, message: str) -> None:
         load_app(target)
 
 
+def test_a_directory_or_a_file_that_is_not_python_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "README.md").write_text("# hello\n")
+    for target, problem in [
+        ("site", "cannot load 'site': it is a directory; name a .py file in it"),
+        (str(tmp_path / "site"), "it is a directory"),
+        ("site/app.py", "cannot load 'site/app.py': no such file"),
+        ("README.md", "cannot load 'README.md': not a Python file"),
+        ("docs/guide", "cannot load 'docs/guide': no such file"),
+    ]:
+        assert main(["serve", target]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert err.startswith("micro: error: ") and problem in err, err
+
+
+BROKEN = """import os
+
+
+def helper():
+    return 1 / 0
+
+
+value = helper()
+"""
+
+
+def test_an_exception_while_importing_shows_the_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "broken_app.py"
+    source.write_text(BROKEN)
+    assert main(["serve", str(source)]) == 2
+    err = capsys.readouterr().err
+    first, *rest = err.splitlines()
+    assert (
+        first
+        == f"micro: error: importing {str(source)!r} failed: ZeroDivisionError: division by zero"
+    )
+    assert f'File "{source}", line 8, in <module>' in err
+    assert f'File "{source}", line 5, in helper' in err and "return 1 / 0" in err
+    assert "importlib" not in err and "target.py" not in err  # only the app's own frames
+    assert rest[-1] == "ZeroDivisionError: division by zero"
+
+
+def test_with_debug_the_whole_traceback_is_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "broken_app2.py"
+    source.write_text(BROKEN)
+    assert main(["serve", str(source), "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "target.py" in err and f'File "{source}", line 5, in helper' in err
+
+
+def test_a_syntax_error_shows_the_line_and_where(tmp_path: Path) -> None:
+    source = tmp_path / "syntax_app.py"
+    source.write_text("x = 1\ndef broken(:\n")
+    with pytest.raises(ConfigError) as caught:
+        load_app(str(source))
+    message = str(caught.value)
+    assert f'File "{source}", line 2' in message and "def broken(:" in message
+
+
+def test_a_factory_target_builds_a_new_app_each_time(tmp_path: Path) -> None:
+    (tmp_path / "factory_app.py").write_text(
+        "def make_app():\n    def app(environ, start_response):\n        pass\n    return app\n"
+    )
+    first = load_app(f"{tmp_path / 'factory_app.py'}:make_app()")
+    second = load_app(f"{tmp_path / 'factory_app.py'}:make_app()")
+    assert first.__name__ == "app" and first is not second
+    with pytest.raises(ConfigError, match="is not a factory"):
+        load_app("micro.cli:COMMANDS()")
+
+
 def test_parse_bind() -> None:
     assert parse_bind("0.0.0.0:80") == ("0.0.0.0", 80)
     assert parse_bind("[::1]:8080") == ("::1", 8080)
