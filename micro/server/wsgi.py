@@ -235,7 +235,10 @@ class Exchange:
         if head.method == "HEAD" or status_code == 204 or status_code == 304:
             self.mode = _NOBODY
             if status_code != 204:
-                if length is None and head.method == "HEAD":
+                if length is None and head.method == "HEAD" and self.known_length:
+                    # The app returned GET's body for HEAD: its length is GET's. An
+                    # empty body says nothing (Werkzeug answers HEAD with none while
+                    # GET streams), so no length is made up (RFC 9110 9.3.2).
                     length = self.known_length
                 if length is not None:
                     out.append(("Content-Length", str(length)))

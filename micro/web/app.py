@@ -425,7 +425,10 @@ class App:
                         break
                 else:
                     size = len(body[0]) if len(body) == 1 else sum(map(len, body))
-                    headers.append(("Content-Length", str(size)))
+                    # A HEAD answered without a body: its length is GET's, unknown
+                    # here; 0 would be a lie (RFC 9110 9.3.2 lets it be left out).
+                    if size or method != "HEAD":
+                        headers.append(("Content-Length", str(size)))
         elif type(body) is FileBody:
             if body.length is not None and response.headers.get("Content-Length") is None:
                 headers.append(("Content-Length", str(body.length)))

@@ -302,3 +302,26 @@ def test_install_plugins_returns_the_resolved_plugins() -> None:
     assert [p.name for p in plugins] == ["gzip", "poweredby"]
     assert app.added == ["gzip", "poweredby"]
     assert app.settings["gzip_min_length"] == 1024
+
+
+def test_static_and_gzip_give_head_and_304_the_fields_of_the_200(tmp_path: Path) -> None:
+    from webob import Request as Blank  # raw: WebTest would decode the gzip body
+
+    (tmp_path / "site.css").write_text("body { color: black; }\n" * 100)
+    app = App(plugins=["static", "gzip"], settings={"static_path": str(tmp_path)})
+
+    def call(method: str = "GET", **headers: str) -> tuple[str, dict[str, str]]:
+        request = Blank.blank("/static/site.css", method=method, headers=headers)
+        status, fields, body = request.call_application(app)
+        getattr(body, "close", lambda: None)()
+        return status, dict(fields)
+
+    status, get = call(**{"Accept-Encoding": "gzip"})
+    etag = get["ETag"]
+    assert etag.startswith('W/"') and get["Content-Encoding"] == "gzip"
+    _, head = call("HEAD", **{"Accept-Encoding": "gzip"})
+    for name in ("Content-Encoding", "Vary", "ETag", "Content-Type"):
+        assert head.get(name) == get.get(name), name
+    status, again = call(**{"Accept-Encoding": "gzip", "If-None-Match": etag})
+    assert status.startswith("304")
+    assert (again["ETag"], again["Vary"]) == (etag, "Accept-Encoding")

@@ -92,6 +92,37 @@ def test_head_with_streamed_body_sends_no_chunks(harness: Any) -> None:
     assert client.response().body == b"one,two"
 
 
+def test_head_answered_with_an_empty_body_gets_no_made_up_length(harness: Any) -> None:
+    # Werkzeug (so every streamed Flask route) returns no body for HEAD while GET
+    # streams: HEAD must not claim Content-Length: 0 (RFC 9110 9.3.2).
+    def app(environ: dict[str, Any], start_response: Start) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        if environ["REQUEST_METHOD"] != "HEAD":
+            yield b"streamed"
+
+    client = harness.client(harness.serve(app))
+    client.send(request(b"/") + request(b"/", b"HEAD") + request(b"/", b"HEAD", b"1.0"))
+    get = client.response()
+    assert (get.header("transfer-encoding"), get.body) == ("chunked", b"streamed")
+    head = client.response("HEAD")
+    assert head.status == 200
+    assert head.header("content-length") is None
+    assert head.header("transfer-encoding") is None
+    head10 = client.response("HEAD")
+    assert head10.header("content-length") is None
+    assert client.closed_by_server()  # HTTP/1.0 without keep-alive
+
+
+def test_head_keeps_the_apps_own_content_length(harness: Any) -> None:
+    def app(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        start_response("200 OK", [("Content-Length", "12")])
+        return []
+
+    client = harness.client(harness.serve(app))
+    client.send(request(b"/", b"HEAD"))
+    assert client.response("HEAD").header("content-length") == "12"
+
+
 def test_app_error_before_start_response_gives_500_and_logs(
     harness: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

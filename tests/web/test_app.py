@@ -176,6 +176,22 @@ def test_head_wherever_get_same_headers_no_body(app: App) -> None:
     assert t.head("/stream").body == b""
 
 
+def test_a_head_answered_without_a_body_gets_no_made_up_length() -> None:
+    app = App()
+
+    @app.route("/feed", methods=["GET", "HEAD"])
+    def feed(request: Request) -> Response:
+        if request.method == "HEAD":
+            return Response(b"", content_type="text/plain")
+        return Response(b"news", content_type="text/plain")
+
+    t = TestApp(app)
+    assert t.get("/feed").headers["Content-Length"] == "4"
+    head = t.head("/feed")
+    assert "Content-Length" not in head.headers  # not 0: GET's length is unknown here
+    assert head.headers["Content-Type"] == "text/plain"
+
+
 def test_methods_run_each_route(app: App) -> None:
     t = TestApp(app)
     assert t.get("/items").text == "list"

@@ -6,10 +6,18 @@ or deflate (the zlib format, which is what HTTP calls "deflate"), whichever the
 client's ``Accept-Encoding`` prefers (server preference breaks ties).
 
 It leaves a response alone when it is an informational, 204, 206 or 304 answer,
-answers HEAD, already has a ``Content-Encoding`` (never compress twice), says
+already has a ``Content-Encoding`` (never compress twice), says
 ``Cache-Control: no-transform``, has a type outside ``gzip_content_types``, or has a
 known length under ``gzip_min_length``. Every response of a compressible type gets
 ``Vary: Accept-Encoding``, compressed or not, so caches keep the variants apart.
+
+HEAD gets the header fields GET would get (RFC 9110 §9.3.2): the same
+``Content-Encoding``, ``Vary`` and ETag. When the app gave HEAD GET's body (micro's
+handlers do; the server drops it) that body is compressed for its exact length;
+when it gave none, the decision follows its Content-Length and the compressed
+length, which only compressing would tell, is left out. A 304 that answers a
+client holding the weak ETag of a compressed 200 gets that same weak ETag and the
+``Vary``, as RFC 9110 §15.4.5 asks of a 304.
 
 A buffered body (a list) is compressed at once and gets an exact Content-Length.
 Any other body (a generator, a file) is compressed chunk by chunk, each chunk
@@ -122,6 +130,8 @@ class GzipMiddleware:
         """
         status = response.status
         if status < 200 or status in _UNCOMPRESSED_STATUSES:
+            if status == 304:
+                _not_modified(request, response.headers)
             return
         headers = response.headers
         # One pass over the fields: the Content-Type, and whether any field the
@@ -149,11 +159,13 @@ class GzipMiddleware:
             headers.items.append(_VARY)
             return
         _add_vary(headers)
-        if request.method == "HEAD" or headers.get("Content-Encoding"):
+        if headers.get("Content-Encoding"):
             return
         buffered = isinstance(body, list | tuple)
+        # A HEAD the app answered without a body: decide as GET would, from its length.
+        bodiless_head = buffered and request.method == "HEAD" and not any(body)
         length = _length(headers.get("Content-Length"))
-        if length is None and buffered:
+        if length is None and buffered and not bodiless_head:
             length = sum(len(chunk) for chunk in body)
         if length is not None and length < self.min_length:
             return
@@ -162,7 +174,9 @@ class GzipMiddleware:
         coding = self._coding(request.headers.get("Accept-Encoding"))
         if coding is None:
             return
-        if buffered:
+        if bodiless_head:
+            headers.remove("Content-Length")  # GET's compressed length is unknown here
+        elif buffered:
             compressor = zlib.compressobj(self.level, zlib.DEFLATED, _WBITS[coding])
             data = compressor.compress(b"".join(body)) + compressor.flush()
             response.body = [data]
@@ -196,6 +210,17 @@ class GzipMiddleware:
             codings.clear()
         codings[accept_encoding] = coding
         return coding
+
+
+def _not_modified(request: Request, headers: ResponseHeaders) -> None:
+    """A 304 for a client that holds our weak ETag of a compressed 200 says that ETag."""
+    etag = headers.get("ETag")
+    if not etag or etag.startswith("W/"):
+        return
+    condition = request.headers.get("If-None-Match")
+    if condition and "W/" + etag in (tag.strip() for tag in condition.split(",")):
+        headers.set("ETag", "W/" + etag)
+        _add_vary(headers)
 
 
 def _length(value: str | None) -> int | None:

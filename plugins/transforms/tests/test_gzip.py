@@ -62,6 +62,14 @@ def make_app(**settings: Any) -> App:
     return app
 
 
+def call_with(
+    app: App, path: str, extra: dict[str, str]
+) -> tuple[int, dict[str, str], list[bytes]]:
+    headers = {"Accept-Encoding": "gzip", **extra}
+    status, headerlist, body = Blank.blank(path, headers=headers).call_application(app)
+    return int(status.split()[0]), dict(headerlist), list(body)
+
+
 def call(
     app: App, path: str, encoding: str | None = "gzip", method: str = "GET"
 ) -> tuple[int, dict[str, str], list[bytes]]:
@@ -161,11 +169,55 @@ def test_an_encoded_response_is_never_compressed_twice(app: App) -> None:
     assert gzip.decompress(b"".join(chunks)) == PAGE
 
 
-def test_head_is_not_compressed(app: App) -> None:
-    status, headers, chunks = call(app, "/page", method="HEAD")
+@pytest.mark.parametrize("path", ["/page", '/etag?tag="v1"', "/json", "/small", "/png"])
+def test_head_gets_the_header_fields_get_gets(app: App, path: str) -> None:
+    _, get, _ = call(app, path)
+    status, head, chunks = call(app, path, method="HEAD")
     assert status == 200
-    assert "Content-Encoding" not in headers
     assert b"".join(chunks) == b""
+    for name in ("Content-Encoding", "Vary", "ETag", "Content-Length", "Content-Type"):
+        assert head.get(name) == get.get(name), name
+
+
+def test_a_head_answered_without_a_body_says_the_coding_but_no_length() -> None:
+    # What a handler with its own head(), or a WSGI app behind micro, may do.
+    app = App(plugins=["gzip"])
+
+    @app.route("/bare")
+    def bare(request: Any) -> Response:
+        body = b"" if request.method == "HEAD" else PAGE
+        return Response(
+            body,
+            content_type="text/html",
+            headers={"ETag": '"b1"', "Content-Length": str(len(PAGE))},
+        )
+
+    _, get, _ = call(app, "/bare")
+    _, head, _ = call(app, "/bare", method="HEAD")
+    assert get["Content-Encoding"] == head["Content-Encoding"] == "gzip"
+    assert get["Vary"] == head["Vary"] == "Accept-Encoding"
+    assert get["ETag"] == head["ETag"] == 'W/"b1"'
+    assert "Content-Length" not in head  # only compressing would tell it
+
+
+def test_a_304_for_the_weak_etag_of_a_compressed_200_says_that_etag() -> None:
+    app = App(plugins=["gzip"])
+
+    @app.route("/cached")
+    def cached(request: Any) -> Response:
+        tag = '"c1"'
+        condition = request.headers.get("If-None-Match") or ""
+        if tag in condition.replace("W/", ""):  # weak comparison (RFC 9110 13.1.2)
+            return Response(None, 304, headers={"ETag": tag})
+        return Response(PAGE, content_type="text/html", headers={"ETag": tag})
+
+    _, first, _ = call(app, "/cached")
+    assert first["ETag"] == 'W/"c1"'
+    status, again, _ = call_with(app, "/cached", {"If-None-Match": 'W/"c1"'})
+    assert (status, again["ETag"], again["Vary"]) == (304, 'W/"c1"', "Accept-Encoding")
+    # A client that holds the strong tag (it was sent uncompressed) keeps it.
+    status, plain, _ = call_with(app, "/cached", {"If-None-Match": '"c1"'})
+    assert (status, plain["ETag"]) == (304, '"c1"')
 
 
 @pytest.mark.parametrize("code", [204, 206, 304])
