@@ -6,15 +6,18 @@ added in their ``setup`` included), then one row per path a middleware answers i
 ``(pattern, methods)`` pairs; the ``static`` plugin's does). Columns: host pattern
 (``*`` for the default group), pattern, name, methods (``*``: any), handler (its
 module and qualified name) and where the route comes from (``app`` or the plugin
-whose package holds the handler).
+whose package holds the handler). WSGI apps mounted with ``app.mount(prefix, wsgi)``
+follow, one row each (pattern ``prefix/...``, from ``mount``), and a mounted micro
+App's own routes under it (from ``mount PREFIX``).
 
 The router refuses two routes that would match exactly the same paths with the same
 methods, so an app that loads has none of those. What it allows, and this command
 flags, are routes that cannot be reached for some method: for each route a sample
 path is built from its own pattern (``{id:d}`` becomes ``1`` and so on) and matched;
 if another route or a middleware answers it first, the row is marked ``!`` and the
-reason listed under the table. A route whose sample cannot be built (an unnamed
-regex that does not reverse) is not checked.
+reason listed under the table; so is a route under a mount's prefix, which the
+mounted app answers instead. A route whose sample cannot be built (an unnamed regex
+that does not reverse) is not checked.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +38,6 @@ from micro.web.endpoint import Endpoint
 
 __all__ = ["RouteRow", "format_table", "options", "route_rows", "run"]
 
-_SAMPLES = {"d": 1, "uuid": uuid.UUID(int=0), "path": "x/y"}
 _REGEX_SAMPLES = ("1", "x", "x-y", "x/y", "")
 
 
@@ -83,7 +84,7 @@ def _sample_path(route: Route) -> str | None:
     try:
         if route.kind == "typed":
             fields = getattr(route.spec, "fields", ())
-            values = {f.name: _SAMPLES.get(f.type.name, "x") for f in fields}
+            values = {f.name: f.type.convert(f.type.example) for f in fields}
             return unquote(route.reverse(**values))
         groups = getattr(route.spec, "group_names", ())
         named = getattr(route.spec, "named", False)
@@ -113,12 +114,25 @@ def _sample_host(host: str | None) -> str | None:
     return None
 
 
-def _problems(router: Router, route: Route, prefixes: list[tuple[str, Router]]) -> list[str]:
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _problems(
+    router: Router,
+    route: Route,
+    prefixes: list[tuple[str, Router]],
+    mounts: Sequence[Any] = (),
+) -> list[str]:
     path = _sample_path(route)
     host = _sample_host(route.host)
     if path is None or host is None:
         return []
     problems: list[str] = []
+    for mount in mounts:
+        if _under(path, mount.prefix):
+            problems.append(f"{path} is answered by the app mounted at {mount.prefix!r}")
+            return problems
     for owner, claimed in prefixes:
         try:
             claimed.match(path, "GET")
@@ -165,6 +179,7 @@ def route_rows(app: Any) -> list[RouteRow]:
             row = RouteRow("*", pattern, "-", ", ".join(methods), f"middleware {name}", source, [])
             extra.append(row)
         claimed.append((name, own))
+    mounts = list(getattr(app, "mounts", ()))
     rows = []
     for route in router.routes():
         target_pkg = (getattr(_registered(route), "__module__", None) or "").split(".")[0]
@@ -177,9 +192,18 @@ def route_rows(app: Any) -> list[RouteRow]:
                 methods=", ".join(sorted(route.methods)) if route.methods else "*",
                 handler=_handler_name(_registered(route)),
                 source=f"plugin {plugin}" if plugin else "app",
-                problems=_problems(router, route, claimed),
+                problems=_problems(router, route, claimed, mounts),
             )
         )
+    for mount in mounts:
+        rows.append(
+            RouteRow("*", f"{mount.prefix}/...", "-", "*", _handler_name(mount.app), "mount", [])
+        )
+        if isinstance(getattr(mount.app, "router", None), Router):
+            for row in route_rows(mount.app):
+                row.pattern = mount.prefix + row.pattern
+                row.source = f"mount {mount.prefix}"
+                rows.append(row)
     return rows + extra
 
 

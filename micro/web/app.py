@@ -45,12 +45,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from micro.errors import ConfigError, HTTPError, MicroError, ProtocolError, RoutingError
 from micro.http.forwarded import PROXY_HEADERS, ForwardedRule
 from micro.plugins import api as plugin_api
-from micro.routing import MethodNotAllowed, NotFound, Route, TrailingSlashRedirect
+from micro.routing import (
+    FieldType,
+    MethodNotAllowed,
+    NotFound,
+    Query,
+    Route,
+    TrailingSlashRedirect,
+)
 from micro.status import PHRASES, STATUS_LINES, reason_phrase
 from micro.web.cookies import mark_secure
 from micro.web.endpoint import Answer, AppRouter, Endpoint, make_endpoint
 from micro.web.errorpages import default_error_page
+from micro.web.groups import RouteGroup
 from micro.web.middleware import CallNext, Middleware, build_chain, check_names
+from micro.web.mount import Mount, Mounts, mounted_environ
 from micro.web.request import Request
 from micro.web.response import FileBody, Response, to_response
 from micro.web.signing import create_signed_value, decode_signed_value
@@ -180,6 +189,8 @@ class App:
         self._template_engine: TemplateEngine[Request] | None = None
         self._session_interface: SessionInterface[Request] | None = None
         self._user_loader: Callable[[Request], Any] | None = None
+        self._mounts = Mounts()
+        self._mounted_in: tuple[App, str] | None = None  # (parent, prefix) once mounted
         names = list(plugins)
         names += [n for n in self.settings.get("plugins", ()) if n not in names]
         if names:
@@ -203,9 +214,23 @@ class App:
         name: str | None = None,
         host: str | None = None,
         kwargs: Mapping[str, Any] | None = None,
+        middleware: Sequence[Middleware] = (),
+        skip_middleware: Iterable[str] = (),
     ) -> Route:
-        """Register a function or RequestHandler class; returns the router's Route."""
+        """Register a function or RequestHandler class; returns the router's Route.
+
+        ``middleware`` run for this route only, inside the App's; ``skip_middleware``
+        names middleware (the App's or these) this route leaves out (route groups
+        pass both).
+        """
         endpoint, allowed = make_endpoint(pattern, target, methods, kwargs)
+        if middleware:
+            check_names([*self._middleware, *middleware])
+            endpoint.middleware = tuple(middleware)
+        if skip_middleware:
+            if isinstance(skip_middleware, str):
+                raise ConfigError(f"skip_middleware is a list of names, not {skip_middleware!r}")
+            endpoint.skip = endpoint.skip | frozenset(skip_middleware)
         route = self.router.add(pattern, endpoint, methods=allowed, name=name, host=host)
         if host is not None:
             self._host_routing = True
@@ -247,6 +272,79 @@ class App:
             self.add_route(
                 spec.pattern, spec.handler, name=spec.name, host=host, kwargs=spec.kwargs
             )
+
+    def group(
+        self,
+        prefix: str = "",
+        *,
+        host: str | None = None,
+        name: str | None = None,
+        middleware: Sequence[Middleware] = (),
+        skip_middleware: Iterable[str] = (),
+    ) -> RouteGroup:
+        """Routes under ``prefix`` (and ``host``), named ``name.<route>``, with their own
+        middleware inside the App's; see :mod:`micro.web.groups`."""
+        return RouteGroup(
+            self,
+            prefix=prefix,
+            host=host,
+            name=name,
+            middleware=middleware,
+            skip_middleware=skip_middleware,
+        )
+
+    def mount(self, prefix: str, app: Any) -> Mount:
+        """Serve ``prefix`` and everything under it with the WSGI app ``app``.
+
+        The mounted app gets the prefix in SCRIPT_NAME (PEP 3333) and runs outside this
+        App's middleware; a micro App mounted here builds its URLs under the prefix.
+        See :mod:`micro.web.mount`.
+        """
+        if app is self:
+            raise RoutingError("an App cannot be mounted in itself")
+        mount = self._mounts.add(prefix, app)
+        if isinstance(app, App):
+            app._mounted_in = (self, prefix)
+        return mount
+
+    @property
+    def mounts(self) -> list[Mount]:
+        """The mounted WSGI apps, in the order mounted."""
+        return list(self._mounts)
+
+    @property
+    def script_name(self) -> str:
+        """Where this App is mounted in its parents ('' when it is not)."""
+        if self._mounted_in is None:
+            return ""
+        parent, prefix = self._mounted_in
+        return parent.script_name + prefix
+
+    def field_type(
+        self,
+        name: str,
+        converter: object | None = None,
+        *,
+        regex: str | None = None,
+        to_python: Callable[[str], Any] | None = None,
+        to_url: Callable[[Any], str] | None = None,
+        examples: Iterable[str] | None = None,
+        spans: bool = False,
+    ) -> FieldType:
+        """Add a ``{name:type}`` field type for the routes added after it.
+
+        Refused (RoutingError) when ``to_url`` gives text its own ``regex`` does not
+        match, or that does not convert back; see :meth:`micro.routing.Router.field_type`.
+        """
+        return self.router.field_type(
+            name,
+            converter,
+            regex=regex,
+            to_python=to_python,
+            to_url=to_url,
+            examples=examples,
+            spans=spans,
+        )
 
     def error_handler(self, status: int) -> Callable[[_T], _T]:
         """Decorate ``fn(request, error) -> str | bytes | dict | Response`` to answer ``status``."""
@@ -316,7 +414,32 @@ class App:
         return None if self._user_loader is None else self._user_loader(request)
 
     def reverse_url(self, name: str, *args: Any, **kwargs: Any) -> str:
+        """The path of the route called ``name`` (no script name, no host, no query)."""
         return str(self.router.reverse(name, *args, **kwargs))
+
+    def url_for(
+        self,
+        name: str,
+        *args: Any,
+        _query: Query | None = None,
+        _external: bool = False,
+        **kwargs: Any,
+    ) -> str:
+        """The URL of the route called ``name``, outside any request.
+
+        Under the prefix this App is mounted at, with ``_query`` (a mapping or pairs)
+        after it; a host route's URL is absolute on the one host its pattern names.
+        ``request.url_for`` (and a handler's) also knows the request's SCRIPT_NAME,
+        scheme and host. Values the route would not match back raise RoutingError.
+        """
+        return self.router.url_for(
+            name,
+            *args,
+            _query=_query,
+            _external=_external,
+            _script_name=self.script_name,
+            **kwargs,
+        )
 
     def create_signed_value(self, name: str, value: str | bytes) -> str:
         """Sign ``value`` for cookie ``name`` with the first ``cookie_secret``."""
@@ -341,6 +464,11 @@ class App:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if self._forwarded is not None:
             self._forwarded.fix(environ)
+        if self._mounts:
+            mount = self._mounts.find(environ.get("PATH_INFO") or "/")
+            if mount is not None:
+                result: Iterable[bytes] = mount.app(mounted_environ(environ, mount), start_response)
+                return result
         request, endpoint = self._route(environ)
         response = self._run_chain(request, endpoint)
         return self._send(request, response, start_response)
@@ -397,7 +525,7 @@ class App:
             except HTTPError as exc:  # as an answer, so that middleware see it
                 return self.handle_error(request, exc)
 
-        chain = build_chain(self._middleware, innermost, endpoint.skip)
+        chain = build_chain([*self._middleware, *endpoint.middleware], innermost, endpoint.skip)
         endpoint.chain = chain
         return chain
 

@@ -5,7 +5,8 @@ function route and converts what it returns; :class:`HandlerEndpoint` runs a
 RequestHandler class with its URL spec's ``initialize`` kwargs; :class:`Answer` is the
 App's own endpoint for a request no route takes (404, 405, the automatic OPTIONS
 answer, a trailing-slash redirect, a path that is not UTF-8). Each knows the
-middleware its route opted out of (``skip``), decided once, at registration.
+middleware its route opted out of (``skip``) and the middleware of its own it runs
+inside the App's (``middleware``: a route group's), decided once, at registration.
 
 :class:`AppRouter` is the App's router: however a route is added (``@app.route``,
 ``app.add_route``, ``app.router.add``), the route's target is an Endpoint, so what the
@@ -21,7 +22,7 @@ from typing import Any
 from micro.errors import HTTPError, RoutingError
 from micro.routing import Route, Router
 from micro.web.handler import RequestHandler, handler_methods, run_handler
-from micro.web.middleware import CallNext, skipped_middleware
+from micro.web.middleware import CallNext, Middleware, skipped_middleware
 from micro.web.request import Request
 from micro.web.response import Response, to_response
 
@@ -41,14 +42,16 @@ class Endpoint:
     """Request in, Response out; ``target`` is what the user registered (None: the App's).
 
     ``chain`` is the route's middleware chain around this endpoint, built by the App
-    on the route's first request.
+    on the route's first request: the App's middleware, then the route's own
+    ``middleware`` (its groups', outermost group first), minus those named in ``skip``.
     """
 
-    __slots__ = ("chain", "skip", "target")
+    __slots__ = ("chain", "middleware", "skip", "target")
 
     def __init__(self, target: Any, skip: frozenset[str] = frozenset()) -> None:
         self.target = target
         self.skip = skip
+        self.middleware: tuple[Middleware, ...] = ()
         self.chain: CallNext | None = None
 
     def __call__(self, request: Request) -> Response:

@@ -28,6 +28,7 @@ from email.utils import format_datetime
 from typing import Any, ClassVar, TypeVar, Unpack, overload
 
 from micro.errors import HTTPError, MicroError, ProtocolError, RoutingError
+from micro.routing import Query
 from micro.status import reason_phrase
 from micro.web.cookies import CookieOptions, format_set_cookie
 from micro.web.headers import ResponseHeaders
@@ -111,7 +112,19 @@ class RequestHandler:
         return self.app.settings
 
     def reverse_url(self, name: str, *args: Any, **kwargs: Any) -> str:
+        """The path of the route called ``name`` (no script name, host or query)."""
         return self.app.reverse_url(name, *args, **kwargs)
+
+    def url_for(
+        self,
+        name: str,
+        *args: Any,
+        _query: Query | None = None,
+        _external: bool = False,
+        **kwargs: Any,
+    ) -> str:
+        """``self.request.url_for``: the route's URL as this request reaches the App."""
+        return self.request.url_for(name, *args, _query=_query, _external=_external, **kwargs)
 
     @overload
     def get_argument(self, name: str, *, strip: bool = True) -> str: ...

@@ -15,6 +15,7 @@ directly cannot choose its own address.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from types import SimpleNamespace
@@ -23,7 +24,7 @@ from urllib.parse import parse_qs
 
 from micro.errors import ConfigError, HTTPError
 from micro.http.forwarded import default_port
-from micro.routing import Route, Router
+from micro.routing import Query, Route, Router
 from micro.web.cookies import parse_cookie_header
 from micro.web.flash import Flash, add_flash, take_flashes
 from micro.web.headers import RequestHeaders
@@ -205,6 +206,42 @@ class Request:
         return host.rsplit(":", 1)[0].lower() if ":" in host else host.lower()
 
     @property
+    def script_name(self) -> str:
+        """SCRIPT_NAME as text: where the App is mounted ('' at the root)."""
+        script = str(self.environ.get("SCRIPT_NAME", ""))
+        if not script.isascii():
+            # WSGI hands the raw bytes over as latin-1 (PEP 3333); kept so if not UTF-8.
+            with contextlib.suppress(UnicodeError):
+                script = script.encode("latin-1").decode("utf-8")
+        return script
+
+    def url_for(
+        self,
+        name: str,
+        *args: Any,
+        _query: Query | None = None,
+        _external: bool = False,
+        **kwargs: Any,
+    ) -> str:
+        """The URL of the route called ``name`` as this request reaches the App.
+
+        Under the request's SCRIPT_NAME, with ``_query`` (a mapping, a list value
+        repeating its key, or pairs) after the path; absolute (this request's scheme
+        and host) when ``_external`` is true or the route is on a host pattern (then on
+        that host). Values the route would not match back raise RoutingError.
+        """
+        return self.app.router.url_for(
+            name,
+            *args,
+            _query=_query,
+            _external=_external,
+            _script_name=self.script_name,
+            _scheme=self.scheme,
+            _host=self.host,
+            **kwargs,
+        )
+
+    @property
     def remote_ip(self) -> str:
         return str(self.environ.get("REMOTE_ADDR", ""))
 
@@ -286,22 +323,11 @@ class Request:
             "current_user": current_user,
             "settings": self.app.settings,
             "reverse_url": self.app.reverse_url,
-            "url_for": self._template_url_for,
+            "url_for": self.url_for,
             "flashed_messages": self.flashed_messages,
         }
         names.update(context)
         return names
-
-    def _template_url_for(self, name: str, *args: Any, **kwargs: Any) -> str:
-        """``url_for`` in templates: the route's URL as this request reaches the app."""
-        return self.app.router.url_for(
-            name,
-            *args,
-            _script_name=str(self.environ.get("SCRIPT_NAME", "")),
-            _scheme=self.scheme,
-            _host=self.host,
-            **kwargs,
-        )
 
     def render_text(self, name: str, context: Mapping[str, Any], current_user: Any) -> str:
         """Template ``name`` rendered by the app's engine (ConfigError without one)."""
