@@ -176,6 +176,10 @@ class Channel:
             done += sent
         return done
 
+    def wait_readable(self, timeout: float) -> bool:
+        """Whether input arrives within ``timeout`` seconds (the GIL is released meanwhile)."""
+        return poll_ready(self.fd, False, timeout)
+
     # -- ending ----------------------------------------------------------------------
     def send_nowait(self, data: bytes) -> bool:
         """Best effort for short answers from the I/O loop, which must not block.

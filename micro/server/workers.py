@@ -5,7 +5,12 @@ its body in memory or a spool file); a worker serves it (see
 :mod:`micro.server.wsgi`), then serves the next pipelined request if the parser
 already holds all of it, tries one non-blocking read for a next request, and
 otherwise hands the connection back to the loop (to wait idle, or to read the rest
-of a body: a worker never waits on a client). A worker never dies
+of a body). A worker waits on a client only in one bounded case: while another
+worker is free to take new requests, it waits up to ``NEXT_REQUEST_WAIT`` (2 ms)
+for its keep-alive client's next request, which a client that is busy sending
+requests sends within a round trip. Served there, that request crosses no thread;
+the way through the loop costs a wake-up, a registration and an unregistration in
+the selector, and a hand-off through the queue, each a system call or a lock. A worker never dies
 from an app's or a client's failure: each connection's trouble ends that connection.
 
 :class:`~micro.server.context.ServerContext` is what the workers share.
@@ -32,6 +37,8 @@ from .wsgi import CLOSE, KEEP, run_exchange
 __all__ = ["HandBack", "WorkerPool"]
 
 STOPPING = "the server is stopping; retry shortly"
+# How long a worker with nothing else to do waits for its connection's next request.
+NEXT_REQUEST_WAIT = 0.002
 
 
 class HandBack(Protocol):
@@ -47,17 +54,28 @@ class HandBack(Protocol):
 class WorkerPool:
     """N threads taking (connection, head) pairs off one queue."""
 
-    def __init__(self, ctx: ServerContext, threads: int, loop: HandBack) -> None:
+    def __init__(
+        self,
+        ctx: ServerContext,
+        threads: int,
+        loop: HandBack,
+        *,
+        next_request_wait: float = NEXT_REQUEST_WAIT,
+    ) -> None:
         self._ctx = ctx
         self._loop = loop
+        self._next_request_wait = next_request_wait
         # SimpleQueue is implemented in C: put/get cost far less than queue.Queue.
         self._queue: queue.SimpleQueue[tuple[Channel, RequestHead] | None] = queue.SimpleQueue()
         # Orders every put (the loop's submit, a worker's requeue) against stop()'s
         # end markers: a connection queued after them would find no thread to serve it.
         self._lock = threading.Lock()
         self._stopped = False
+        # One flag per thread, each written by its own thread only: True while it
+        # waits on the queue (so it would take a new request at once).
+        self._waiting = [False] * threads
         self._threads = [
-            threading.Thread(target=self._run, name=f"micro-worker-{i}", daemon=True)
+            threading.Thread(target=self._run, args=(i,), name=f"micro-worker-{i}", daemon=True)
             for i in range(threads)
         ]
 
@@ -105,10 +123,13 @@ class WorkerPool:
         """True once every thread has ended (after :meth:`stop`): nothing is running."""
         return not any(thread.is_alive() for thread in self._threads)
 
-    def _run(self) -> None:
+    def _run(self, index: int) -> None:
         get = self._queue.get
+        waiting = self._waiting
         while True:
+            waiting[index] = True
             item = get()
+            waiting[index] = False
             if item is None:
                 return
             channel, head = item
@@ -139,6 +160,16 @@ class WorkerPool:
                     # PERF: a client that pipelines or answers fast is served here
                     # without a round trip through the I/O loop.
                     data = channel.recv_nowait()
+                    if (
+                        data is None
+                        and True in self._waiting
+                        and channel.wait_readable(self._next_request_wait)
+                    ):
+                        # PERF: another worker is free to take new work, so this one
+                        # may spend a moment waiting for the client's next request:
+                        # served here, it crosses no thread (the loop would cost a
+                        # wake-up, two registrations and a queue hand-off).
+                        data = channel.recv_nowait()
                     if data is not None:
                         parser.feed(data)
                         event = parser.next_event()

@@ -121,3 +121,52 @@ def test_a_stopped_pool_refuses_a_request_instead_of_stranding_it() -> None:
     finally:
         client.close()
         channel.close()
+
+
+def _second_request_after_the_first_answer(threads: int) -> bytes:
+    """What a keep-alive client gets when it sends its next request only after the
+    first answer arrived (not pipelined), from a pool whose loop closes whatever it
+    is given back."""
+    config = ServerConfig(threads=threads)
+
+    def app(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    # A generous window, so that a loaded machine cannot make the client late.
+    pool = WorkerPool(ServerContext(app, config, 0), threads, NoLoop(), next_request_wait=5.0)
+    client, channel, head = _channel_with_head(config, b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    pool.start()
+    try:
+        time.sleep(0.1)  # every other thread is waiting on the queue by now
+        pool.submit(channel, head)
+        first = b""
+        while not first.endswith(b"ok"):
+            chunk = client.recv(65536)
+            assert chunk, "the first answer never came"
+            first += chunk
+        # Late enough that the worker's one non-blocking read has found nothing.
+        time.sleep(0.2)
+        try:
+            client.sendall(b"GET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return first + _read_all(client)
+        except (BrokenPipeError, ConnectionResetError):
+            return first  # the connection was given back to the loop, which closed it
+    finally:
+        pool.stop(5.0)
+        client.close()
+        channel.close()
+
+
+def test_a_free_worker_lets_the_busy_one_wait_for_its_clients_next_request() -> None:
+    # Two threads: one is free for new work, so the one that answered keeps the
+    # connection for a moment and serves the next request itself (NoLoop would
+    # have closed it).
+    answers = _second_request_after_the_first_answer(threads=2)
+    assert answers.count(b"HTTP/1.1 200 OK\r\n") == 2
+
+
+def test_with_no_free_worker_the_connection_goes_back_to_the_loop_at_once() -> None:
+    # One thread: nobody else would take new requests, so it never waits on a client.
+    answers = _second_request_after_the_first_answer(threads=1)
+    assert answers.count(b"HTTP/1.1 200 OK\r\n") == 1
