@@ -1,6 +1,6 @@
-"""Stress harness (benchmarks/stress): run the four stress scripts and print one table.
+"""Stress harness (benchmarks/stress): run the five stress scripts and print one table.
 
-One job: run slowloris, soak, idle and fuzz one after another (each in its own
+One job: run slowloris, slowbody, soak, idle and fuzz one after another (each in its own
 process, each starting its own server), collect their figures, and print a markdown
 table with each criterion, the measured figures and the verdict. With --write it also
 writes benchmarks/stress/RESULTS.md (date, Python, machine, command, table).
@@ -30,9 +30,21 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 SOURCE_ENV = "MICRO_STRESS_SOURCE"  # read by common.running_server
 NOTES_MARKER = "<!-- notes: kept by run_all.py --write -->"
-SCRIPTS = ("slowloris", "soak", "idle", "fuzz")
+SCRIPTS = ("slowloris", "slowbody", "soak", "idle", "fuzz")
 QUICK = {
     "slowloris": ["--connections", "100", "--seconds", "5", "--requests", "50"],
+    "slowbody": [
+        "--each",
+        "20",
+        "--seconds",
+        "5",
+        "--requests",
+        "50",
+        "--uploads",
+        "200",
+        "--big-mib",
+        "256",
+    ],
     "soak": ["--seconds", "12", "--warm-seconds", "5"],
     "idle": ["--connections", "300", "--wrk-seconds", "2"],
     "fuzz": ["--count", "2000"],
@@ -40,6 +52,10 @@ QUICK = {
 CRITERIA = {
     "slowloris": "500 conns dribbling 1 header byte/s for 20 s; 200 sequential requests: "
     "0 failures, p99 < 100 ms",
+    "slowbody": "50 conns dripping a body 1 byte/s + 50 stalled bodies + 50 slow "
+    "100-continue for 20 s, 4 threads; 200 sequential requests: 0 failures, p99 < 100 ms. "
+    "1,000 half-sent uploads held: RSS reported. One 2 GiB upload: answered right, "
+    "RSS peak <= before + 64 MiB",
     "soak": "wrk 60 s, 100 conns: 0 errors; RSS at end <= RSS at 10 s + 5%",
     "idle": "2,000 idle keep-alive conns: < 50 MB RSS; still full speed (server CPU per "
     "request <= 1.25x, keep-alive p50 <= 2x)",
@@ -59,6 +75,30 @@ def figures_cell(name: str, f: dict[str, Any]) -> str:
             f"{f['attack_open_min']}/{f['connections']}, {f['attack_closed_by_server']} "
             f"closed by the server (first after {fmt(f['attack_first_close_s'])} s) and reopened"
         )
+    if name == "slowbody":
+        parts = []
+        a = f.get("attack")
+        if a:
+            parts.append(
+                f"{a['requests']} requests: {a['failures']} failures, p50 {a['p50_ms']} ms, "
+                f"p99 {a['p99_ms']} ms, max {a['max_ms']} ms; attackers held >= "
+                f"{a['attack_open_min']}/{3 * a['each']}, "
+                f"{a['attack_100_continue_received']} got their 100"
+            )
+        for run in f.get("uploads", {}).get("runs", []):
+            parts.append(
+                f"{run['uploads']} uploads of {run['body_kib']} KiB, {run['sent_kib_each']} KiB "
+                f"sent each: RSS {run['rss_before_mib']} -> {run['rss_with_mib']} -> "
+                f"{run['rss_after_mib']} MiB"
+            )
+        b = f.get("big")
+        if b:
+            parts.append(
+                f"{b['bytes'] // 2**20} MiB upload in {b['send_s']} s ({b['mib_per_s']} MiB/s), "
+                f"answer {'right' if b['answer'] == b['expected'] else 'WRONG'}; RSS "
+                f"{b['rss_before_mib']} -> peak {b['rss_peak_mib']} -> {b['rss_after_mib']} MiB"
+            )
+        return "; ".join(parts)
     if name == "soak":
         errors = sum(f["socket_errors"].values()) + f["non_2xx_3xx"]
         return (

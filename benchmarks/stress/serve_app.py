@@ -21,6 +21,7 @@ import resource
 import signal
 import sys
 import threading
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ StartResponse = Callable[..., Any]
 
 def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     """Hello world; under /echo it reads the whole body and answers its length; under
+    /upload it reads the body in pieces and answers its length and CRC-32; under
     /stream it answers hello world in three pieces without a Content-Length (so the
     server must frame it: chunked, or by closing).
 
@@ -39,6 +41,19 @@ def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byte
     whatever wsgi.input raises on a broken body becomes this app's own 400.
     """
     path = environ.get("PATH_INFO", "")
+    if path.startswith("/upload"):
+        # Reads the body in 1 MiB pieces (never whole: it may be gigabytes) and
+        # answers its length and CRC-32.
+        stream = environ["wsgi.input"]
+        total = crc = 0
+        while piece := stream.read(1 << 20):
+            total += len(piece)
+            crc = zlib.crc32(piece, crc)
+        reply = f"{total} {crc:08x}\n".encode()
+        start_response(
+            "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(reply)))]
+        )
+        return [reply]
     if path.startswith("/stream"):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return iter([HELLO[:7], HELLO[7:13], HELLO[13:]])
@@ -113,10 +128,14 @@ def serve_micro(threads: int | None, settings: dict[str, Any]) -> None:
     from micro.server import Server, ServerConfig
 
     known = {f.name for f in dataclasses.fields(ServerConfig)}
-    unknown = sorted(set(settings) - known)
+    unknown = sorted(set(settings) - known - {"max_body_bytes"})
     if unknown:
         print(f"serve_app: ServerConfig has no field(s) {unknown}; ignored", file=sys.stderr)
     fields = {k: v for k, v in settings.items() if k in known}
+    if "max_body_bytes" in settings:  # a Limits field: the big-upload stress raises it
+        from micro.http import Limits
+
+        fields["limits"] = Limits(max_body_bytes=settings.pop("max_body_bytes"))
     if threads is not None:
         fields["threads"] = threads
     config = ServerConfig(host="127.0.0.1", port=0, **fields)
