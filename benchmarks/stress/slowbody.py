@@ -221,6 +221,7 @@ def run_attack(args: argparse.Namespace) -> tuple[bool, str, dict[str, Any]]:
         "server_alive": alive,
         "server_fds_before_after": (fds_before, fds_after),
         "failure_samples": timed.failures[:5],
+        "micro_source": server.source,
     }
     ok = alive and not timed.failures and p99 < args.p99_ms and fds_after <= fds_before + 10
     summary = (
@@ -403,6 +404,7 @@ def run(argv: list[str] | None) -> int:
         summaries.append(f"{name}: {summary}")
         figures[name] = part_figures
     figures["server_threads"] = args.threads
+    figures["micro_source"] = figures.get("attack", {}).get("micro_source", "?")
     return finish("slowbody", all(oks), " | ".join(summaries), figures, args.json)
 
 
