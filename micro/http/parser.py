@@ -139,6 +139,26 @@ class RequestParser:
         return len(self._buf)
 
     @property
+    def raw_body_left(self) -> int:
+        """Content-Length body bytes still to come while none is buffered, else 0.
+
+        The I/O layer may read up to that many bytes itself, straight into wherever
+        the body goes (no copy through this buffer), and report them with
+        :meth:`body_read`: whatever they hold, they are body bytes.
+        """
+        if self._state == _LENGTH and not self._buf and not self._eof and self._error is None:
+            return self._remaining
+        return 0
+
+    def body_read(self, count: int) -> None:
+        """``count`` body bytes (1..:attr:`raw_body_left`) were read outside the parser."""
+        if not 0 < count <= self.raw_body_left:
+            raise ValueError(f"body_read({count}) with {self.raw_body_left} raw body bytes left")
+        self._remaining -= count
+        if not self._remaining:
+            self._state = _END
+
+    @property
     def between_requests(self) -> bool:
         """True when the next event belongs to a new request (or is ConnectionClosed)."""
         return self._state == _HEAD

@@ -65,6 +65,7 @@ class TLSChannel(Channel):
     """A connection on a TLS port: handshake first, then encrypted reads and writes."""
 
     __slots__ = ("context",)
+    direct_body = False  # bytes come decrypted from OpenSSL, never straight off the socket
 
     def __init__(
         self,

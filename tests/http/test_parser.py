@@ -73,6 +73,39 @@ def test_content_length_body_never_includes_the_next_request() -> None:
     assert isinstance(second, RequestHead) and second.target == "/next"
 
 
+def test_a_content_length_body_may_be_read_around_the_parser() -> None:
+    parser = RequestParser()
+    parser.feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc")
+    assert isinstance(parser.next_event(), RequestHead)
+    assert parser.raw_body_left == 0  # "abc" is buffered: it comes as Data first
+    assert parser.next_event() == Data(b"abc")
+    assert parser.raw_body_left == 7
+    parser.body_read(4)  # the caller read 4 body bytes itself
+    assert parser.raw_body_left == 3
+    with pytest.raises(ValueError):
+        parser.body_read(4)
+    parser.body_read(3)
+    assert parser.raw_body_left == 0
+    parser.feed(b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert parser.next_event() == EndOfMessage([])
+    nxt = parser.next_event()
+    assert isinstance(nxt, RequestHead) and nxt.target == "/next"
+
+
+def test_no_raw_body_for_chunked_bodies_or_after_eof() -> None:
+    parser = RequestParser()
+    parser.feed(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+    assert isinstance(parser.next_event(), RequestHead)
+    assert parser.raw_body_left == 0
+    parser = RequestParser()
+    parser.feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n")
+    assert isinstance(parser.next_event(), RequestHead)
+    parser.feed(b"")
+    assert parser.raw_body_left == 0
+    with pytest.raises(BadRequest):
+        parser.next_event()
+
+
 def test_chunked_body_is_decoded_with_trailers() -> None:
     raw = (
         b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"

@@ -131,15 +131,24 @@ def test_small_body_is_in_memory_and_large_one_in_the_spool(harness: Any, tmp_pa
         assert response.header("x-spooled") == spooled
 
 
-def test_a_chunked_upload_streams_through_the_spool_whole(harness: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+def test_an_upload_streams_through_the_spool_whole(
+    harness: Any, tmp_path: Path, framing: str
+) -> None:
     payload = os.urandom(8 * 1024 * 1024)
     address = harness.serve(digest, spool_threshold=65536, spool_dir=str(tmp_path))
     client = harness.client(address, timeout=30)
-    client.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
-    for i in range(0, len(payload), 300_000):
-        piece = payload[i : i + 300_000]
-        client.send(b"%x\r\n%b\r\n" % (len(piece), piece))
-    client.send(b"0\r\n\r\n")
+    if framing == "chunked":
+        client.send(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for i in range(0, len(payload), 300_000):
+            piece = payload[i : i + 300_000]
+            client.send(b"%x\r\n%b\r\n" % (len(piece), piece))
+        client.send(b"0\r\n\r\n")
+    else:
+        # Read straight from the socket into the spool file (Channel.recv_body).
+        client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(payload))
+        for i in range(0, len(payload), 300_000):
+            client.send(payload[i : i + 300_000])
     response = client.response()
     assert response.body == b"%d %s" % (len(payload), hashlib.sha256(payload).hexdigest().encode())
     assert response.header("x-spooled") == "True"
