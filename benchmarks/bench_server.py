@@ -6,7 +6,8 @@ Every server runs in its own process group on 127.0.0.1 and answers `GET /` with
 same 13-byte body; wrk drives them in interleaved rounds (the order rotates every
 round) with the same settings for all, once with keep-alive and once with
 `Connection: close`, so that noise from other work on the machine falls on all of
-them alike.
+them alike; a third mode, `post-1m`, sends keep-alive POSTs of a 1 MiB body that the
+app reads whole (the ceilings read no bodies and sit it out).
 
 - micro: `micro serve apps:hello` with micro's default settings (1 process, its
   default thread count), and `micro-auto`: the same with `--processes auto` (one
@@ -64,7 +65,12 @@ from harness import (
     write_svg,
 )
 
-MODES = {"keep-alive": {}, "close": {"Connection": "close"}}
+MODES = {"keep-alive": {}, "close": {"Connection": "close"}, "post-1m": {}}
+# post-1m: keep-alive POSTs of a 1 MiB body that the app reads whole (wrk's Lua script);
+# the ceilings read no bodies, so they sit that mode out.
+POST_MODE = "post-1m"
+POST_LUA = 'wrk.method = "POST"\nwrk.body = string.rep("x", 1048576)\n'
+NO_BODIES = ("asyncio", "nginx")
 CEILING = "asyncio"
 PEER = "waitress"
 ALL_SERVERS = ("asyncio", "nginx", "micro", "micro-auto", "waitress", "gunicorn")
@@ -179,6 +185,8 @@ def report(
         peer_p99 = [r.wrk.p99_ms for r in by_server.get(PEER, [])]
         for name in servers:
             runs = by_server[name]
+            if not runs:
+                continue  # a ceiling in the POST mode
             rps = [r.wrk.rps for r in runs]
             p99 = [r.wrk.p99_ms for r in runs]
             rows.append([
@@ -220,7 +228,7 @@ def verdict(results: Results) -> list[str]:
 
 
 def chart(results: Results, servers: Sequence[str], alive: dict[str, bool], title: str) -> str:
-    modes = list(results)
+    modes = [m for m in results if m != POST_MODE]  # the chart compares with the ceilings
     groups = []
     for name in servers:
         bars = []
@@ -242,7 +250,11 @@ def chart(results: Results, servers: Sequence[str], alive: dict[str, bool], titl
 
 
 def measure(
-    procs: dict[str, ServerProcess], modes: Sequence[str], rounds: int, options: WrkOptions
+    procs: dict[str, ServerProcess],
+    modes: Sequence[str],
+    rounds: int,
+    options: WrkOptions,
+    post_script: Path,
 ) -> Results:
     results: Results = {m: {s: [] for s in procs} for m in modes}
     warm = WrkOptions(1.0, options.connections, options.threads)
@@ -253,9 +265,12 @@ def measure(
         order = names[rnd % len(names) :] + names[: rnd % len(names)]
         for mode in modes:
             for name in order:
+                if mode == POST_MODE and name in NO_BODIES:
+                    continue
                 proc = procs[name]
                 before = proc.cpu_seconds()
-                res = run_wrk(f"http://{HOST}:{proc.port}/", options, MODES[mode])
+                script = post_script if mode == POST_MODE else None
+                res = run_wrk(f"http://{HOST}:{proc.port}/", options, MODES[mode], script)
                 cpu = proc.cpu_seconds() - before
                 if not proc.alive():
                     raise BenchError(f"{name} died during the run:\n{proc.log_tail()}")
@@ -291,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=",".join(ALL_SERVERS),
         help=f"comma-separated subset of {','.join(ALL_SERVERS)}",
     )
-    parser.add_argument("--modes", default=",".join(MODES), help="keep-alive,close")
+    parser.add_argument("--modes", default=",".join(MODES), help="keep-alive,close,post-1m")
     parser.add_argument("--markdown", type=Path, help="also write the report as markdown here")
     parser.add_argument("--svg", type=Path, help="also draw the table as an SVG chart here")
     args = parser.parse_args(argv)
@@ -329,7 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             alive[name] = keeps_alive(proc.port)
             procs[name] = proc
             print(f"{name}: ready on {HOST}:{proc.port} (keeps alive: {alive[name]})", flush=True)
-        results = measure(procs, modes, args.rounds, options)
+        post_script = tmp / "post-1m.lua"
+        post_script.write_text(POST_LUA)
+        results = measure(procs, modes, args.rounds, options, post_script)
         for proc in procs.values():  # still answering correctly after the load
             check_hello(proc.port)
 

@@ -346,8 +346,13 @@ class WrkOptions:
     timeout: float = 5.0  # wrk's per-request timeout: slower answers count as errors
 
 
-def run_wrk(url: str, options: WrkOptions, headers: Mapping[str, str] | None = None) -> WrkResult:
-    """One wrk run, killed if it overruns its duration by 30 s."""
+def run_wrk(
+    url: str,
+    options: WrkOptions,
+    headers: Mapping[str, str] | None = None,
+    script: Path | None = None,
+) -> WrkResult:
+    """One wrk run (with a Lua ``script`` if given), killed if it overruns by 30 s."""
     wrk = require_tool("wrk")
     argv = [
         wrk,
@@ -359,6 +364,8 @@ def run_wrk(url: str, options: WrkOptions, headers: Mapping[str, str] | None = N
     ]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
+    if script is not None:
+        argv += ["-s", str(script)]
     argv.append(url)
     try:
         done = subprocess.run(
