@@ -1,141 +1,131 @@
-"""A small blog: micro's first-party plugins working together in a browser-facing app.
+"""A small blog: micro and its plugins working together in a browser-facing app.
 
-- ``xsrf``: the new-post form carries ``xsrf_form_html()``; the delete buttons
+- ``templates``: Jinja2 pages on one base layout (``templates/``).
+- ``sessions``: server-side sessions in SQLite, for login and flash messages.
+- ``xsrf``: every form carries ``xsrf_form_html()``; the delete buttons
   (static/site.js) send the token in an ``X-XSRFToken`` header read from a meta tag.
-- ``static``: the stylesheet and the script are linked through ``static_url()``,
-  so their URLs carry a content hash and are cached for a year.
+- ``static``: CSS, JS and the favicon are linked through ``static_url()``, so their
+  URLs carry a content hash and are cached for a year.
 - ``gzip``: pages, CSS and JS go out compressed to browsers that accept it.
 
-Run it: ``python -m micro serve examples/blog/app.py`` (set MICRO_BLOG_SECRET to
-keep sessions across restarts). Posts live in memory, per app.
+Posts and users live in ``blog.db`` in the instance folder (the
+``blog_instance_path`` setting; ``$MICRO_BLOG_INSTANCE``, else ``instance/`` here),
+made on first run, with the sessions and the cookie secret beside them. A user
+comes from ``$MICRO_BLOG_USER`` and ``$MICRO_BLOG_PASSWORD`` at start-up, or from
+``python -m micro blog-user NAME``.
+
+Run it: ``python -m micro serve examples/blog/app.py``.
 """
 
 from __future__ import annotations
 
-import html
 import os
-import secrets
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from micro import App, HTTPError, RequestHandler
+from micro_blog import default_instance
+from micro_blog.store import BlogStore, instance_secret
+
+from micro import App, HTTPError, Request, RequestHandler, Response, authenticated
 
 HERE = Path(__file__).resolve().parent
 
 
-class Post(NamedTuple):
-    id: int
-    title: str
-    body: str
-
-
-class Blog:
-    """The posts of one app (in memory)."""
-
-    def __init__(self) -> None:
-        self.posts: list[Post] = []
-        self._next_id = 1
-
-    def add(self, title: str, body: str) -> Post:
-        post = Post(self._next_id, title, body)
-        self._next_id += 1
-        self.posts.append(post)
-        return post
-
-    def delete(self, post_id: int) -> None:
-        before = len(self.posts)
-        self.posts = [p for p in self.posts if p.id != post_id]
-        if len(self.posts) == before:
-            raise HTTPError(404, "No such post")
-
-
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="xsrf-token" content="{token}">
-<title>micro blog</title>
-<link rel="stylesheet" href="{css}">
-</head>
-<body>
-<header><h1>micro blog</h1><p>A tiny blog served by micro and its plugins.</p></header>
-<main>
-{posts}
-<form id="new-post" method="post" action="/posts">
-{xsrf}
-<label for="title">Title</label>
-<input id="title" name="title" required maxlength="200">
-<label for="body">Text</label>
-<textarea id="body" name="body" required></textarea>
-<button type="submit">Publish</button>
-</form>
-</main>
-<script src="{js}" defer></script>
-</body>
-</html>
-"""
-
-POST = """<article id="post-{id}">
-<h2>{title}</h2>
-<p>{body}</p>
-<button type="button" data-delete="/posts/{id}">Delete</button>
-</article>"""
-
-
 class BlogHandler(RequestHandler):
-    def initialize(self, blog: Blog) -> None:
-        self.blog = blog
+    def initialize(self, store: BlogStore) -> None:
+        self.store = store
 
 
 class Home(BlogHandler):
     def get(self) -> None:
-        posts = "\n".join(
-            POST.format(id=p.id, title=html.escape(p.title), body=html.escape(p.body))
-            for p in reversed(self.blog.posts)
-        )
-        self.write(
-            PAGE.format(
-                token=self.helpers.xsrf_token,
-                css=self.helpers.static_url("site.css"),
-                js=self.helpers.static_url("site.js"),
-                posts=posts or '<p class="empty">Nothing written yet.</p>',
-                xsrf=self.helpers.xsrf_form_html(),
-            )
-        )
+        self.render("home.html", posts=self.store.posts())
 
 
 class Posts(BlogHandler):
+    @authenticated
     def post(self) -> None:
         title = self.get_argument("title", "").strip()
         body = self.get_argument("body", "").strip()
         if not title or not body:
             raise HTTPError(400, "A post needs a title and a text")
-        self.blog.add(title[:200], body)
-        self.redirect("/", status=303)
+        self.store.add_post(title[:200], body, str(self.current_user))
+        self.request.flash(f"Published “{title[:200]}”.", "success")
+        self.redirect(self.reverse_url("home"), status=303)
 
 
 class OnePost(BlogHandler):
+    @authenticated
     def delete(self, post_id: str) -> None:
-        self.blog.delete(int(post_id))
+        if not self.store.delete_post(int(post_id)):
+            raise HTTPError(404, "No such post")
         self.set_status(204)
 
 
+class Login(BlogHandler):
+    def get(self) -> None:
+        self.render("login.html", next=self.get_argument("next", "/"), name="")
+
+    def post(self) -> None:
+        name = self.get_argument("name", "").strip()
+        password = self.get_argument("password", "")
+        target = self.get_argument("next", "/")
+        if not target.startswith("/") or target.startswith("//"):
+            target = "/"  # only our own pages: no open redirect
+        if not self.store.check_user(name, password):
+            self.set_status(403)
+            self.request.flash("Wrong name or password.", "error")
+            self.render("login.html", next=target, name=name)
+            return
+        session = self.request.session
+        session.regenerate()  # a new session id at login: no session fixation
+        session["user"] = name
+        self.request.flash(f"Welcome, {name}.", "success")
+        self.redirect(target, status=303)
+
+
+class Logout(BlogHandler):
+    def post(self) -> None:
+        self.request.session.clear()
+        self.request.flash("Logged out.", "info")
+        self.redirect(self.reverse_url("home"), status=303)
+
+
 def make_app(**settings: Any) -> App:
-    """The blog app; ``settings`` override the defaults (tests pass a fixed secret)."""
-    blog = Blog()
+    """The blog app; ``settings`` override the defaults (tests pass an instance folder)."""
+    instance = Path(settings.pop("blog_instance_path", None) or default_instance())
+    store = BlogStore(instance)
+    user, password = os.environ.get("MICRO_BLOG_USER"), os.environ.get("MICRO_BLOG_PASSWORD")
+    if user and password:
+        store.set_user(user, password)
     app = App(
-        plugins=["xsrf", "static", "gzip"],
+        plugins=["sessions", "xsrf", "static", "gzip", "templates"],
         settings={
-            "cookie_secret": os.environ.get("MICRO_BLOG_SECRET") or secrets.token_hex(32),
+            "cookie_secret": os.environ.get("MICRO_BLOG_SECRET") or instance_secret(instance),
+            "session_store": f"sqlite://{instance / 'sessions.db'}",
+            "template_path": str(HERE / "templates"),
             "static_path": str(HERE / "static"),
             "gzip_min_length": 256,
+            "login_url": "/login",
+            "blog_instance_path": str(instance),
             **settings,
         },
     )
-    app.add_route("/", Home, name="home", kwargs={"blog": blog})
-    app.add_route("/posts", Posts, name="posts", kwargs={"blog": blog})
-    app.add_route(r"/posts/(\d+)", OnePost, name="post", kwargs={"blog": blog})
+
+    @app.user_loader
+    def current_user(request: Request) -> str | None:
+        user = request.session.get("user")
+        return user if isinstance(user, str) else None
+
+    @app.route("/favicon.ico")
+    def favicon(request: Request) -> Response:
+        return Response.redirect(request.helpers.static_url("favicon.svg"), 301)
+
+    kwargs = {"store": store}
+    app.add_route("/", Home, name="home", kwargs=kwargs)
+    app.add_route("/posts", Posts, name="posts", kwargs=kwargs)
+    app.add_route(r"/posts/(\d+)", OnePost, name="post", kwargs=kwargs)
+    app.add_route("/login", Login, name="login", kwargs=kwargs)
+    app.add_route("/logout", Logout, name="logout", kwargs=kwargs)
     return app
 
 

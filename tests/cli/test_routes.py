@@ -35,8 +35,9 @@ def table(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[lis
 
 
 def test_the_blog_lists_its_routes_and_the_static_plugins_files(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setenv("MICRO_BLOG_INSTANCE", str(tmp_path))  # its SQLite files go there
     status, rows, rest = table(capsys, str(EXAMPLES / "blog" / "app.py"))
     assert status == 0 and rest == ""
     assert rows[0] == ["host", "pattern", "name", "methods", "handler", "from"]
