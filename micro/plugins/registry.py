@@ -38,8 +38,9 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from micro.errors import MicroError, PluginError
@@ -50,12 +51,28 @@ if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
 __all__ = [
+    "FIRST_PARTY",
     "PluginInfo",
     "PluginRegistry",
     "discover",
     "enabled_plugins",
     "install_plugins",
 ]
+
+
+FIRST_PARTY: Mapping[str, str] = MappingProxyType(
+    {
+        "gzip": "micro-transforms",
+        "metrics": "micro-metrics",
+        "sessions": "micro-sessions",
+        "static": "micro-static",
+        "templates": "micro-templates",
+        "xsrf": "micro-xsrf",
+    }
+)
+"""micro's own plugins (plugins/ in its repository) by name: the distribution to install.
+
+Only for the error message of a name that is not installed; discovery never uses it."""
 
 
 @dataclass(frozen=True)
@@ -116,9 +133,13 @@ class PluginRegistry:
         infos = self._scan().get(name)
         if not infos:
             installed = ", ".join(self._scan()) or "none"
+            hint = ""
+            if self.group == GROUP and name in FIRST_PARTY:
+                dist = FIRST_PARTY[name]
+                hint = f"; it is micro's own, in the distribution {dist}: pip install {dist}"
             raise PluginError(
                 f"unknown plugin {name!r}: no entry point of that name in group"
-                f" {self.group!r} (installed: {installed})"
+                f" {self.group!r} (installed: {installed}){hint}"
             )
         if len(infos) > 1:
             both = "; ".join(i.describe() for i in infos)

@@ -180,6 +180,7 @@ class App:
         )
         self.plugins: tuple[str, ...] = tuple(plugins)
         self._middleware: list[Middleware] = list(middleware)
+        check_names(self._middleware)  # a duplicate is refused here, not at every request
         self._helpers: dict[str, Callable[[Request], Any]] = {}
         self._error_handlers: dict[int, Callable[[Request, HTTPError], Any]] = {}
         self._frozen = False
@@ -361,6 +362,7 @@ class App:
         """Append to the chain (the first added sees the request first)."""
         if self._frozen:
             raise ConfigError("add_middleware after the first request: the chain is built")
+        check_names([*self._middleware, middleware])
         self._middleware.append(middleware)
 
     @property

@@ -97,7 +97,10 @@ def check_names(middleware: Sequence[Middleware]) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"middleware {mw!r} has no 'name' attribute")
         if name in seen:
-            raise ConfigError(f"two middleware are called {name!r}")
+            raise ConfigError(
+                f"two middleware are called {name!r}: each needs a name of its own"
+                " (skip_middleware and plugin ordering refer to them by name)"
+            )
         seen.add(name)
 
 

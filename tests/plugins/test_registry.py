@@ -206,6 +206,29 @@ def test_unknown_plugin_is_an_error_listing_what_is_installed() -> None:
         App(plugins=["nope"])
 
 
+def test_a_missing_first_party_plugin_names_the_distribution_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.metadata
+
+    everything = importlib.metadata.entry_points
+
+    def without_templates(**select: Any) -> Any:
+        found = everything(**select)
+        return [ep for ep in found if ep.dist is None or ep.dist.name != "micro-templates"]
+
+    # As on a machine where micro-templates was never installed.
+    monkeypatch.setattr(importlib.metadata, "entry_points", without_templates)
+    with pytest.raises(PluginError) as caught:
+        App(plugins=["templates"])
+    message = str(caught.value)
+    assert "unknown plugin 'templates'" in message
+    assert message.endswith("distribution micro-templates: pip install micro-templates")
+    with pytest.raises(PluginError) as caught:
+        App(plugins=["tmplates"])  # a typo is not given an install hint
+    assert "pip install" not in str(caught.value)
+
+
 def test_failing_import_names_plugin_entry_point_and_distribution(fake_dist: Any) -> None:
     fake_dist("broken-dist", {"broken": "broken_{n}:plugin"}, {"broken_{n}": "raise OSError(7)"})
     with pytest.raises(PluginError) as caught:

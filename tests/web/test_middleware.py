@@ -15,6 +15,7 @@ from micro import (
     ConfigError,
     HTTPError,
     Middleware,
+    PluginError,
     Request,
     RequestHandler,
     Response,
@@ -194,11 +195,20 @@ def test_each_route_chain_is_built_once() -> None:
 
 
 def test_bad_middleware_definitions() -> None:
-    app = App(middleware=[Recorder("a", []), Recorder("a", [])])
-    with pytest.raises(ConfigError, match="'a'"):
-        app.freeze()
+    with pytest.raises(ConfigError, match="two middleware are called 'a'"):
+        App(middleware=[Recorder("a", []), Recorder("a", [])])
     with pytest.raises(ConfigError):
         skip_middleware("")
+
+
+def test_a_duplicate_middleware_name_is_refused_when_added_not_at_every_request() -> None:
+    app = make_app([Recorder("a", [])])
+    with pytest.raises(ConfigError, match="two middleware are called 'a'"):
+        app.add_middleware(Recorder("a", []))
+    assert [m.name for m in app.middleware] == ["a"]
+    TestApp(app).get("/", status=200)  # the app still serves
+    with pytest.raises(PluginError, match="two middleware are called 'gzip'"):
+        App(middleware=[Recorder("gzip", [])], plugins=["gzip"])
 
 
 def test_plain_wsgi_middleware_wraps_the_app() -> None:
