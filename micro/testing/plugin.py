@@ -3,7 +3,8 @@
 Registered through the ``pytest11`` entry point, so installing micro is enough. The
 user names their app by defining a fixture called ``app`` (in a ``conftest.py`` or
 the test module) that returns it, or by the ini option ``micro_app = module:attr``
-(the same TARGET syntax as ``micro serve``). Fixtures:
+(the same TARGET syntax as ``micro serve``), loaded for every test: with a factory,
+``micro_app = shop:make_app()``, each test gets a fresh app. Fixtures:
 
 - ``testapp``: a :class:`micro.testing.client.MicroTestApp` (a WebTest ``TestApp``)
   around the app, in-process; with ``--micro-transport=http`` the same fixture drives
@@ -61,7 +62,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="how the testapp fixture reaches the app: wsgi (in-process, default), "
         "http (through live_server) or both (each test twice)",
     )
-    parser.addini("micro_app", "the app the fixtures test when no `app` fixture is defined")
+    parser.addini(
+        "micro_app",
+        "the app the fixtures test when no `app` fixture is defined"
+        " (module:attr, or module:factory() for a fresh app per test)",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
