@@ -19,6 +19,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from micro.cli.options import Option, add_options
 from micro.errors import ConfigError, MicroError
@@ -98,11 +99,27 @@ ROUTES = Command(
 COMMANDS: tuple[Command, ...] = (SERVE, ROUTES, PLUGINS)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (``micro: error: ...``), not the usage block,
+    and ``micro --help`` also lists the commands installed plugins add."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"micro: error: {message} (see {self.prog} --help)\n")
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        if self.prog == "micro":
+            from micro.cli.plugins import plugin_commands_help
+
+            text += plugin_commands_help()
+        return text
+
+
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
     """The parser; each option's default may come from a MICRO_* variable (micro.cli.envconfig)."""
     from micro import __version__
 
-    parser = argparse.ArgumentParser(prog="micro", description="micro web framework tools")
+    parser = _Parser(prog="micro", description="micro web framework tools")
     parser.add_argument("--version", action="version", version=f"micro {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in commands:
@@ -119,12 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from micro.cli.plugins import run_plugin_command  # a command a plugin adds
 
         try:
-            status = run_plugin_command(words[0], words[1:])
+            return run_plugin_command(words[0], words[1:], builtin=[c.name for c in COMMANDS])
         except MicroError as exc:
             print(f"micro: error: {exc}", file=sys.stderr)
             return 2
-        if status is not None:
-            return status
     try:
         parser = build_parser()
     except ConfigError as exc:  # a bad MICRO_* variable

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 
 from micro.cli.options import Option, add_options
 from micro.cli.target import load_app
-from micro.errors import MicroError
+from micro.errors import ConfigError, MicroError
 from micro.plugins import PluginRegistry, enabled_plugins
+from micro.plugins.api import CliCommand
 
-__all__ = ["main_list", "options", "run", "run_plugin_command"]
+__all__ = ["main_list", "options", "plugin_commands_help", "run", "run_plugin_command"]
 
 
 def main_list(argv: Sequence[str], *, registry: PluginRegistry | None = None) -> int:
@@ -69,10 +70,48 @@ def run(args: argparse.Namespace, *, registry: PluginRegistry | None = None) -> 
 
 
 def run_plugin_command(
-    name: str, argv: Sequence[str], *, registry: PluginRegistry | None = None
-) -> int | None:
-    """Run the subcommand ``name`` that an installed plugin adds; None if none adds it."""
-    commands = (registry or PluginRegistry()).cli_commands()
-    if name not in commands:
-        return None
-    return commands[name][1](list(argv))
+    name: str,
+    argv: Sequence[str],
+    *,
+    registry: PluginRegistry | None = None,
+    builtin: Sequence[str] = (),
+) -> int:
+    """Run the subcommand ``name`` that an installed plugin adds.
+
+    A plugin that fails to load disables only its own commands: the others still run.
+    A name no plugin adds is a ConfigError that says so, listing the commands there are
+    and, when a plugin could not be loaded, that its commands are missing and why.
+    """
+    broken: dict[str, MicroError] = {}
+    commands = (registry or PluginRegistry()).cli_commands(broken)
+    if name in commands:
+        return commands[name][1](list(argv))
+    known = ", ".join([*builtin, *sorted(commands)])
+    message = f"unknown command {name!r} (commands: {known})"
+    for plugin, error in broken.items():
+        message += f"; plugin {plugin!r} could not be loaded, so its commands are missing: {error}"
+    raise ConfigError(message)
+
+
+def _summary(command: CliCommand) -> str:
+    doc = (getattr(command, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+def plugin_commands_help(registry: PluginRegistry | None = None) -> str:
+    """The part of ``micro --help`` that lists the commands installed plugins add."""
+    broken: dict[str, MicroError] = {}
+    try:
+        commands = (registry or PluginRegistry()).cli_commands(broken)
+    except MicroError as exc:  # two plugins add the same command
+        return f"\ncommands added by plugins: none usable ({exc})\n"
+    if not commands and not broken:
+        return ""
+    lines = ["", "commands added by plugins:"]
+    width = max((len(c) for c in commands), default=0)
+    for command, (info, func) in sorted(commands.items()):
+        what = _summary(func) or f"a command of plugin {info.name!r}"
+        lines.append(f"  {command.ljust(width)}  {what} ({info.distribution})")
+    for plugin, error in sorted(broken.items()):
+        lines.append(f"  (plugin {plugin!r} could not be loaded: {error})")
+    return "\n".join(lines) + "\n"

@@ -237,6 +237,10 @@ class Reloader:
                 self._say(f"{reason} changed, restarting")
                 self._stop(child)
                 self._child = None
+                # A file changed while the app ran: from now on the developer is
+                # editing, and a broken save waits for the next one instead of ending
+                # micro (even if that child was stopped before it could report).
+                ready = True
             started_once = started_once or ready
 
     def _watch(

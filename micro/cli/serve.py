@@ -23,7 +23,7 @@ from micro.cli.target import app_location, load_app
 from micro.errors import ConfigError
 from micro.wsgitypes import WSGIApp
 
-__all__ = ["DEVELOPMENT", "options", "parse_bind", "run"]
+__all__ = ["DEVELOPMENT", "default_target", "options", "parse_bind", "run"]
 
 DEVELOPMENT = "development"
 
@@ -31,11 +31,31 @@ DEVELOPMENT = "development"
 def parse_bind(value: str) -> tuple[str, int]:
     """``HOST:PORT`` or ``[IPv6]:PORT`` into (host, port)."""
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    if not (port.isascii() and port.isdigit()):
+        raise argparse.ArgumentTypeError(f"the port in {value!r} is not a number")
+    if not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"port {int(port)} is out of range: ports are 1 to 65535 (0 picks a free one)"
+        )
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host or "127.0.0.1", int(port)
+
+
+def default_target(given: str | None) -> str:
+    """The TARGET to serve: the one given, else ``MICRO_APP``, else ``./app.py``."""
+    if given:
+        return given
+    from_environment = os.environ.get("MICRO_APP", "").strip()
+    if from_environment:
+        return from_environment
+    if os.path.isfile("app.py"):
+        return "app.py"
+    raise ConfigError(
+        "no TARGET: name the app (module:attr or file.py), set MICRO_APP, or put it in ./app.py"
+    )
 
 
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -77,7 +97,10 @@ def options() -> list[Option]:
     derived = dataclass_options(ServerConfig)
     return [
         Option(
-            "target", "module:attr or path/to/file.py[:attr]", metavar="TARGET", kind="positional"
+            "target",
+            "module:attr or path/to/file.py[:attr]; default: $MICRO_APP, else ./app.py",
+            metavar="TARGET",
+            kind="optional",
         ),
         Option(
             "--bind",
@@ -146,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
     from micro.http import Limits
     from micro.server import Server, ServerConfig
 
+    args.target = default_target(args.target)
     if args.reload and not is_child():
         return _run_reloader(args)
     serve_as_child()  # under --reload: the supervisor alone decides when to stop

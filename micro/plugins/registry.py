@@ -187,15 +187,32 @@ class PluginRegistry:
             raise PluginError(f"plugin ordering cycle {chain}: {where}") from None
         return [plugins[name] for name in order]
 
-    def cli_commands(self) -> dict[str, tuple[PluginInfo, CliCommand]]:
-        """Subcommands every installed plugin adds (a plugin that fails to load is an error)."""
+    def cli_commands(
+        self, broken: dict[str, MicroError] | None = None
+    ) -> dict[str, tuple[PluginInfo, CliCommand]]:
+        """Subcommands every installed plugin adds.
+
+        A plugin that fails to load is an error; with ``broken`` it is recorded there
+        (name: error) instead, and the other plugins' commands are still returned.
+        """
         commands: dict[str, tuple[PluginInfo, CliCommand]] = {}
         for name in self._scan():
-            info = self.info(name)
-            method = getattr(self.create(name), "cli_commands", None)
-            if method is None:
+            try:
+                info = self.info(name)
+                method = getattr(self.create(name), "cli_commands", None)
+                added = {} if method is None else dict(method())
+            except MicroError as exc:
+                if broken is None:
+                    raise
+                broken[name] = exc
                 continue
-            for command, func in dict(method()).items():
+            except Exception as exc:  # cli_commands() itself failed: the plugin's fault
+                error = PluginError(f"{info.describe()} failed to list its commands: {exc!r}")
+                if broken is None:
+                    raise error from exc
+                broken[name] = error
+                continue
+            for command, func in added.items():
                 if command in commands:
                     other = commands[command][0].describe()
                     raise PluginError(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -124,8 +127,83 @@ def test_a_factory_target_builds_a_new_app_each_time(tmp_path: Path) -> None:
 def test_parse_bind() -> None:
     assert parse_bind("0.0.0.0:80") == ("0.0.0.0", 80)
     assert parse_bind("[::1]:8080") == ("::1", 8080)
+    assert parse_bind("127.0.0.1:0") == ("127.0.0.1", 0)  # a free port
     with pytest.raises(Exception, match="HOST:PORT"):
         parse_bind("localhost")
+
+
+@pytest.mark.parametrize(
+    ("bind", "problem"),
+    [
+        ("127.0.0.1:99999", "port 99999 is out of range: ports are 1 to 65535"),
+        ("127.0.0.1:65536", "port 65536 is out of range"),
+        ("127.0.0.1:http", "the port in '127.0.0.1:http' is not a number"),
+    ],
+)
+def test_a_bad_bind_is_one_line_naming_the_problem(
+    bind: str, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", HELLO, "--bind", bind])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("micro: error: argument --bind: ") and problem in err
+
+
+def test_a_bad_option_value_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", HELLO, "--threads", "many"])
+    err = capsys.readouterr().err
+    assert (
+        err == "micro: error: argument --threads: not a number: 'many' (see micro serve --help)\n"
+    )
+
+
+def test_without_a_target_serve_takes_micro_app_then_app_py(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from micro.cli.serve import default_target
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MICRO_APP", raising=False)
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "micro: error: no TARGET: name the app (module:attr or file.py), set MICRO_APP,"
+        " or put it in ./app.py\n"
+    )
+    (tmp_path / "app.py").write_text("def app(environ, start_response): pass\n")
+    assert default_target(None) == "app.py"
+    monkeypatch.setenv("MICRO_APP", "shop:make_app()")
+    assert default_target(None) == "shop:make_app()"
+    assert default_target("given.py") == "given.py"
+
+
+def test_serve_with_no_target_serves_app_py(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text((ROOT / "examples" / "hello.py").read_text())
+    environ = {k: v for k, v in os.environ.items() if k != "MICRO_APP"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "micro", "serve", "--bind", "127.0.0.1:0", "--threads", "2"],
+        cwd=tmp_path,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert banner.startswith("micro: serving app.py on http://127.0.0.1:"), banner
+        port = banner.split("127.0.0.1:")[1].split("/")[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            assert response.read() == b"Hello, world!\n"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
 
 
 def test_wrong_target_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
