@@ -29,6 +29,7 @@ next change to try again.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import select
@@ -192,7 +193,10 @@ class Reloader:
                     signal.signal(signum, handler)
                 os.close(self._wake_r)
                 os.close(self._wake_w)
-                os.unlink(report)
+                # A child stopped while rewriting the report leaves its temporary copy.
+                for leftover in [report, *glob.glob(glob.escape(report) + ".*.tmp")]:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(leftover)
         return status
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
