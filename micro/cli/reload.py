@@ -107,9 +107,11 @@ def report_modules(path: str | None = None, interval: float = 1.0) -> threading.
         return None
 
     def write(files: set[str]) -> None:
+        # Each file with its stamp as this process saw it: a change that happens
+        # before the supervisor reads the report is still a change.
         temporary = f"{path}.{os.getpid()}.tmp"
         with open(temporary, "w", encoding="utf-8") as f:
-            json.dump(sorted(files), f)
+            json.dump(snapshot(sorted(files)), f)
         os.replace(temporary, path)  # the supervisor never reads half a list
 
     def loop() -> None:
@@ -253,10 +255,10 @@ class Reloader:
         """Poll until a file changes (its path) or the child exits (None)."""
         while True:
             self._sleep(self.interval)
-            new = set(_read_report(report)) - known
+            new = {p: s for p, s in _read_report(report).items() if p not in known}
             if new:
-                known |= new
-                stamps.update(snapshot(new))
+                known |= set(new)
+                stamps.update(new)
             changed = _first_change(stamps)
             if changed is not None:
                 return changed
@@ -306,19 +308,28 @@ def serve_as_child() -> None:
     threading.Thread(target=watch, name="micro-reload-parent", daemon=True).start()
 
 
-def _read_report(path: str) -> list[str]:
+def _read_report(path: str) -> dict[str, Stamp]:
+    """The files a child reported, with the stamps it saw; empty until it wrote any."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError:
-        return []
+        return {}
     if not text:
-        return []
+        return {}
     try:
-        files = json.loads(text)
+        reported = json.loads(text)
     except ValueError:
-        return []
-    return [f for f in files if isinstance(f, str)]
+        return {}
+    if not isinstance(reported, dict):
+        return {}
+    stamps: dict[str, Stamp] = {}
+    for name, stamp in reported.items():
+        if isinstance(stamp, list) and len(stamp) == 2:
+            stamps[name] = (int(stamp[0]), int(stamp[1]))
+        else:
+            stamps[name] = None
+    return stamps
 
 
 def _first_change(stamps: dict[str, Stamp]) -> str | None:

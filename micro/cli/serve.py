@@ -207,6 +207,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _announce(target: str, config: Any, address: tuple[str, int], workers: str) -> None:
+    from micro.cli.reload import report_modules
+
+    # Only in a --reload child: tell the supervisor what to watch, before the banner,
+    # so that a file saved once "serving" shows is already watched.
+    report_modules()
     host, port = address
     shown = f"[{host}]" if ":" in host else host
     print(
@@ -214,9 +219,6 @@ def _announce(target: str, config: Any, address: tuple[str, int], workers: str) 
         f"({workers}; Ctrl-C stops)",
         flush=True,
     )
-    from micro.cli.reload import report_modules
-
-    report_modules()  # only in a --reload child: tell the supervisor what to watch
 
 
 def _run_reloader(args: argparse.Namespace) -> int:
