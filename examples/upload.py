@@ -5,6 +5,8 @@
   each file's name, size, type and SHA-256, computed block by block from the upload's
   temporary file (micro spools big uploads to disk, so memory stays flat).
 - The ``max_upload_size`` setting caps the whole body: past it, 413.
+- ``multipart/form-data`` bodies are parsed by the ``forms`` plugin (distribution
+  ``micro-forms``, on the ``multipart`` library): ``pip install -e plugins/forms``.
 
 Run it: ``python -m micro serve examples/upload.py`` and open http://127.0.0.1:8000/,
 or ``curl -F file=@README.md -F note=hi http://127.0.0.1:8000/upload``.
@@ -31,7 +33,7 @@ FORM = """<!DOCTYPE html>
 
 
 def make_app(max_upload_size: int = 20 * 1024 * 1024) -> App:
-    app = App(settings={"max_upload_size": max_upload_size})
+    app = App(plugins=["forms"], settings={"max_upload_size": max_upload_size})
 
     @app.route("/")
     def form(request: Request) -> str:

@@ -2,6 +2,7 @@
 
 The mechanism only (no command line: ``micro plugins`` lives in :mod:`micro.cli`).
 :mod:`micro.plugins.api` says what a plugin is and what it may use of the App;
+:mod:`micro.plugins.bodies` is the seam for request-body parsers;
 :mod:`micro.plugins.registry` discovers, checks and installs; :mod:`micro.plugins.ordering`
 orders. This module only re-exports their public names.
 """
@@ -17,6 +18,7 @@ from micro.plugins.api import (
     SessionInterface,
     TemplateEngine,
 )
+from micro.plugins.bodies import BodyParser, Form, FormBody, UploadedFile
 from micro.plugins.ordering import resolve_order
 from micro.plugins.registry import (
     PluginInfo,
@@ -29,7 +31,10 @@ from micro.plugins.registry import (
 __all__ = [
     "API_VERSION",
     "GROUP",
+    "BodyParser",
     "CliCommand",
+    "Form",
+    "FormBody",
     "Plugin",
     "PluginHost",
     "PluginInfo",
@@ -38,6 +43,7 @@ __all__ = [
     "Session",
     "SessionInterface",
     "TemplateEngine",
+    "UploadedFile",
     "discover",
     "enabled_plugins",
     "install_plugins",

@@ -3,10 +3,10 @@
 The plugin mechanism sits below the framework: :mod:`micro.web` imports it, never the
 other way round, so nothing here can name ``micro.App``, ``Request`` or ``Response``.
 Instead :class:`PluginHost` lists exactly what a plugin's ``setup(app)`` may use
-(settings, middleware, routes, helpers, the template engine and the session
-interface), generic in the framework's request and response types; ``micro.App``
-satisfies ``PluginHost[Request, Response]``, which :mod:`micro` exports as
-``micro.PluginApp`` for plugin authors to annotate with.
+(settings, middleware, routes, helpers, the template engine, the session interface
+and body parsers, :mod:`micro.plugins.bodies`), generic in the framework's request
+and response types; ``micro.App`` satisfies ``PluginHost[Request, Response]``, which
+:mod:`micro` exports as ``micro.PluginApp`` for plugin authors to annotate with.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from micro.plugins.bodies import BodyParser
 from micro.routing import Route
 
 __all__ = [
@@ -114,6 +115,10 @@ class PluginHost(Protocol[RequestT, ResponseT]):
 
     def set_session_interface(self, interface: SessionInterface[RequestT]) -> None:
         """Make ``interface`` the one that opens ``request.session`` (one per app)."""
+        ...
+
+    def add_body_parser(self, media_type: str, parser: BodyParser) -> None:
+        """Make ``parser`` read request bodies of ``media_type`` (one per media type)."""
         ...
 
 

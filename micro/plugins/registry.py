@@ -62,6 +62,7 @@ __all__ = [
 
 FIRST_PARTY: Mapping[str, str] = MappingProxyType(
     {
+        "forms": "micro-forms",
         "gzip": "micro-transforms",
         "metrics": "micro-metrics",
         "sessions": "micro-sessions",
@@ -72,7 +73,8 @@ FIRST_PARTY: Mapping[str, str] = MappingProxyType(
 )
 """micro's own plugins (plugins/ in its repository) by name: the distribution to install.
 
-Only for the error message of a name that is not installed; discovery never uses it."""
+Only for error messages (a name that is not installed, a request that needs a plugin's
+hook); discovery never uses it."""
 
 
 @dataclass(frozen=True)

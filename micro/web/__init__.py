@@ -3,10 +3,11 @@
 Everything above the WSGI line: :mod:`micro.web.app` (the App and its three steps),
 :mod:`micro.web.endpoint` (what a route carries), :mod:`micro.web.request`,
 :mod:`micro.web.response`, :mod:`micro.web.handler`, :mod:`micro.web.middleware`,
-headers, cookies, signing, multipart bodies and error pages. This module only
+headers, cookies, signing, form bodies and error pages. This module only
 re-exports their public names; :mod:`micro` re-exports the most used of them.
 """
 
+from micro.plugins.bodies import UploadedFile
 from micro.web.app import DEFAULT_SETTINGS, App, PluginApp, URLSpec
 from micro.web.auth import authenticated
 from micro.web.cookies import InvalidCookie
@@ -14,7 +15,6 @@ from micro.web.flash import Flash
 from micro.web.handler import HandlerError, RequestHandler
 from micro.web.headers import InvalidHeader, RequestHeaders, ResponseHeaders, check_header
 from micro.web.middleware import CallNext, Middleware, skip_middleware
-from micro.web.multipart import UploadedFile
 from micro.web.request import Request
 from micro.web.response import FileBody, Response
 from micro.web.signing import create_signed_value, decode_signed_value, normalize_secrets

@@ -16,8 +16,9 @@ One call is three named steps:
    the request came over https (directly or through a trusted proxy).
 
 Plugins extend the App through hooks as well as middleware: ``add_helper``,
-``set_template_engine`` (what ``render`` uses, :mod:`micro.web.templating`) and
-``set_session_interface`` (what opens ``request.session``). ``@app.user_loader``
+``set_template_engine`` (what ``render`` uses, :mod:`micro.web.templating`),
+``set_session_interface`` (what opens ``request.session``) and ``add_body_parser``
+(what parses a form body of a media type, :mod:`micro.web.forms`). ``@app.user_loader``
 names the function that finds ``request.current_user``.
 
 Trailing slashes are strict (``/a`` and ``/a/`` are different routes). With the
@@ -57,6 +58,7 @@ from micro.status import PHRASES, STATUS_LINES, reason_phrase
 from micro.web.cookies import mark_secure
 from micro.web.endpoint import Answer, AppRouter, Endpoint, make_endpoint
 from micro.web.errorpages import default_error_page
+from micro.web.forms import check_media_type
 from micro.web.groups import RouteGroup
 from micro.web.middleware import CallNext, Middleware, build_chain, check_names
 from micro.web.mount import Mount, Mounts, mounted_environ
@@ -67,6 +69,7 @@ from micro.wsgitypes import Environ, ExcInfo, StartResponse
 
 if TYPE_CHECKING:
     from micro.plugins.api import SessionInterface, TemplateEngine
+    from micro.plugins.bodies import BodyParser
 
 __all__ = ["DEFAULT_SETTINGS", "App", "PluginApp", "URLSpec"]
 
@@ -189,6 +192,7 @@ class App:
         self._not_found = Answer(404)
         self._template_engine: TemplateEngine[Request] | None = None
         self._session_interface: SessionInterface[Request] | None = None
+        self._body_parsers: dict[str, BodyParser] = {}
         self._user_loader: Callable[[Request], Any] | None = None
         self._mounts = Mounts()
         self._mounted_in: tuple[App, str] | None = None  # (parent, prefix) once mounted
@@ -405,6 +409,25 @@ class App:
     @property
     def session_interface(self) -> SessionInterface[Request] | None:
         return self._session_interface
+
+    def add_body_parser(self, media_type: str, parser: BodyParser) -> None:
+        """Make ``parser`` read form bodies of ``media_type`` (a plugin's hook; one per type).
+
+        ``media_type`` is ``type/subtype`` without parameters; urlencoded and JSON
+        bodies are micro's own. ``request.body_arguments``, ``files`` and the
+        ``get_argument`` family call the parser for a body of that type.
+        """
+        media_type = check_media_type(media_type)
+        if media_type in self._body_parsers:
+            raise ConfigError(
+                f"two body parsers for {media_type}: {self._body_parsers[media_type]!r}"
+                f" is set, {parser!r} is not"
+            )
+        self._body_parsers[media_type] = parser
+
+    def body_parser(self, media_type: str) -> BodyParser | None:
+        """The parser registered for ``media_type`` (lower-case), or None."""
+        return self._body_parsers.get(media_type)
 
     def user_loader(self, loader: Callable[[Request], Any]) -> Callable[[Request], Any]:
         """Decorate ``loader(request) -> user or None``: what ``current_user`` asks."""

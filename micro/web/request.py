@@ -24,11 +24,12 @@ from urllib.parse import parse_qs
 
 from micro.errors import ConfigError, HTTPError
 from micro.http.forwarded import default_port
+from micro.plugins.bodies import Form, FormBody, UploadedFile
 from micro.routing import Query, Route, Router
 from micro.web.cookies import parse_cookie_header
 from micro.web.flash import Flash, add_flash, take_flashes
+from micro.web.forms import URLENCODED, no_parser, parse_options_header, parse_urlencoded
 from micro.web.headers import RequestHeaders
-from micro.web.multipart import UploadedFile, parse_multipart, parse_options_header
 from micro.web.response import Response
 from micro.web.templating import content_type_for, no_engine
 from micro.wsgitypes import Environ, ExcInfo
@@ -36,6 +37,7 @@ from micro.wsgitypes import Environ, ExcInfo
 if TYPE_CHECKING:
     # Types only: importing micro must not load the plugin machinery (entry points).
     from micro.plugins.api import Session, SessionInterface, TemplateEngine
+    from micro.plugins.bodies import BodyParser
 
 
 class AppContext(Protocol):
@@ -71,6 +73,8 @@ class AppContext(Protocol):
     def session_interface(self) -> SessionInterface[Request] | None: ...
 
     def load_user(self, request: Request) -> Any: ...
+
+    def body_parser(self, media_type: str) -> BodyParser | None: ...
 
     def error_page(
         self, request: Request, error: HTTPError, exc_info: ExcInfo | None = None
@@ -391,36 +395,41 @@ class Request:
             self._body_arguments, self._files = self._read_form()
         return self._body_arguments, self._files
 
-    def _read_form(self) -> tuple[dict[str, list[str]], dict[str, list[UploadedFile]]]:
-        ctype, params = parse_options_header(self.content_type)
-        if ctype == "application/x-www-form-urlencoded":
-            try:
-                text = self.body.decode("utf-8")
-            except UnicodeDecodeError:
-                raise HTTPError(400, "Form body is not UTF-8") from None
-            return parse_qs(text, keep_blank_values=True), {}
-        elif ctype == "multipart/form-data":
-            boundary = params.get("boundary")
-            if not boundary:
-                raise HTTPError(400, "multipart/form-data without a boundary")
-            settings = self.app.settings
-            length = self._content_length()
-            limit = int(settings["max_upload_size"])
-            if length is not None and length > limit:
-                raise HTTPError(413, "Upload too large")
-            if length is None and not self.environ.get("wsgi.input_terminated"):
-                # No Content-Length and no chunked framing: there is no body to read
-                # (reading on would block on, or run past, the connection's next request).
-                return {}, {}
-            return parse_multipart(
-                self.environ["wsgi.input"],
-                boundary,
-                length,
-                max_size=limit,
-                spool_size=int(settings["multipart_spool_size"]),
-                max_parts=int(settings["max_multipart_parts"]),
-            )
-        return {}, {}
+    def _read_form(self) -> Form:
+        """The body as a form: urlencoded here, other types by the app's body parser."""
+        media_type, options = parse_options_header(self.content_type)
+        if media_type == URLENCODED:
+            return parse_urlencoded(self.body)
+        parser = self.app.body_parser(media_type)
+        if parser is None:
+            error = no_parser(media_type)
+            if error is not None:
+                raise error
+            return Form({}, {})
+        settings = self.app.settings
+        length = self._content_length()
+        limit = int(settings["max_upload_size"])
+        if length is not None and length > limit:
+            raise HTTPError(413, "Upload too large")
+        stream = self.environ.get("wsgi.input")
+        if stream is None or (length is None and not self.environ.get("wsgi.input_terminated")):
+            # No Content-Length and no chunked framing: there is no body to read
+            # (reading on would block on, or run past, the connection's next request).
+            return Form({}, {})
+        body = FormBody(
+            stream,
+            media_type,
+            options,
+            length,
+            max_size=limit,
+            spool_size=int(settings["multipart_spool_size"]),
+            max_parts=int(settings["max_multipart_parts"]),
+        )
+        try:
+            return parser(body)
+        except BaseException:
+            body.close_uploads()
+            raise
 
     @property
     def body_arguments(self) -> dict[str, list[str]]:
@@ -428,7 +437,11 @@ class Request:
 
     @property
     def files(self) -> dict[str, list[UploadedFile]]:
-        """Uploaded files of a multipart/form-data body, by field name."""
+        """Uploaded files of a multipart/form-data body, by field name.
+
+        The body parser comes from a plugin (``forms``); without one, a multipart body
+        raises ConfigError.
+        """
         return self._parse_body()[1]
 
     def parsed_files(self) -> list[UploadedFile]:

@@ -1,4 +1,8 @@
-"""Request: arguments, JSON, forms, multipart uploads and limits, headers, host, peer, scheme."""
+"""Request: arguments, JSON, urlencoded forms, headers, host, peer, scheme.
+
+Form bodies of other media types (the body-parser hook) are in test_forms.py; multipart
+parsing itself is the forms plugin's (plugins/forms/tests).
+"""
 
 from __future__ import annotations
 
@@ -32,22 +36,6 @@ def echo_app(**settings: Any) -> App:
     @app.route("/json", methods=["POST"])
     def as_json(request: Request) -> Any:
         return {"got": request.json}
-
-    @app.route("/upload", methods=["POST"])
-    def upload(request: Request) -> dict[str, Any]:
-        files = {
-            name: [
-                {
-                    "filename": f.filename,
-                    "type": f.content_type,
-                    "size": f.size,
-                    "data": f.read().decode("latin-1"),
-                }
-                for f in items
-            ]
-            for name, items in request.files.items()
-        }
-        return {"fields": request.body_arguments, "files": files}
 
     @app.route("/meta")
     def meta(request: Request) -> dict[str, Any]:
@@ -133,87 +121,6 @@ def test_a_content_length_that_is_not_ascii_digits_is_400(length: str) -> None:
     res = req.get_response(echo_app())
     assert res.status_int == 400
     assert "Invalid Content-Length" in res.text
-
-
-def test_multipart_fields_and_files() -> None:
-    t = TestApp(echo_app())
-    res = t.post(
-        "/upload",
-        {"title": "héllo"},
-        upload_files=[
-            ("doc", "C:\\Users\\me\\report.txt", b"line1\r\n--not-a-boundary\r\n"),
-            ("doc", "b.bin", b"\x00\x01", "application/x-thing"),
-        ],
-    )
-    data = res.json
-    assert data["fields"] == {"title": ["héllo"]}
-    docs = data["files"]["doc"]
-    assert [d["filename"] for d in docs] == ["report.txt", "b.bin"]
-    assert docs[0]["data"] == "line1\r\n--not-a-boundary\r\n"
-    assert docs[0]["size"] == len(b"line1\r\n--not-a-boundary\r\n")
-    assert docs[1]["type"] == "application/x-thing"
-    assert docs[1]["data"] == "\x00\x01"
-
-
-def test_large_upload_spools_to_disk() -> None:
-    app = App(settings={"multipart_spool_size": 1000})
-    seen: dict[str, Any] = {}
-
-    @app.route("/up", methods=["POST"])
-    def up(request: Request) -> str:
-        f = request.files["big"][0]
-        seen["rolled"] = f.file._rolled  # type: ignore[attr-defined]
-        seen["size"] = f.size
-        seen["data"] = f.read()
-        return "ok"
-
-    payload = bytes(range(256)) * 100
-    TestApp(app).post("/up", upload_files=[("big", "big.bin", payload)])
-    assert seen == {"rolled": True, "size": len(payload), "data": payload}
-
-
-@pytest.mark.parametrize(
-    ("settings", "fields", "files", "reason"),
-    [
-        ({"max_upload_size": 500}, {}, [("f", "f.bin", b"x" * 2000)], "Upload too large"),
-        (
-            {"max_multipart_parts": 2},
-            {"a": "1", "b": "2", "c": "3"},
-            [],
-            "Too many multipart parts (more than 2)",
-        ),
-        ({"multipart_spool_size": 10}, {"long": "y" * 50}, [], "Form field &#x27;long&#x27;"),
-    ],
-)
-def test_multipart_limits_are_413_saying_which(
-    settings: dict[str, Any],
-    fields: dict[str, str],
-    files: list[tuple[str, str, bytes]],
-    reason: str,
-) -> None:
-    t = TestApp(echo_app(**settings))
-    res = t.post(
-        "/upload", fields, upload_files=files, content_type="multipart/form-data", status=413
-    )
-    assert reason in res.text
-
-
-def test_malformed_multipart_is_400() -> None:
-    t = TestApp(echo_app())
-    for body, ctype in [
-        (b"--XX\r\nContent-Disposition: form-data; name=a\r\n\r\nnever ends", "boundary=XX"),
-        (b"--XX\r\nContent-Type: text/plain\r\n\r\nno name\r\n--XX--", "boundary=XX"),
-        (b"no boundary at all", "boundary=XX"),
-        (b"whatever", ""),
-    ]:
-        res = t.request(
-            "/upload",
-            method="POST",
-            body=body,
-            headers={"Content-Type": "multipart/form-data; " + ctype},
-            status=400,
-        )
-        assert "multipart" in res.text.lower() or "boundary" in res.text.lower(), body
 
 
 def test_meta_headers_host_cookies() -> None:
@@ -361,38 +268,3 @@ def test_unframed_bodies_are_read_only_when_the_server_terminates_input(
     body = b"".join(app(environ, lambda status, headers, exc=None: statuses.append(status)))
     result = f"{statuses[0]} {body.decode()}"
     assert result == expected if not expected.startswith("413") else result.startswith(expected)
-
-
-@pytest.mark.parametrize("method", ["POST", "HEAD"])
-def test_uploads_and_a_streamed_body_are_closed_even_if_never_iterated(method: str) -> None:
-    # A server closes the body without reading it when the client has gone (and the
-    # App itself does so for HEAD): the uploads and the route's stream close all the same.
-    app = App()
-    seen: dict[str, Any] = {}
-
-    class Stream:
-        closed = False
-
-        def __iter__(self) -> Any:
-            yield b"chunk"
-
-        def close(self) -> None:
-            self.closed = True
-
-    @app.route("/up", methods=["POST", "HEAD"])
-    def up(request: Request) -> Response:
-        seen["upload"] = request.files["doc"][0]
-        seen["stream"] = Stream()
-        return Response(seen["stream"])
-
-    head = b'--B\r\nContent-Disposition: form-data; name="doc"; filename="a"\r\n\r\n'
-    body = head + b"xyz\r\n--B--\r\n"
-    environ = webob.Request.blank("/up", method="POST", body=body).environ
-    environ["REQUEST_METHOD"] = method
-    environ["CONTENT_TYPE"] = "multipart/form-data; boundary=B"
-    result = app(environ, lambda status, headers: None)
-    close = getattr(result, "close", None)
-    if close is not None:
-        close()
-    assert seen["upload"].file.closed
-    assert seen["stream"].closed
