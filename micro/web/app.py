@@ -21,6 +21,10 @@ Plugins extend the App through hooks as well as middleware: ``add_helper``,
 (what parses a form body of a media type, :mod:`micro.web.forms`). ``@app.user_loader``
 names the function that finds ``request.current_user``.
 
+An async route (``async def``) takes the same steps with its chain awaited on the
+App's asyncio loop (:meth:`App._call_async`, :mod:`micro.web.aio`); under micro's
+server the worker thread does not wait for it (``micro.defer``).
+
 Trailing slashes are strict (``/a`` and ``/a/`` are different routes). With the
 ``redirect_trailing_slash`` setting, a path that only misses or has an extra slash is
 redirected: 301 for GET/HEAD, 308 for other methods so that the body is sent again.
@@ -55,6 +59,7 @@ from micro.routing import (
     TrailingSlashRedirect,
 )
 from micro.status import PHRASES, STATUS_LINES, reason_phrase
+from micro.web.aio import DEFER_KEY, LoopThread, build_async_chain
 from micro.web.cookies import mark_secure
 from micro.web.endpoint import Answer, AppRouter, Endpoint, make_endpoint
 from micro.web.errorpages import default_error_page
@@ -68,6 +73,9 @@ from micro.web.signing import create_signed_value, decode_signed_value
 from micro.wsgitypes import Environ, ExcInfo, StartResponse
 
 if TYPE_CHECKING:
+    import asyncio
+    import concurrent.futures
+
     from micro.plugins.api import SessionInterface, TemplateEngine
     from micro.plugins.bodies import BodyParser
 
@@ -196,6 +204,7 @@ class App:
         self._user_loader: Callable[[Request], Any] | None = None
         self._mounts = Mounts()
         self._mounted_in: tuple[App, str] | None = None  # (parent, prefix) once mounted
+        self._aio = LoopThread()
         names = list(plugins)
         names += [n for n in self.settings.get("plugins", ()) if n not in names]
         if names:
@@ -495,6 +504,8 @@ class App:
                 result: Iterable[bytes] = mount.app(mounted_environ(environ, mount), start_response)
                 return result
         request, endpoint = self._route(environ)
+        if endpoint.async_methods and request.method in endpoint.async_methods:
+            return self._call_async(request, endpoint, start_response)
         response = self._run_chain(request, endpoint)
         return self._send(request, response, start_response)
 
@@ -553,6 +564,59 @@ class App:
         chain = build_chain([*self._middleware, *endpoint.middleware], innermost, endpoint.skip)
         endpoint.chain = chain
         return chain
+
+    # -- async routes (micro.web.aio) ------------------------------------------------
+
+    def asyncio_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop this App runs coroutines on (a thread of its own, started now if need be)."""
+        return self._aio.loop()
+
+    def _call_async(
+        self, request: Request, endpoint: Endpoint, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Run the async chain on the loop; under micro's server without holding this thread."""
+        coro = self._run_async_chain(request, endpoint)
+        defer = request.environ.get(DEFER_KEY)
+        if defer is None:  # another WSGI server, or WebTest: this thread waits
+            return self._send(request, self._aio.run(coro), start_response)
+        resume = defer()
+        future = self._aio.submit(coro)
+
+        def done(f: concurrent.futures.Future[Response]) -> None:
+            try:
+                response = f.result()
+            except BaseException as exc:  # cancelled: the loop was stopped under it
+                response = self.handle_exception(request, Exception(f"not finished: {exc!r}"))
+
+            def send(environ: Environ, start: StartResponse) -> Iterable[bytes]:
+                return self._send(request, response, start)
+
+            resume(send)
+
+        future.add_done_callback(done)
+        return []
+
+    async def _run_async_chain(self, request: Request, endpoint: Endpoint) -> Response:
+        try:
+            chain = endpoint.async_chain
+            if chain is None:
+                self.freeze()
+
+                async def innermost(request: Request) -> Response:
+                    try:
+                        return await endpoint.call_async(request)
+                    except HTTPError as exc:
+                        return self.handle_error(request, exc)
+
+                chain = build_async_chain(
+                    [*self._middleware, *endpoint.middleware], innermost, endpoint.skip
+                )
+                endpoint.async_chain = chain
+            return await chain(request)
+        except HTTPError as exc:
+            return self.handle_error(request, exc)
+        except Exception as exc:
+            return self.handle_exception(request, exc)
 
     def _send(
         self, request: Request, response: Response, start_response: StartResponse

@@ -11,6 +11,10 @@ inside the App's (``middleware``: a route group's), decided once, at registratio
 :class:`AppRouter` is the App's router: however a route is added (``@app.route``,
 ``app.add_route``, ``app.router.add``), the route's target is an Endpoint, so what the
 router returns is what the App calls; there is no side table keyed by route.
+
+Async targets (``async def`` functions, handlers with async methods) say which
+methods they serve as coroutines in ``async_methods``; the App runs those through
+:meth:`Endpoint.call_async` on its asyncio loop (:mod:`micro.web.aio`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ from typing import Any
 
 from micro.errors import HTTPError, RoutingError
 from micro.routing import Route, Router
-from micro.web.handler import RequestHandler, handler_methods, run_handler
+from micro.web.aio import AsyncCallNext
+from micro.web.handler import (
+    RequestHandler,
+    async_methods,
+    handler_methods,
+    run_handler,
+    run_handler_async,
+)
 from micro.web.middleware import CallNext, Middleware, skipped_middleware
 from micro.web.request import Request
 from micro.web.response import Response, to_response
@@ -43,18 +54,30 @@ class Endpoint:
 
     ``chain`` is the route's middleware chain around this endpoint, built by the App
     on the route's first request: the App's middleware, then the route's own
-    ``middleware`` (its groups', outermost group first), minus those named in ``skip``.
+    ``middleware`` (its groups', outermost group first), minus those named in ``skip``;
+    ``async_chain`` the same for the methods in ``async_methods``, which the App awaits
+    on its loop through :meth:`call_async`.
     """
 
-    __slots__ = ("chain", "middleware", "skip", "target")
+    __slots__ = ("async_chain", "async_methods", "chain", "middleware", "skip", "target")
 
-    def __init__(self, target: Any, skip: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        target: Any,
+        skip: frozenset[str] = frozenset(),
+        async_methods: frozenset[str] = frozenset(),
+    ) -> None:
         self.target = target
         self.skip = skip
         self.middleware: tuple[Middleware, ...] = ()
         self.chain: CallNext | None = None
+        self.async_methods = async_methods
+        self.async_chain: AsyncCallNext | None = None
 
     def __call__(self, request: Request) -> Response:
+        raise NotImplementedError  # pragma: no cover
+
+    async def call_async(self, request: Request) -> Response:
         raise NotImplementedError  # pragma: no cover
 
     def __repr__(self) -> str:
@@ -69,6 +92,10 @@ class FunctionEndpoint(Endpoint):
     def __call__(self, request: Request) -> Response:
         return to_response(self.target(request, *request.path_args, **request.path_kwargs))
 
+    async def call_async(self, request: Request) -> Response:
+        result = await self.target(request, *request.path_args, **request.path_kwargs)
+        return to_response(result)
+
 
 class HandlerEndpoint(Endpoint):
     """A RequestHandler class, made and run once per request."""
@@ -76,11 +103,14 @@ class HandlerEndpoint(Endpoint):
     __slots__ = ("init_kwargs",)
 
     def __init__(self, target: type[RequestHandler], init_kwargs: Mapping[str, Any]) -> None:
-        super().__init__(target, skipped_middleware(target))
+        super().__init__(target, skipped_middleware(target), async_methods(target))
         self.init_kwargs = dict(init_kwargs)
 
     def __call__(self, request: Request) -> Response:
         return run_handler(self.target, request, self.init_kwargs)
+
+    async def call_async(self, request: Request) -> Response:
+        return await run_handler_async(self.target, request, self.init_kwargs)
 
 
 class Answer(Endpoint):
@@ -103,6 +133,13 @@ class Answer(Endpoint):
         if isinstance(answer, int):
             raise HTTPError(answer)
         raise answer
+
+
+def _function_endpoint(target: Any, methods: frozenset[str]) -> FunctionEndpoint:
+    is_async = inspect.iscoroutinefunction(target)
+    # HEAD is served by GET: an async GET makes HEAD async too.
+    served = methods | {"HEAD"} if is_async and "GET" in methods else methods
+    return FunctionEndpoint(target, skipped_middleware(target), served if is_async else frozenset())
 
 
 def make_endpoint(
@@ -130,12 +167,10 @@ def make_endpoint(
                 )
         endpoint = HandlerEndpoint(target, kwargs or {})
     elif callable(target):
-        if inspect.iscoroutinefunction(target):
-            raise RoutingError(f"{target!r}: micro.App is WSGI; routes must not be async")
         if kwargs:
             raise RoutingError("initialize kwargs are for RequestHandler classes only")
         allowed = frozenset(m.upper() for m in (methods or ("GET",)))
-        endpoint = FunctionEndpoint(target, skipped_middleware(target))
+        endpoint = _function_endpoint(target, allowed)
     else:
         raise RoutingError(f"a route target must be a function or RequestHandler, not {target!r}")
     for method in allowed:
@@ -165,5 +200,6 @@ class AppRouter(Router):
             if isinstance(target, type) and issubclass(target, RequestHandler):
                 target = HandlerEndpoint(target, {})
             elif callable(target):
-                target = FunctionEndpoint(target, skipped_middleware(target))
+                served = frozenset(m.upper() for m in (methods or ("GET",)))
+                target = _function_endpoint(target, served)
         return super().add(pattern, target, methods=methods, name=name, host=host)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any, ClassVar, TypeVar, Unpack, overload
@@ -36,7 +36,14 @@ from micro.web.request import NO_DEFAULT, AppContext, Helpers, Request
 from micro.web.response import HTML, Response, json_bytes
 from micro.web.templating import content_type_for
 
-__all__ = ["HandlerError", "RequestHandler", "handler_methods", "run_handler"]
+__all__ = [
+    "HandlerError",
+    "RequestHandler",
+    "async_methods",
+    "handler_methods",
+    "run_handler",
+    "run_handler_async",
+]
 
 log = logging.getLogger("micro.web")
 _UNSET: Any = object()
@@ -85,10 +92,10 @@ class RequestHandler:
     # Typed loosely so that subclasses may take any keyword parameters (as in Tornado).
     initialize: Callable[..., None] = _initialize
 
-    def prepare(self) -> None:
+    def prepare(self) -> Awaitable[None] | None:
         """Runs before the method; call ``finish()`` (or raise HTTPError) to answer early."""
 
-    def on_finish(self) -> None:
+    def on_finish(self) -> Awaitable[None] | None:
         """Runs after the response is complete (for cleanup and logging)."""
 
     def get_current_user(self) -> Any:
@@ -360,14 +367,7 @@ class RequestHandler:
                 if self._streaming:
                     log.error("%s %s failed while streaming", request.method, request.path)
                     raise
-                status, reason = 500, None
-                if isinstance(exc, HTTPError | ProtocolError):
-                    status, reason = exc.status, exc.reason
-                    if isinstance(exc, HTTPError) and exc.log_message:
-                        log.warning("%s %s: %s", request.method, request.path, exc.log_message)
-                else:
-                    log.error("%s %s failed", request.method, request.path, exc_info=exc)
-                self.send_error(status, reason=reason, exc_info=(type(exc), exc, exc.__traceback__))
+                self._answer_exception(exc)
             yield self._take()
         finally:
             try:
@@ -378,6 +378,52 @@ class RequestHandler:
                 self.on_finish()
             except Exception:
                 log.exception("closing the method or on_finish failed")
+
+    def _answer_exception(self, exc: Exception) -> None:
+        """Log ``exc`` and replace the response with its error page."""
+        request = self.request
+        status, reason = 500, None
+        if isinstance(exc, HTTPError | ProtocolError):
+            status, reason = exc.status, exc.reason
+            if isinstance(exc, HTTPError) and exc.log_message:
+                log.warning("%s %s: %s", request.method, request.path, exc.log_message)
+        else:
+            log.error("%s %s failed", request.method, request.path, exc_info=exc)
+        self.send_error(status, reason=reason, exc_info=(type(exc), exc, exc.__traceback__))
+
+    async def _execute_async(self) -> list[bytes]:
+        """:meth:`_execute` for a handler whose method (or prepare/on_finish) is async.
+
+        Any of the three may be ``async def``; a plain one is called as usual. Async
+        methods cannot stream (an async generator is refused): write, then return.
+        """
+        request = self.request
+        try:
+            try:
+                prepared = self.prepare()
+                if prepared is not None:
+                    await prepared
+                result: Any
+                if not self._finished:
+                    result = self._method(request.method)(*self.path_args, **self.path_kwargs)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    if inspect.isasyncgen(result) or inspect.isgenerator(result):
+                        raise TypeError("an async handler method cannot stream; write() instead")
+                    if result is not None:
+                        raise TypeError(f"handler methods return None, got {result!r}")
+                    if not self._finished:
+                        self.finish()
+            except Exception as exc:
+                self._answer_exception(exc)
+            return self._take()
+        finally:
+            try:
+                done = self.on_finish()
+                if inspect.isawaitable(done):
+                    await done
+            except Exception:
+                log.exception("on_finish failed")
 
     # Stubs: a subclass overrides the ones it supports (handler_methods looks for that).
     def get(self, *args: Any, **kwargs: Any) -> Any:
@@ -414,6 +460,22 @@ def handler_methods(cls: type[RequestHandler]) -> frozenset[str]:
     return found
 
 
+def async_methods(cls: type[RequestHandler]) -> frozenset[str]:
+    """The methods of ``cls`` served as coroutines (all of them if prepare or
+    on_finish is ``async def``); HEAD follows GET unless ``head`` is its own."""
+    hooks_async = inspect.iscoroutinefunction(cls.prepare) or inspect.iscoroutinefunction(
+        cls.on_finish
+    )
+    found = {
+        m
+        for m in cls.SUPPORTED_METHODS
+        if hooks_async or inspect.iscoroutinefunction(getattr(cls, m.lower(), None))
+    }
+    if "GET" in found and cls.head is RequestHandler.head:
+        found.add("HEAD")
+    return frozenset(found)
+
+
 def _stream(first: list[bytes], rest: Iterator[list[bytes]]) -> Iterator[bytes]:
     try:
         for chunk in first:
@@ -445,6 +507,18 @@ def run_handler(
         for batch in batches:
             body.extend(batch)
         response = Response(body, handler._status, headers=handler._headers, reason=handler._reason)
+    if response.status in (204, 304):
+        response.headers.remove("Content-Type")
+    return response
+
+
+async def run_handler_async(
+    cls: type[RequestHandler], request: Request, init_kwargs: dict[str, Any]
+) -> Response:
+    """:func:`run_handler` for handlers with async methods (micro.web.aio)."""
+    handler = cls(request.app, request, **init_kwargs)
+    body = await handler._execute_async()
+    response = Response(body, handler._status, headers=handler._headers, reason=handler._reason)
     if response.status in (204, 304):
         response.headers.remove("Content-Type")
     return response

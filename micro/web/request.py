@@ -36,6 +36,8 @@ from micro.wsgitypes import Environ, ExcInfo
 
 if TYPE_CHECKING:
     # Types only: importing micro must not load the plugin machinery (entry points).
+    import asyncio
+
     from micro.plugins.api import Session, SessionInterface, TemplateEngine
     from micro.plugins.bodies import BodyParser
 
@@ -79,6 +81,8 @@ class AppContext(Protocol):
     def error_page(
         self, request: Request, error: HTTPError, exc_info: ExcInfo | None = None
     ) -> Response: ...
+
+    def asyncio_loop(self) -> asyncio.AbstractEventLoop: ...
 
 
 __all__ = ["NO_DEFAULT", "AppContext", "Helpers", "Request"]
