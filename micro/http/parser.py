@@ -138,6 +138,14 @@ class RequestParser:
         """Bytes received but not yet returned as events."""
         return len(self._buf)
 
+    def take_buffered(self) -> bytes:
+        """Hand over the bytes not parsed yet and forget them (a connection that
+        switched protocols after its head: they belong to the new protocol)."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        self._scan = 0
+        return data
+
     @property
     def raw_body_left(self) -> int:
         """Content-Length body bytes still to come while none is buffered, else 0.

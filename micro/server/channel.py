@@ -49,6 +49,7 @@ class State:
     CLOSING = 3  # answered and shut for writing: reading and dropping until EOF
     HANDSHAKE = 4  # a TLS handshake is under way (micro.server.tls): head_timeout applies
     BODY = 5  # a request body is arriving: the BodyPolicy's deadlines apply
+    UPGRADED = 6  # switched protocols (101): micro.server.upgrade drives it on the loop
 
 
 def poll_ready(fd: int, write: bool, timeout: float) -> bool:
@@ -202,6 +203,15 @@ class Channel:
     def wait_readable(self, timeout: float) -> bool:
         """Whether input arrives within ``timeout`` seconds (the GIL is released meanwhile)."""
         return poll_ready(self.fd, False, timeout)
+
+    def send_some(self, data: bytes) -> int:
+        """Send what the kernel takes now (0 if it would block); ConnectionLost on error."""
+        try:
+            return self.sock.send(data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            raise ConnectionLost(str(exc)) from exc
 
     # -- ending ----------------------------------------------------------------------
     def send_nowait(self, data: bytes) -> bool:

@@ -47,6 +47,8 @@ class ServerContext:
         self.header_keys: dict[str, str | None] = {}
         self.head_cache: dict[tuple[Any, ...], Any] = {}
         self.stopping = False
+        # Set by the Server to the I/O loop's adopt (connections that answered 101).
+        self.adopt: Callable[[Any, Any], None] | None = None
 
     def error_bytes(self, status: int, reason: str) -> bytes:
         return error_response(status, reason, date=self.clock.now(), server=self.server_name)

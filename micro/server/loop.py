@@ -1,5 +1,8 @@
 """Server layer: the I/O loop (one thread on ``selectors``): accept, read requests, time out.
 
+It also drives connections that switched protocols (``101``): :mod:`micro.server.upgrade`
+says how; the loop only dispatches their events, deadlines and stop to them.
+
 The loop owns every connection that is not being served: it accepts, reads whatever
 arrives and feeds the connection's parser until a complete request comes out (its
 head, and its body into memory or a spool file: :mod:`micro.server.body`), then
@@ -47,6 +50,7 @@ from .channel import Channel, State
 from .config import ServerConfig
 from .limits import ConnectionLimit, Overloaded, overloaded_answer
 from .logs import ACCESS_LOGGER, ERROR_LOGGER, refused_line
+from .upgrade import Upgraded, UpgradeProtocol
 
 __all__ = ["IOLoop"]
 
@@ -65,6 +69,7 @@ class IOLoop:
         config: ServerConfig,
         submit: Callable[[Channel, RequestHead], None],
         error_bytes: Callable[[int, str], bytes],
+        submit_call: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self._listener = listener
         self._limits: Limits = config.limits
@@ -83,6 +88,9 @@ class IOLoop:
         self._wake_w.setblocking(False)
         self._wake_pending = False
         self._returned: collections.deque[Channel] = collections.deque()
+        self._calls: collections.deque[Callable[[], None]] = collections.deque()
+        self._upgraded: dict[int, Upgraded] = {}
+        self._submit_call = submit_call
         self._channels: dict[int, Channel] = {}
         self._stopping = False
         self._closed = False
@@ -150,6 +158,37 @@ class IOLoop:
         channel.state = State.CLOSING
         self._give_back(channel)
 
+    # -- upgraded connections (micro.server.upgrade's Hub) ------------------------------
+    @property
+    def selector(self) -> selectors.BaseSelector:
+        return self._selector
+
+    def adopt(self, channel: Channel, protocol: UpgradeProtocol) -> None:
+        """Take a connection that answered 101 for good (called by its worker)."""
+        self.call_soon(lambda: self._adopt(channel, protocol))
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        self._calls.append(fn)
+        if self._closed:
+            self._calls.clear()
+        elif not self._wake_pending:
+            self._wake()
+
+    def submit_call(self, fn: Callable[[], None]) -> None:
+        if self._submit_call is None:
+            raise Overloaded("this loop has no worker pool for upgraded connections")
+        self._submit_call(fn)
+
+    def forget(self, upgraded: Upgraded) -> None:
+        self._upgraded.pop(upgraded.channel.fd, None)
+
+    def _adopt(self, channel: Channel, protocol: UpgradeProtocol) -> None:
+        upgraded = Upgraded(channel, protocol, self)
+        self._upgraded[channel.fd] = upgraded
+        upgraded.start(channel.parser.take_buffered())
+        if self._draining:
+            upgraded.stopping()
+
     def _give_back(self, channel: Channel) -> None:
         self._returned.append(channel)
         if self._closed:
@@ -175,12 +214,14 @@ class IOLoop:
         try:
             while not self._stopping:
                 timeout = max(0.0, next_sweep - time.monotonic())
-                for key, _ in selector.select(timeout):
+                for key, events in selector.select(timeout):
                     data = key.data
                     if data is None:
                         self._accept()
                     elif data is self._wake_r:
                         self._take_back()
+                    elif type(data) is Upgraded:
+                        data.ready(events)
                     else:
                         self._readable(data)
                 now = time.monotonic()
@@ -250,6 +291,12 @@ class IOLoop:
         except BlockingIOError:
             pass
         self._wake_pending = False
+        calls = self._calls
+        while calls:
+            try:
+                calls.popleft()()
+            except Exception:  # an upgraded connection's trouble ends that connection only
+                self._log.exception("a call on the I/O loop failed")
         # _accept_paused says the listener is not watched: once draining, the drain
         # step owns the listener (and would unregister it if this cleared the flag).
         if (
@@ -438,6 +485,8 @@ class IOLoop:
 
     def _drain_step(self, now: float) -> None:
         if not self._listener_closed():
+            for upgraded in list(self._upgraded.values()):
+                upgraded.stopping()
             self._accept(everything=True)
             if not self._accept_paused:
                 self._selector.unregister(self._listener)
@@ -457,7 +506,9 @@ class IOLoop:
         if not arriving and not self._returned:
             self._refusing = True
             self._drained.set()
-        if self._finishing and (not self._channels or now >= self._finish_deadline):
+        if self._finishing and (
+            (not self._channels and not self._upgraded) or now >= self._finish_deadline
+        ):
             self._stopping = True
 
     def _listener_closed(self) -> bool:
@@ -493,9 +544,13 @@ class IOLoop:
                 self._refuse(channel, 408, "request body too slow")
             else:
                 self._close(channel)
+        for upgraded in list(self._upgraded.values()):
+            upgraded.check_deadline(now)
 
     def _shutdown(self) -> None:
         self._closed = True
+        for upgraded in list(self._upgraded.values()):
+            upgraded.finish()
         for channel in list(self._channels.values()):
             self._close(channel)
         self._close_returned()

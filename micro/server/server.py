@@ -96,8 +96,11 @@ class Server:
                         raise Overloaded(f"{max_pending} requests already wait for a worker")
                     pool.submit(channel, head)
 
-            loop = IOLoop(listener, self.config, submit, ctx.error_bytes)
+            loop = IOLoop(
+                listener, self.config, submit, ctx.error_bytes, lambda fn: pool.submit_call(fn)
+            )
             pool = WorkerPool(ctx, self.config.threads, loop)
+            ctx.adopt = loop.adopt
             self._listener, self._ctx, self._loop, self._pool = listener, ctx, loop, pool
             self._stopped.clear()
             pool.start()

@@ -152,6 +152,16 @@ class TLSChannel(Channel):
             if not poll_ready(self.fd, write, timeout):
                 raise IOTimeout(f"response write stalled for {timeout:g}s")
 
+    def send_some(self, data: bytes) -> int:
+        # A retry after SSLWantWriteError re-sends the same bytes first (upgrade.py
+        # puts them back at the head of its queue), as OpenSSL requires.
+        try:
+            return self.sock.send(data)
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            return 0
+        except (OSError, ValueError) as exc:
+            raise ConnectionLost(str(exc)) from exc
+
     def sendfile(self, file: BinaryIO, offset: int, count: int, timeout: float) -> int:
         fd = file.fileno()
         done = 0

@@ -22,6 +22,7 @@ import contextlib
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from micro.errors import ProtocolError
@@ -32,7 +33,7 @@ from .channel import Channel, ConnectionLost, IOTimeout
 from .context import ServerContext
 from .limits import Overloaded, overloaded_answer
 from .logs import refused_line
-from .wsgi import CLOSE, KEEP, run_exchange
+from .wsgi import CLOSE, KEEP, UPGRADED, run_exchange
 
 __all__ = ["HandBack", "WorkerPool"]
 
@@ -66,7 +67,11 @@ class WorkerPool:
         self._loop = loop
         self._next_request_wait = next_request_wait
         # SimpleQueue is implemented in C: put/get cost far less than queue.Queue.
-        self._queue: queue.SimpleQueue[tuple[Channel, RequestHead] | None] = queue.SimpleQueue()
+        # Items: a connection with a complete head, a call from an upgraded connection
+        # (micro.server.upgrade), or None to end a thread.
+        self._queue: queue.SimpleQueue[tuple[Channel, RequestHead] | Callable[[], None] | None] = (
+            queue.SimpleQueue()
+        )
         # Orders every put (the loop's submit, a worker's requeue) against stop()'s
         # end markers: a connection queued after them would find no thread to serve it.
         self._lock = threading.Lock()
@@ -90,6 +95,13 @@ class WorkerPool:
                 raise Overloaded("the server is stopping")
             self._queue.put((channel, head))
 
+    def submit_call(self, fn: Callable[[], None]) -> None:
+        """Queue a call (an upgraded connection's callback); Overloaded once stopping."""
+        with self._lock:
+            if self._stopped:
+                raise Overloaded("the server is stopping")
+            self._queue.put(fn)
+
     def pending(self) -> int:
         return self._queue.qsize()
 
@@ -112,7 +124,7 @@ class WorkerPool:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if item is not None:
+            if isinstance(item, tuple):
                 channel = item[0]
                 answer = answer or overloaded_answer(self._ctx.error_bytes, STOPPING)
                 channel.send_nowait(answer)
@@ -132,6 +144,12 @@ class WorkerPool:
             waiting[index] = False
             if item is None:
                 return
+            if not isinstance(item, tuple):
+                try:
+                    item()
+                except Exception:
+                    self._ctx.error_log.exception("a call from an upgraded connection failed")
+                continue
             channel, head = item
             try:
                 self._serve(channel, head)
@@ -148,6 +166,8 @@ class WorkerPool:
             finally:
                 channel.end_request()  # the body's memory or temporary file goes now
             if outcome != KEEP:
+                if outcome == UPGRADED:
+                    return  # the I/O loop owns it now (micro.server.upgrade)
                 if outcome == CLOSE:
                     channel.close()
                 else:

@@ -9,6 +9,11 @@ returns. An app that sends more or fewer bytes than its Content-Length, or heade
 HTTP cannot carry, never desynchronises the connection: it is closed (or the client
 gets a 500 if nothing was sent yet). The return value says whether the connection
 may carry another request.
+
+Switching protocols: a request that asks for an ``Upgrade`` gets the environ entry
+``micro.upgrade`` (:mod:`micro.server.upgrade`); an app that calls it and answers
+``101`` has its head sent with its own ``Upgrade``/``Connection`` headers, and the
+connection goes to the I/O loop for good (:data:`UPGRADED`).
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ from .channel import Channel, ConnectionLost, IOTimeout
 from .context import ServerContext
 from .environ import FileWrapper, build_environ
 from .logs import access_line
+from .upgrade import UPGRADE_KEY, UpgradeProtocol
 
-__all__ = ["CLOSE", "KEEP", "LINGER", "run_exchange"]
+__all__ = ["CLOSE", "KEEP", "LINGER", "UPGRADED", "run_exchange"]
 
 _K_LENGTH, _K_CONNECTION, _K_HOP, _K_DATE, _K_SERVER = range(5)
 # Response header names the server looks at; every other header passes through as is.
@@ -77,6 +83,7 @@ class Exchange:
         "sent",
         "status",
         "status_code",
+        "upgrade",
     )
 
     def __init__(self, ctx: ServerContext, channel: Channel, head: RequestHead) -> None:
@@ -92,6 +99,13 @@ class Exchange:
         self.mode = _NOBODY
         self.remaining = 0
         self.sent = 0
+        self.upgrade: UpgradeProtocol | None = None
+
+    def set_upgrade(self, protocol: UpgradeProtocol) -> None:
+        """``environ["micro.upgrade"]``: if the app answers 101, ``protocol`` gets the socket."""
+        if self.head_sent:
+            raise InvalidResponse("micro.upgrade called after the response head was sent")
+        self.upgrade = protocol
 
     # -- WSGI callables -------------------------------------------------------------
     def start_response(
@@ -326,7 +340,19 @@ def _answer_error(exchange: Exchange, status: int, reason: str) -> None:
         )
 
 
-KEEP, CLOSE, LINGER = 0, 1, 2
+def _switch(ex: Exchange) -> None:
+    """Send the 101 head of an upgrade."""
+    lines = [(n, v) for n, v in ex.headers if n.lower() not in ("content-length", "date")]
+    try:
+        head = build_response_head("1.1", ex.status or "", lines)
+    except TypeError as exc:
+        raise InvalidResponse(f"header names and values must be str: {exc}") from None
+    ex.head_sent = True
+    ex.status_code = 101
+    ex.channel.sendall(head[:-2] + ex.ctx.clock.line(), ex.ctx.write_timeout)
+
+
+KEEP, CLOSE, LINGER, UPGRADED = 0, 1, 2, 3
 
 
 def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int:
@@ -343,10 +369,16 @@ def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int
     environ = build_environ(
         ctx.base_environ, ctx.header_keys, head, channel.peer, body, ctx.default_port
     )
+    if "HTTP_UPGRADE" in environ and ctx.adopt is not None:
+        environ[UPGRADE_KEY] = ex.set_upgrade
     started = time.time() if ctx.access_log is not None else 0.0
     result: Iterable[bytes] | None = None
     try:
         result = ctx.app(environ, ex.start_response)
+        if ex.upgrade is not None and ex.status is not None and ex.status[:4] == "101 ":
+            _switch(ex)
+            ex.keep_alive = False
+            return UPGRADED  # the finally below closes the result first
         if type(result) is list or type(result) is tuple:
             chunks: Iterable[bytes] = result
             if ex.status is not None and not ex.head_sent:
@@ -381,6 +413,11 @@ def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int
                 close()
             except Exception:
                 ctx.error_log.exception("error closing the response of %s", head.target)
+        if ex.status_code == 101 and ex.upgrade is not None and ctx.adopt is not None:
+            if ctx.access_log is not None:
+                _log_access(ctx.access_log, ex, environ, started)
+            channel.end_request()
+            ctx.adopt(channel, ex.upgrade)
     if ctx.access_log is not None:
         _log_access(ctx.access_log, ex, environ, started)
     if ex.keep_alive:
