@@ -1,0 +1,294 @@
+"""micro-websocket: one WebSocket connection on micro's I/O loop (wsproto underneath).
+
+A :class:`WebSocketConnection` is the protocol object handed to the server's
+``environ["micro.upgrade"]`` entry. The I/O loop calls it with the bytes that arrive;
+it parses frames with wsproto *on the loop thread*, answers pings, enforces the
+limits, and queues the handler's callbacks (``open``, ``on_message``, ``on_pong``,
+``on_close``) on the connection's :class:`~micro_websocket.serial.Serial`, which runs
+them on the worker pool in order.
+
+Limits (from the handler's :class:`Options`):
+
+- a message longer than ``max_message_size`` closes the connection with 1009;
+- silence for ``ping_interval`` sends a ping; no pong (or any frame) within
+  ``ping_timeout`` after it closes the connection (the peer is gone or stuck);
+- more than ``max_send_buffer`` bytes queued for a peer that does not read closes
+  with 1008 and drops the connection ``close_timeout`` later if it still does not read;
+- more than ``max_pending`` messages waiting for the handler stops reading from the
+  socket until the handler catches up (TCP then slows the sender down).
+
+One lock orders everything that touches the wsproto state (frames in and out,
+compression contexts), so ``write_message`` may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import (
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Message,
+    Ping,
+    Pong,
+    TextMessage,
+)
+from wsproto.extensions import Extension
+from wsproto.frame_protocol import CloseReason
+
+from micro.errors import MicroError
+from micro_websocket.serial import Serial
+
+__all__ = ["Options", "Transport", "WebSocketClosedError", "WebSocketConnection"]
+
+log = logging.getLogger("micro.websocket")
+
+GOING_AWAY = 1001
+MESSAGE_TOO_BIG = 1009
+POLICY_VIOLATION = 1008
+
+
+class WebSocketClosedError(MicroError, ConnectionError):
+    """A message was written to a WebSocket that is closed (or closing)."""
+
+
+class Transport(Protocol):
+    """The part of micro's upgrade transport (micro.server.upgrade) this module uses."""
+
+    @property
+    def buffered(self) -> int: ...
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+    def submit(self, fn: Callable[[], None]) -> None: ...
+    def call_soon(self, fn: Callable[[], None]) -> None: ...
+    def set_deadline(self, seconds: float | None) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+
+
+class Callbacks(Protocol):
+    """What the connection calls on its handler (all on the worker pool, in order)."""
+
+    def _ws_open(self) -> Any: ...
+    def _ws_message(self, message: str | bytes) -> Any: ...
+    def _ws_pong(self, data: bytes) -> Any: ...
+    def _ws_closed(self, code: int | None, reason: str | None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Options:
+    """The limits of one connection (from the ``websocket_*`` settings)."""
+
+    max_message_size: int = 10 * 1024 * 1024
+    ping_interval: float | None = 20.0
+    ping_timeout: float = 20.0
+    max_send_buffer: int = 4 * 1024 * 1024
+    close_timeout: float = 5.0
+    max_pending: int = 64
+
+
+class WebSocketConnection:
+    """The loop side of one WebSocket (an ``UpgradeProtocol`` for micro's server)."""
+
+    def __init__(
+        self,
+        handler: Callbacks,
+        extensions: list[Extension],
+        options: Options,
+        asyncio_loop: Callable[[], asyncio.AbstractEventLoop] | None,
+    ) -> None:
+        self.handler = handler
+        self.options = options
+        self._ws = Connection(ConnectionType.SERVER, extensions)
+        self._lock = threading.Lock()
+        self._asyncio_loop = asyncio_loop
+        self.transport: Transport | None = None
+        self.serial: Serial | None = None
+        self._fragments: list[Any] = []
+        self._fragment_size = 0
+        self._last_seen = 0.0
+        self._ping_sent = 0.0  # when the ping we wait a pong for left; 0 when none
+        self._closing_since = 0.0
+        self._paused = False
+        self._lost = False
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+
+    # -- any thread ---------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self.transport is not None and self._ws.state == ConnectionState.OPEN
+
+    def send(self, event: Event, *, strict: bool = True) -> None:
+        """Frame ``event`` and queue it; WebSocketClosedError if closing and ``strict``."""
+        transport = self.transport
+        if transport is None:
+            raise WebSocketClosedError("the WebSocket is not open yet (wait for open())")
+        overflow = False
+        with self._lock:
+            if self._lost or self._ws.state != ConnectionState.OPEN:
+                if strict:
+                    raise WebSocketClosedError("the WebSocket is closed")
+                return
+            if transport.buffered > self.options.max_send_buffer:
+                overflow = True
+            else:
+                transport.write(self._ws.send(event))
+        if overflow:
+            self.close(POLICY_VIOLATION, "the client does not read its messages")
+            if strict:
+                raise WebSocketClosedError("the client does not read: connection closed (1008)")
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake (any thread); a second call does nothing."""
+        transport = self.transport
+        if transport is None:
+            return
+        with self._lock:
+            if self._ws.state not in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+                return
+            remote_first = self._ws.state == ConnectionState.REMOTE_CLOSING
+            transport.write(self._ws.send(CloseConnection(code=code, reason=reason)))
+            if self.close_code is None:
+                self.close_code, self.close_reason = code, reason
+        if remote_first:
+            transport.close()  # both Close frames have been exchanged: end TCP
+        else:
+            # The peer should answer with its Close; if it never does, drop it.
+            transport.call_soon(self._start_close_timer)
+
+    # -- the I/O loop thread (micro's UpgradeProtocol) ----------------------------------
+    def connection_made(self, transport: Any, data: bytes) -> None:
+        self.transport = transport
+        self.serial = Serial(transport.submit, self._asyncio_loop)
+        self.serial.on_drained = self._drained
+        self._last_seen = time.monotonic()
+        self._schedule()
+        self.serial.call(self.handler._ws_open)
+        if data:
+            self.data_received(data)
+
+    def data_received(self, data: bytes) -> None:
+        transport, serial = self.transport, self.serial
+        if transport is None or serial is None:  # pragma: no cover - by construction
+            return
+        self._last_seen = time.monotonic()
+        self._ping_sent = 0.0
+        with self._lock:
+            try:
+                self._ws.receive_data(data)
+            except Exception:  # bytes after the peer's close: nothing more to read
+                return
+            events = list(self._ws.events())
+        for event in events:
+            if isinstance(event, Message):
+                self._message(event)
+            elif isinstance(event, Ping):
+                self.send(event.response(), strict=False)
+            elif isinstance(event, Pong):
+                serial.call(self._pong_callback(bytes(event.payload)))
+            elif isinstance(event, CloseConnection):
+                self._remote_close(event)
+        if not self._paused and len(serial) > self.options.max_pending:
+            self._paused = True
+            transport.pause_reading()
+        self._schedule()
+
+    def deadline_passed(self) -> None:
+        transport = self.transport
+        if transport is None:  # pragma: no cover - by construction
+            return
+        now = time.monotonic()
+        if self._closing_since:
+            transport.abort()  # the closing handshake took too long
+            return
+        if self._ping_sent:
+            self.close_code = self.close_code or 1006
+            self.close_reason = self.close_reason or "no pong within the ping timeout"
+            transport.abort()
+            return
+        interval = self.options.ping_interval
+        if interval and now - self._last_seen >= interval:
+            self._ping_sent = now
+            self.send(Ping(payload=b"micro"), strict=False)
+        self._schedule()
+
+    def server_stopping(self) -> None:
+        self.close(GOING_AWAY, "the server is stopping")
+
+    def connection_lost(self) -> None:
+        self._lost = True
+        if self.close_code is None:
+            self.close_code = 1006  # RFC 6455 7.1.5: closed without a Close frame
+        if self.serial is not None:
+            self.serial.call(lambda: self.handler._ws_closed(self.close_code, self.close_reason))
+
+    # -- helpers (loop thread) ----------------------------------------------------------
+    def _pong_callback(self, payload: bytes) -> Callable[[], Any]:
+        return lambda: self.handler._ws_pong(payload)
+
+    def _message(self, event: Message[Any]) -> None:
+        size = self._fragment_size + len(event.data)
+        if size > self.options.max_message_size:
+            self._fragments, self._fragment_size = [], 0
+            self.close(MESSAGE_TOO_BIG, f"message over {self.options.max_message_size} bytes")
+            return
+        if not event.message_finished:
+            self._fragments.append(event.data)
+            self._fragment_size = size
+            return
+        parts, self._fragments, self._fragment_size = self._fragments, [], 0
+        message: str | bytes
+        if isinstance(event, TextMessage):
+            message = "".join(parts) + event.data if parts else event.data
+        elif isinstance(event, BytesMessage):
+            message = b"".join(parts) + bytes(event.data) if parts else bytes(event.data)
+        else:  # pragma: no cover - wsproto has two message kinds
+            return
+        if self.serial is not None:
+            self.serial.call(lambda: self.handler._ws_message(message))
+
+    def _remote_close(self, event: CloseConnection) -> None:
+        if self.close_code is None:
+            self.close_code, self.close_reason = event.code, event.reason
+        transport = self.transport
+        if transport is None:  # pragma: no cover - by construction
+            return
+        with self._lock:
+            answer = self._ws.state == ConnectionState.REMOTE_CLOSING
+            if answer:
+                code = event.code
+                if code in (CloseReason.NO_STATUS_RCVD, CloseReason.ABNORMAL_CLOSURE):
+                    code = CloseReason.NORMAL_CLOSURE
+                transport.write(self._ws.send(CloseConnection(code=code)))
+        transport.close()  # our Close went out first, or now: the handshake is complete
+
+    def _start_close_timer(self) -> None:
+        if self.transport is not None and not self._closing_since:
+            self._closing_since = time.monotonic()
+            self.transport.set_deadline(self.options.close_timeout)
+
+    def _schedule(self) -> None:
+        transport = self.transport
+        if transport is None or self._closing_since:
+            return
+        if self._ping_sent:
+            transport.set_deadline(self.options.ping_timeout)
+        elif self.options.ping_interval:
+            transport.set_deadline(self.options.ping_interval)
+        else:
+            transport.set_deadline(None)
+
+    def _drained(self) -> None:
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
