@@ -159,6 +159,8 @@ class RedisBroker:
         self._redis.publish(self._prefix + group, kind + self._id + data)
 
     def start(self, deliver: Callable[[str, str | bytes], object]) -> None:
+        # A new id in each process: an app loaded before a fork shares its object.
+        self._id = os.urandom(8).hex().encode("ascii")
         self._stopping.clear()
         pubsub = self._redis.pubsub()
         pubsub.psubscribe(self._prefix + "*")
