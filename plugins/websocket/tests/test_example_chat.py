@@ -135,8 +135,10 @@ def _owner(server_port: int, client_port: int, pids: list[int]) -> int | None:
 def _serve_processes(redis_url: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
     env = {**os.environ, "CHAT_REDIS_URL": redis_url}
     process = subprocess.Popen(
-        [sys.executable, "-m", "micro", "serve", str(CHAT)]
-        + ["--bind", "127.0.0.1:0", "--threads", "2", "--processes", "2"],
+        [
+            *(sys.executable, "-m", "micro", "serve", str(CHAT)),
+            *("--bind", "127.0.0.1:0", "--threads", "2", "--processes", "2"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
