@@ -54,7 +54,6 @@ __all__ = ["UPGRADE_KEY", "WebSocketClosedError", "WebSocketHandler", "options_f
 log = logging.getLogger("micro.websocket")
 
 UPGRADE_KEY = "micro.upgrade"  # the server's environ entry (micro.server.upgrade)
-ASYNCIO_KEY = "micro.asyncio_loop"
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -215,7 +214,7 @@ class WebSocketHandler(RequestHandler):
         accept = base64.b64encode(hashlib.sha1(key.encode("ascii") + _GUID).digest())
         self._open_args = (args, kwargs)
         self._connection = WebSocketConnection(
-            self, extensions, options_from(self.settings), self.request.environ.get(ASYNCIO_KEY)
+            self, extensions, options_from(self.settings), self.app.asyncio_loop
         )
         upgrade(self._connection)
         self.set_status(101)
