@@ -17,6 +17,7 @@ from micro.http.forwarded import default_port
 
 from .body import BodyPolicy
 from .config import ServerConfig
+from .defer import Parked
 from .environ import base_environ
 from .logs import ACCESS_LOGGER, ERROR_LOGGER, DateClock, ErrorStream
 
@@ -49,6 +50,9 @@ class ServerContext:
         self.stopping = False
         # Set by the Server to the I/O loop's adopt (connections that answered 101).
         self.adopt: Callable[[Any, Any], None] | None = None
+        # Set by the Server to the worker pool's resume (micro.server.defer).
+        self.resume: Callable[[Any], None] | None = None
+        self.parked = Parked()
 
     def error_bytes(self, status: int, reason: str) -> bytes:
         return error_response(status, reason, date=self.clock.now(), server=self.server_name)

@@ -101,6 +101,7 @@ class Server:
             )
             pool = WorkerPool(ctx, self.config.threads, loop)
             ctx.adopt = loop.adopt
+            ctx.resume = pool.resume
             self._listener, self._ctx, self._loop, self._pool = listener, ctx, loop, pool
             self._stopped.clear()
             pool.start()
@@ -120,6 +121,10 @@ class Server:
             finished = True
             if self._loop is not None:
                 finished = self._loop.drain(timeout)
+            # Exchanges an app deferred (micro.defer) are finished by the workers once
+            # resumed: they get their share of the timeout before the workers stop.
+            parked = self._ctx.parked.wait_empty(max(0.0, deadline - time.monotonic()))
+            finished = finished and parked
             if self._pool is not None:
                 self._pool.stop(max(0.0, deadline - time.monotonic()))
                 finished = finished and self._pool.idle()

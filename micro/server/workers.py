@@ -33,7 +33,16 @@ from .channel import Channel, ConnectionLost, IOTimeout
 from .context import ServerContext
 from .limits import Overloaded, overloaded_answer
 from .logs import refused_line
-from .wsgi import CLOSE, KEEP, UPGRADED, run_exchange
+from .wsgi import (
+    CLOSE,
+    DEFERRED,
+    KEEP,
+    LINGER,
+    UPGRADED,
+    Exchange,
+    resume_exchange,
+    run_exchange,
+)
 
 __all__ = ["HandBack", "WorkerPool"]
 
@@ -148,7 +157,7 @@ class WorkerPool:
                 try:
                     item()
                 except Exception:
-                    self._ctx.error_log.exception("a call from an upgraded connection failed")
+                    self._ctx.error_log.exception("a queued call failed")
                 continue
             channel, head = item
             try:
@@ -157,17 +166,40 @@ class WorkerPool:
                 self._ctx.error_log.exception("unexpected server error; connection closed")
                 channel.close()
 
-    def _serve(self, channel: Channel, head: RequestHead) -> None:
+    def resume(self, exchange: Exchange) -> None:
+        """A deferred exchange was resumed (any thread): a worker finishes it."""
+        channel = exchange.channel
+
+        def finish() -> None:
+            try:
+                self._serve(channel, exchange.head, exchange)
+            except Exception:
+                self._ctx.error_log.exception("unexpected server error; connection closed")
+                channel.close()
+
+        try:
+            self.submit_call(finish)
+        except Overloaded:
+            channel.send_nowait(overloaded_answer(self._ctx.error_bytes, STOPPING))
+            channel.close()
+
+    def _serve(self, channel: Channel, head: RequestHead, resumed: Exchange | None = None) -> None:
         ctx = self._ctx
         parser = channel.parser
         while True:
+            outcome = LINGER
             try:
-                outcome = run_exchange(ctx, channel, head)
+                if resumed is not None:
+                    outcome = resume_exchange(resumed)
+                    resumed = None
+                else:
+                    outcome = run_exchange(ctx, channel, head)
             finally:
-                channel.end_request()  # the body's memory or temporary file goes now
+                if outcome != DEFERRED:  # a deferred app may still read its body
+                    channel.end_request()  # the body's memory or temporary file goes now
             if outcome != KEEP:
-                if outcome == UPGRADED:
-                    return  # the I/O loop owns it now (micro.server.upgrade)
+                if outcome in (UPGRADED, DEFERRED):
+                    return  # the I/O loop owns it now, or a resume() will go on with it
                 if outcome == CLOSE:
                     channel.close()
                 else:

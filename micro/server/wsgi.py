@@ -14,6 +14,10 @@ Switching protocols: a request that asks for an ``Upgrade`` gets the environ ent
 ``micro.upgrade`` (:mod:`micro.server.upgrade`); an app that calls it and answers
 ``101`` has its head sent with its own ``Upgrade``/``Connection`` headers, and the
 connection goes to the I/O loop for good (:data:`UPGRADED`).
+
+Answering later: ``micro.defer`` (:mod:`micro.server.defer`) parks the exchange
+(:data:`DEFERRED`): the worker lets go, and :func:`resume_exchange` finishes it on a
+worker once the app resumed it.
 """
 
 from __future__ import annotations
@@ -39,11 +43,12 @@ from micro.wsgitypes import ExcInfo
 
 from .channel import Channel, ConnectionLost, IOTimeout
 from .context import ServerContext
+from .defer import DEFER_KEY, Deferral
 from .environ import FileWrapper, build_environ
 from .logs import access_line
 from .upgrade import UPGRADE_KEY, UpgradeProtocol
 
-__all__ = ["CLOSE", "KEEP", "LINGER", "UPGRADED", "run_exchange"]
+__all__ = ["CLOSE", "DEFERRED", "KEEP", "LINGER", "UPGRADED", "resume_exchange", "run_exchange"]
 
 _K_LENGTH, _K_CONNECTION, _K_HOP, _K_DATE, _K_SERVER = range(5)
 # Response header names the server looks at; every other header passes through as is.
@@ -73,6 +78,8 @@ class Exchange:
     __slots__ = (
         "channel",
         "ctx",
+        "deferral",
+        "environ",
         "head",
         "head_sent",
         "headers",
@@ -81,6 +88,7 @@ class Exchange:
         "mode",
         "remaining",
         "sent",
+        "started",
         "status",
         "status_code",
         "upgrade",
@@ -100,6 +108,17 @@ class Exchange:
         self.remaining = 0
         self.sent = 0
         self.upgrade: UpgradeProtocol | None = None
+        self.deferral: Deferral | None = None
+        self.environ: dict[str, Any] = {}
+        self.started = 0.0
+
+    def defer(self) -> Callable[[Any], None]:
+        """``environ["micro.defer"]()``: the app answers later; returns ``resume(app)``."""
+        resume = self.ctx.resume
+        if resume is None or self.deferral is not None or self.head_sent:
+            raise InvalidResponse("micro.defer called twice, or after the head was sent")
+        self.deferral = Deferral(self.ctx.parked, lambda: resume(self))
+        return self.deferral.resume
 
     def set_upgrade(self, protocol: UpgradeProtocol) -> None:
         """``environ["micro.upgrade"]``: if the app answers 101, ``protocol`` gets the socket."""
@@ -352,7 +371,8 @@ def _switch(ex: Exchange) -> None:
     ex.channel.sendall(head[:-2] + ex.ctx.clock.line(), ex.ctx.write_timeout)
 
 
-KEEP, CLOSE, LINGER, UPGRADED = 0, 1, 2, 3
+KEEP, CLOSE, LINGER, UPGRADED, DEFERRED = 0, 1, 2, 3, 4
+_AGAIN = -1  # resumed before the deferring app returned: answer with the new app now
 
 
 def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int:
@@ -371,10 +391,34 @@ def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int
     )
     if "HTTP_UPGRADE" in environ and ctx.adopt is not None:
         environ[UPGRADE_KEY] = ex.set_upgrade
-    started = time.time() if ctx.access_log is not None else 0.0
+    if ctx.resume is not None:
+        environ[DEFER_KEY] = ex.defer
+    ex.environ = environ
+    ex.started = time.time() if ctx.access_log is not None else 0.0
+    outcome = _respond(ex, ctx.app)
+    while outcome == _AGAIN:
+        outcome = resume_exchange(ex)
+    return outcome
+
+
+def resume_exchange(ex: Exchange) -> int:
+    """Finish a deferred exchange with the app it was resumed with (on a worker)."""
+    app = ex.deferral.app if ex.deferral is not None else None
+    if app is None:  # pragma: no cover - only resumed exchanges come here
+        raise RuntimeError("resume_exchange on an exchange nobody resumed")
+    return _respond(ex, app)
+
+
+def _respond(ex: Exchange, app: Any) -> int:
+    """Call ``app`` and send what it answers; the outcome for the connection."""
+    ctx, channel, head, environ, started = ex.ctx, ex.channel, ex.head, ex.environ, ex.started
     result: Iterable[bytes] | None = None
     try:
-        result = ctx.app(environ, ex.start_response)
+        result = app(environ, ex.start_response)
+        deferral = ex.deferral
+        if deferral is not None and app is not deferral.app:
+            # The app deferred: the finally below closes what it returned.
+            return DEFERRED if deferral.park() else _AGAIN
         if ex.upgrade is not None and ex.status is not None and ex.status[:4] == "101 ":
             _switch(ex)
             ex.keep_alive = False
