@@ -112,8 +112,9 @@ class LoopThread:
             self._loop = self._thread = None
         if loop is not None and thread is not None and self._pid == os.getpid():
             loop.call_soon_threadsafe(loop.stop)
-            thread.join(5)
-            loop.close()
+            if thread is not threading.current_thread():
+                thread.join(5)
+                loop.close()
 
 
 def _async_step(middleware: Middleware, call_next: AsyncCallNext) -> AsyncCallNext:

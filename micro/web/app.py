@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -205,6 +206,8 @@ class App:
         self._mounts = Mounts()
         self._mounted_in: tuple[App, str] | None = None  # (parent, prefix) once mounted
         self._aio = LoopThread()
+        # The loop's thread ends with the App (tests and reloads build many Apps).
+        weakref.finalize(self, self._aio.stop)
         names = list(plugins)
         names += [n for n in self.settings.get("plugins", ()) if n not in names]
         if names:
