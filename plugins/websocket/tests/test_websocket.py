@@ -373,3 +373,46 @@ def test_server_stop_says_going_away(serve: Serve) -> None:
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=5)
         assert ws.close_code == 1001
+
+
+class Guard:
+    """A middleware that sees the handshake: no cookie, no WebSocket."""
+
+    name = "guard"
+
+    def __call__(self, request: Any, call_next: Any) -> Any:
+        from micro import HTTPError
+
+        if "user" not in request.cookies:
+            raise HTTPError(401, "log in first")
+        response = call_next(request)
+        response.headers.set("X-Guard", "passed")
+        return response
+
+
+class AsyncEcho(WebSocketHandler):
+    """Async callbacks: each awaits, and the next one waits for it."""
+
+    def open(self) -> None:
+        self.write_message("user " + self.request.cookies["user"])
+
+    async def on_message(self, message: str | bytes) -> None:
+        import asyncio
+
+        await asyncio.sleep(0.01 if message == "first" else 0)
+        self.write_message(message)
+
+
+def test_middleware_sees_the_handshake_and_async_callbacks_keep_order(serve: Serve) -> None:
+    app = App(plugins=["websocket"], middleware=[Guard()])
+    app.add_route("/ws", AsyncEcho)
+    host, port = serve(app)
+    refused = _status(host, port, _handshake(), path="/ws")
+    assert refused.startswith(b"HTTP/1.1 401 ")
+    with connect(f"ws://{host}:{port}/ws", additional_headers={"Cookie": "user=ann"}) as ws:
+        assert ws.response is not None
+        assert ws.response.headers["X-Guard"] == "passed"
+        assert ws.recv(timeout=5) == "user ann"
+        ws.send("first")
+        ws.send("second")
+        assert [ws.recv(timeout=5), ws.recv(timeout=5)] == ["first", "second"]
