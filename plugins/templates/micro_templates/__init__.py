@@ -52,7 +52,6 @@ class TemplatesPlugin:
         settings = app.settings
         engine = JinjaEngine(
             settings["template_path"],
-            debug=bool(settings.get("debug")),
             globals=settings["template_globals"],
         )
         app.set_template_engine(engine)

@@ -7,8 +7,9 @@ docs/templates.md). This engine adds what is Jinja2's to decide:
 
 - templates come from the ``template_path`` folder (or folders); autoescaping is
   on for ``.html``, ``.htm``, ``.xml`` and ``.xhtml`` templates and off for others;
-- in debug mode every render checks the file's modification time, so an edited
-  template shows on the next request; otherwise compiled templates are kept;
+- in debug mode (the app's ``debug`` setting, read at every render, so ``micro
+  serve --debug`` counts) every render checks the file's modification time, so an
+  edited template shows on the next request; otherwise compiled templates are kept;
 - any helper a plugin registered (``xsrf_form_html``, ``static_url`` ...) is
   found by its bare name, looked up only when a template uses it
   (:class:`HelperContext`), so a page that shows no XSRF field sets no XSRF cookie;
@@ -88,7 +89,6 @@ class JinjaEngine:
         self,
         path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
-        debug: bool = False,
         globals: Mapping[str, Any] | None = None,
     ) -> None:
         paths = [path] if isinstance(path, str | os.PathLike) else list(path)
@@ -99,13 +99,16 @@ class JinjaEngine:
         self.environment = _Environment(
             loader=jinja2.FileSystemLoader(self.paths),
             autoescape=jinja2.select_autoescape(AUTOESCAPE_EXTENSIONS, default_for_string=True),
-            auto_reload=debug,
+            auto_reload=False,  # set from the app's debug setting at each render
             keep_trailing_newline=True,
         )
         self.environment.globals.update(globals or {})
 
     def render(self, request: Request, name: str, context: Mapping[str, Any]) -> str:
         """The text of template ``name`` rendered with ``context``."""
+        debug = bool(request.app.settings.get("debug"))
+        if debug is not self.environment.auto_reload:
+            self.environment.auto_reload = debug
         try:
             return self.environment.get_template(name).render(context)
         except jinja2.TemplateSyntaxError as exc:

@@ -126,13 +126,13 @@ def test_an_error_in_template_code_shows_the_template_frame(
 
 def test_debug_mode_reloads_a_changed_template(tmp_path: Path) -> None:
     path = write(tmp_path, "page.html", "first")
-    debug, production = JinjaEngine(tmp_path, debug=True), JinjaEngine(tmp_path)
-    assert serve(debug, "page.html").get("/").text == "first"
+    developing, production = JinjaEngine(tmp_path), JinjaEngine(tmp_path)
+    assert serve(developing, "page.html", debug=True).get("/").text == "first"
     assert serve(production, "page.html").get("/").text == "first"
     path.write_text("second")
     later = os.stat(path).st_mtime + 2  # a new mtime even on a coarse clock
     os.utime(path, (later, later))
-    assert serve(debug, "page.html").get("/").text == "second"
+    assert serve(developing, "page.html", debug=True).get("/").text == "second"
     assert serve(production, "page.html").get("/").text == "first"  # compiled once, kept
 
 

@@ -4,6 +4,7 @@ templates."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,16 @@ def test_the_engine_is_the_apps(folders: tuple[Path, Path]) -> None:
 def test_a_missing_template_folder_stops_the_app_at_start_up(tmp_path: Path) -> None:
     with pytest.raises(PluginError, match=r"template_path '.*nowhere' is not a folder"):
         App(plugins=["templates"], settings={"template_path": str(tmp_path / "nowhere")})
+
+
+def test_debug_switched_on_after_start_up_reloads_templates(folders: tuple[Path, Path]) -> None:
+    """``micro serve --debug`` sets the setting on an app that is already built."""
+    app = make_app(folders)
+    client = TestApp(app)
+    assert client.get("/fn").html.title.text == "A function page"
+    app.settings["debug"] = True
+    base = folders[0] / "base.html"
+    base.write_text(LAYOUT.replace("<title>", "<title>Edited: "))
+    later = base.stat().st_mtime + 2  # a new mtime even on a coarse clock
+    os.utime(base, (later, later))
+    assert client.get("/fn").html.title.text == "Edited: A function page"
