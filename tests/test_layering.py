@@ -11,8 +11,8 @@ package). A module's layer is its first folder under micro/ (``micro/web/app.py`
   that import nothing of micro (but errors takes its phrases from status) and that
   every layer may import;
 - the command line and the testing layer (and micro's ``__init__``) may import any layer;
-- other packages: the standard library only, plus ``parse`` for routing and the test
-  tools (pytest, WebTest) for the testing layer;
+- other packages: the standard library only, plus the test tools (pytest, WebTest) for
+  the testing layer;
 - no module of micro imports a plugin distribution, matched by its top-level package
   (``micro_static.http`` is ``micro_static``), nor another module's ``_private`` name.
 
@@ -47,7 +47,6 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 ANYTHING = frozenset({"cli", "testing", "__init__", "__main__"})  # may import every layer
 THIRD_PARTY: dict[str, frozenset[str]] = {
-    "routing": frozenset({"parse"}),
     "testing": frozenset({"pytest", "webtest", "_pytest"}),
 }
 LAYERS = frozenset(ALLOWED) | ANYTHING

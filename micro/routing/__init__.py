@@ -48,7 +48,7 @@ Typed fields
     only the one spelling of a float: the shortest digits that read back as it, with
     no exponent and at least one digit after the point (``1.5``, ``2.0``, ``0.0001``;
     not ``1.50``, ``01.5``, ``1e3``, ``-1.5``, ``inf``). A segment may mix text and fields
-    (``"v{major:d}.{minor:d}"``, matched through ``parse``) when literal text separates
+    (``"v{major:d}.{minor:d}"``, matched as one regex) when literal text separates
     the fields; at most one ``path`` field per pattern, and it takes the rest of the
     path (literal text or fields may follow it: ``"/{p:path}/edit"``).
 

@@ -3,22 +3,21 @@
 Knows no HTTP and no dispatch structure. It applies the one rule
 that separates regex specs from typed patterns (:func:`classify`), turns a typed pattern
 into the literal segments and field segments the trie in :mod:`micro.routing._trie` is
-built from (:func:`compile_typed`; segments that mix text and fields are matched by a
-``parse`` Parser), and builds typed reverse URLs. Field types live in
-:mod:`micro.routing._types`, regex specs in :mod:`micro.routing._regex`.
+built from (:func:`compile_typed`; segments that mix text and fields are matched by one
+regex of their text and their fields' type regexes), and builds typed reverse URLs.
+Field types live in :mod:`micro.routing._types`, regex specs in :mod:`micro.routing._regex`.
 
 Every problem is raised as :class:`micro.errors.RoutingError` naming the pattern and why.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
-
-import parse  # type: ignore[import-untyped]  # ships .pyi but no py.typed
 
 from micro.errors import RoutingError
 from micro.routing._types import FieldType, FieldTypes
@@ -26,7 +25,7 @@ from micro.routing._types import FieldType, FieldTypes
 Kind = Literal["regex", "typed"]
 
 # A field is `{name}` or `{name:type}`; names are ASCII identifiers that start with a
-# letter (parse treats a leading underscore or digit as an anonymous field).
+# letter, so that each is a valid regex group name too.
 FIELD_RE = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)(?::([A-Za-z][A-Za-z0-9_]*))?\}")
 # What a regex quantifier in braces looks like: {3}, {2,}, {,5}, {2,5}.
 _QUANTIFIER_RE = re.compile(r"\{(?:\d+(?:,\d*)?|,\d+)\}")
@@ -86,15 +85,18 @@ class Segment:
     """One typed path segment with fields (or, when ``spans``, the rest of the path).
 
     A segment that is exactly one field (the common ``{id:d}``) is matched with the
-    type's own regex and converter; only mixed text goes through a ``parse`` Parser.
+    type's own regex and converter; mixed text is matched by one regex made of its
+    literal text and its fields' type regexes (as named groups), then converted.
     """
 
     __slots__ = ("exact", "fields", "name", "parser", "prefix", "spans", "text")
 
-    def __init__(self, text: str, fields: tuple[Field, ...], parser: Any, spans: bool) -> None:
+    def __init__(
+        self, text: str, fields: tuple[Field, ...], parser: re.Pattern[str] | None, spans: bool
+    ) -> None:
         self.text = text
         self.fields = fields
-        self.parser = parser  # a parse.Parser for mixed text, else None
+        self.parser = parser  # the regex of mixed text, else None
         self.spans = spans
         # PERF: the walk calls ``exact`` directly for one-field segments (else None).
         self.name: str = fields[0].name
@@ -107,12 +109,12 @@ class Segment:
         try:
             if self.exact is not None:
                 return [(self.name, self.exact(text))]
-            result = self.parser.parse(text)
+            m = self.parser.fullmatch(text)  # type: ignore[union-attr]  # mixed: set
+            if m is None:
+                return None
+            return [(f.name, f.type.convert(m.group(f.name))) for f in self.fields]
         except ValueError:  # no match, or a converter said no (a dot segment)
             return None
-        if result is None:
-            return None
-        return [(f.name, result.named[f.name]) for f in self.fields]
 
     @property
     def shape(self) -> str:
@@ -212,7 +214,7 @@ def compile_typed(pattern: str, types: FieldTypes) -> TypedPattern:
                 raise RoutingError(f"{pattern!r}: at most one 'path' field per pattern")
         fields.extend(seg_fields)
         whole = len(found) == 1 and found[0].group(0) == seg
-        parser = None if whole else _make_parser(pattern, seg, types)
+        parser = None if whole else _mixed_regex(pattern, seg, seg_fields)
         parts.append(Segment(seg, tuple(seg_fields), parser, spans))
         if spans:
             break
@@ -222,11 +224,26 @@ def compile_typed(pattern: str, types: FieldTypes) -> TypedPattern:
     return TypedPattern(tuple(parts), tuple(fields))
 
 
-def _make_parser(pattern: str, segment: str, types: FieldTypes) -> parse.Parser:
-    for a, b in zip(FIELD_RE.finditer(segment), list(FIELD_RE.finditer(segment))[1:], strict=False):
+def _mixed_regex(pattern: str, segment: str, fields: list[Field]) -> re.Pattern[str]:
+    """One regex for a segment that mixes text and fields: literal text escaped, each
+    field a named group holding its type's regex (which has no groups of its own)."""
+    found = list(FIELD_RE.finditer(segment))
+    for a, b in itertools.pairwise(found):
         if a.end() == b.start():
             raise RoutingError(
                 f"{pattern!r}: fields {a.group(0)} and {b.group(0)} need literal text between them"
             )
-    fmt = FIELD_RE.sub(lambda m: f"{{{m.group(1)}:micro{m.group(2) or 'seg'}}}", segment)
-    return parse.compile(fmt, extra_types=types.parse_types(), case_sensitive=True)
+    names = [f.name for f in fields]
+    if len(set(names)) != len(names):
+        raise RoutingError(f"{pattern!r}: a field name is used twice")
+    pieces: list[str] = []
+    at = 0
+    for m, field in zip(found, fields, strict=True):
+        pieces.append(re.escape(segment[at : m.start()]))
+        pieces.append(f"(?P<{field.name}>(?:{field.type.regex}))")
+        at = m.end()
+    pieces.append(re.escape(segment[at:]))
+    try:
+        return re.compile("".join(pieces))
+    except re.error as exc:
+        raise RoutingError(f"{pattern!r}: cannot combine its field regexes: {exc}") from None

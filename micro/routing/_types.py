@@ -23,8 +23,6 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-import parse  # type: ignore[import-untyped]  # ships .pyi but no py.typed
-
 from micro.errors import RoutingError
 from micro.routing._sample import sample_text
 
@@ -160,7 +158,6 @@ class FieldTypes:
 
     def __init__(self) -> None:
         self._types: dict[str, FieldType] = dict(FIELD_TYPES)
-        self._parse_types: dict[str, Callable[[str], Any]] | None = None
 
     def __contains__(self, name: object) -> bool:
         return name in self._types
@@ -174,16 +171,6 @@ class FieldTypes:
             raise RoutingError(
                 f"{pattern!r}: field {name!r} has unknown type {type_name!r} (known: {known})"
             ) from None
-
-    def parse_types(self) -> dict[str, Callable[[str], Any]]:
-        """Converters for ``parse`` (mixed segments), one per type, built once."""
-        if self._parse_types is None:
-            # parse treats some one-letter type names (d, x, e, ...) as numbers and adds
-            # a sign to their regex; private names keep our regexes exactly as written.
-            self._parse_types = {
-                "micro" + (ft.name or "seg"): _converter(ft) for ft in self._types.values()
-            }
-        return self._parse_types
 
     def define(
         self,
@@ -244,7 +231,6 @@ class FieldTypes:
         for text in texts:
             _check_example(ft, text)
         self._types[name] = ft
-        self._parse_types = None
         return ft
 
 
@@ -275,12 +261,3 @@ def _check_example(ft: FieldType, text: Any) -> None:
         raise RoutingError(
             f"{where}: to_python(to_url({value!r})) gives {back!r}, not the value back"
         )
-
-
-def _converter(ft: FieldType) -> Callable[[str], Any]:
-    # parse stores the regex on the converter, so it needs a function of its own.
-    def convert(text: str) -> Any:
-        return ft.convert(text)
-
-    decorated: Callable[[str], Any] = parse.with_pattern(ft.regex)(convert)
-    return decorated
