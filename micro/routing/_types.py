@@ -212,6 +212,10 @@ class FieldTypes:
             raise RoutingError(
                 f"field type {name!r}: {regex!r} is not a valid regex: {exc}"
             ) from None
+        if compiled.flags & ~re.UNICODE:
+            raise RoutingError(
+                f"field type {name!r}: {regex!r} sets global flags; scope them: (?i:...)"
+            )
         if compiled.groups:
             raise RoutingError(
                 f"field type {name!r}: {regex!r} has capturing groups; use (?:...) instead"

@@ -151,6 +151,7 @@ def test_user_type_to_python_value_error_is_no_match() -> None:
         (dict(regex=r"(?P<x>a)(?P=x)", to_python=str, to_url=str), "capturing groups"),
         (dict(regex=r"(?:a)\1", to_python=str, to_url=str), "not a valid regex"),
         (dict(regex=r"[a-z]+", to_python=str, to_url=None), "callables"),
+        (dict(regex=r"(?i)[a-z]+", to_python=str, to_url=str), "global flags"),
         (dict(regex=r"\w+(?<=\d)x", to_python=str, to_url=str), "examples="),
         (
             dict(regex=r"[0-9]+", to_python=int, to_url=lambda v: v, examples=["1"]),
@@ -178,6 +179,14 @@ def test_user_types_belong_to_their_router() -> None:
     one.add("/{y:year}", None)
     with pytest.raises(RoutingError, match="unknown type 'year'"):
         two.add("/{y:year}", None)
+
+
+def test_scoped_flags_work_in_mixed_segments() -> None:
+    router = Router()
+    router.field_type("word", regex=r"(?i:[a-z]+)", to_python=str.lower, to_url=str)
+    router.add("/w/x{a:word}-{b:d}", None, name="w")
+    assert router.match("/w/xAbC-3", "GET").kwargs == {"a": "abc", "b": 3}
+    assert router.reverse("w", "abc", 3) == "/w/xabc-3"
 
 
 def test_spanning_user_type() -> None:
