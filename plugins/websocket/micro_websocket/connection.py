@@ -47,13 +47,33 @@ from wsproto.frame_protocol import CloseReason
 from micro.errors import MicroError
 from micro_websocket.serial import Serial
 
-__all__ = ["Options", "Transport", "WebSocketClosedError", "WebSocketConnection"]
+__all__ = ["Options", "Transport", "WebSocketClosedError", "WebSocketConnection", "server_frame"]
 
 log = logging.getLogger("micro.websocket")
 
 GOING_AWAY = 1001
 MESSAGE_TOO_BIG = 1009
 POLICY_VIOLATION = 1008
+
+
+def server_frame(message: str | bytes) -> bytes:
+    """One whole unmasked, uncompressed frame of ``message`` (text for str, binary for bytes).
+
+    PERF: a broadcast builds it once and hands the same bytes to every connection that
+    negotiated no extension, instead of framing the message once per connection.
+    """
+    if isinstance(message, str):
+        opcode, payload = 0x81, message.encode("utf-8")
+    else:
+        opcode, payload = 0x82, bytes(message)
+    size = len(payload)
+    if size < 126:
+        head = bytes((opcode, size))
+    elif size < 65536:
+        head = bytes((opcode, 126)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((opcode, 127)) + size.to_bytes(8, "big")
+    return head + payload
 
 
 class WebSocketClosedError(MicroError, ConnectionError):
@@ -109,6 +129,8 @@ class WebSocketConnection:
         self.handler = handler
         self.options = options
         self._ws = Connection(ConnectionType.SERVER, extensions)
+        # Without extensions a message's frame is the same bytes for every peer.
+        self.plain = not extensions
         self._lock = threading.Lock()
         self._asyncio_loop = asyncio_loop
         self.transport: Transport | None = None
@@ -147,6 +169,27 @@ class WebSocketConnection:
             self.close(POLICY_VIOLATION, "the client does not read its messages")
             if strict:
                 raise WebSocketClosedError("the client does not read: connection closed (1008)")
+
+    def send_frame(self, frame: bytes) -> None:
+        """Queue a frame made by :func:`server_frame` (only when :attr:`plain`).
+
+        Safe beside :meth:`send`: this connection never sends a message in fragments,
+        so a whole frame can go between any two of wsproto's.
+        """
+        transport = self.transport
+        if transport is None:
+            raise WebSocketClosedError("the WebSocket is not open yet (wait for open())")
+        overflow = False
+        with self._lock:
+            if self._lost or self._ws.state != ConnectionState.OPEN:
+                raise WebSocketClosedError("the WebSocket is closed")
+            if transport.buffered > self.options.max_send_buffer:
+                overflow = True
+            else:
+                transport.write(frame)
+        if overflow:
+            self.close(POLICY_VIOLATION, "the client does not read its messages")
+            raise WebSocketClosedError("the client does not read: connection closed (1008)")
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake (any thread); a second call does nothing."""

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from micro.errors import ConfigError
-from micro_websocket.connection import WebSocketClosedError
+from micro_websocket.connection import WebSocketClosedError, server_frame
 
 if TYPE_CHECKING:
     from micro_websocket.handler import WebSocketHandler
@@ -107,10 +107,13 @@ class Groups:
         """Write ``message`` to this process's members of ``group`` only."""
         with self._lock:
             members = list(self._members.get(group, ()))
+        if not members:
+            return 0
+        frame = server_frame(message)
         sent = 0
         for handler in members:
             try:
-                handler.write_message(message, binary=isinstance(message, bytes))
+                handler.write_prepared(message, frame)
                 sent += 1
             except WebSocketClosedError:
                 self.leave(group, handler)

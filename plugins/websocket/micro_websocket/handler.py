@@ -135,6 +135,17 @@ class WebSocketHandler(RequestHandler):
         else:
             raise TypeError(f"write_message takes str, bytes or dict, not {type(message).__name__}")
 
+    def write_prepared(self, message: str | bytes, frame: bytes) -> None:
+        """:meth:`write_message` with ``frame = server_frame(message)`` made once by the
+        caller (a broadcast): sent as is when no extension (compression) is on."""
+        connection = self._connection
+        if connection is None:
+            raise WebSocketClosedError("the WebSocket is not open")
+        if connection.plain:
+            connection.send_frame(frame)
+        else:
+            self.write_message(message, binary=isinstance(message, bytes))
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake (the peer's answer ends the connection)."""
         if self._connection is not None:

@@ -416,3 +416,25 @@ def test_middleware_sees_the_handshake_and_async_callbacks_keep_order(serve: Ser
         ws.send("first")
         ws.send("second")
         assert [ws.recv(timeout=5), ws.recv(timeout=5)] == ["first", "second"]
+
+
+def test_a_broadcast_reaches_plain_and_compressed_members_alike(serve: Serve) -> None:
+    class Member(WebSocketHandler):
+        def open(self) -> None:
+            self.groups.join("all", self)
+            self.write_message("joined")
+
+    app = make_app()
+    app.add_route("/member", Member)
+    host, port = serve(app)
+    url = f"ws://{host}:{port}/member"
+    with connect(url, compression=None) as plain, connect(url) as deflated:
+        for ws in (plain, deflated):
+            assert ws.recv(timeout=5) == "joined"
+        from micro_websocket import groups_of
+
+        # The three frame lengths of RFC 6455 (7-bit, 16-bit, 64-bit), text and binary.
+        for message in ("short", "é" * 200, b"\x00\x01" * 40_000):
+            assert groups_of(app).publish("all", message) == 2
+            for ws in (plain, deflated):
+                assert ws.recv(timeout=5) == message
