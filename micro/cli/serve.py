@@ -176,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
     app = load_app(args.target, full_traceback=args.debug or args.reload)
     if args.debug:
         _enable_debug(app, args.target)
+        args.access_log = True  # while developing, every request is worth a line
     host, port = args.bind
     from_flags = dataclass_values(args, options())
     limit_names = {f.name for f in fields(Limits)}

@@ -19,6 +19,8 @@ from micro.errors import ConfigError
 from micro.http import Limits
 from micro.http.forwarded import PROXY_HEADERS
 
+from .logs import ACCESS_LOG_FORMATS
+
 __all__ = ["PRODUCTION", "ServerConfig", "default_threads"]
 
 SECONDS = "SECONDS"
@@ -114,7 +116,12 @@ class ServerConfig:
     backlog: int = _option(1024, "the listen queue", "N")
     url_scheme: str = "http"
     server_name: str = "micro"
-    access_log: bool = _option(False, "log each request (Combined Log Format) on stdout")
+    access_log: bool = _option(False, "log each request on stdout (on by itself with --debug)")
+    access_log_format: str = _option(
+        "combined",
+        "combined: Combined Log Format and the time taken in microseconds; json: an object a line",
+        choices=ACCESS_LOG_FORMATS,
+    )
     max_discard: int = _option(
         65536, "what the server still reads and drops after refusing a request", "BYTES"
     )
@@ -200,6 +207,11 @@ class ServerConfig:
             raise ConfigError(f"proxy_hops must not be negative, got {self.proxy_hops}")
         if self.proxy_hops and self.trusted_proxies:
             raise ConfigError("give proxy_hops or trusted_proxies, not both")
+        if self.access_log_format not in ACCESS_LOG_FORMATS:
+            raise ConfigError(
+                f"access_log_format must be one of {', '.join(ACCESS_LOG_FORMATS)},"
+                f" got {self.access_log_format!r}"
+            )
         if self.proxy_headers not in PROXY_HEADERS:
             raise ConfigError(
                 f"proxy_headers must be 'x-forwarded' or 'forwarded', got {self.proxy_headers!r}"

@@ -19,7 +19,7 @@ from .body import BodyPolicy
 from .config import ServerConfig
 from .defer import Parked
 from .environ import base_environ
-from .logs import ACCESS_LOGGER, ERROR_LOGGER, DateClock, ErrorStream
+from .logs import ERROR_LOGGER, AccessLog, DateClock, ErrorStream
 
 __all__ = ["ServerContext"]
 
@@ -35,8 +35,8 @@ class ServerContext:
         self.server_name = config.server_name
         self.clock = DateClock()
         self.error_log = logging.getLogger(ERROR_LOGGER)
-        self.access_log: logging.Logger | None = (
-            logging.getLogger(ACCESS_LOGGER) if config.access_log else None
+        self.access_log: AccessLog | None = (
+            AccessLog(config.access_log_format) if config.access_log else None
         )
         self.default_port = default_port(config.url_scheme)
         self.base_environ = base_environ(

@@ -49,7 +49,7 @@ from .body import CONTINUE, BodyPolicy
 from .channel import Channel, State
 from .config import ServerConfig
 from .limits import ConnectionLimit, Overloaded, overloaded_answer
-from .logs import ACCESS_LOGGER, ERROR_LOGGER, refused_line
+from .logs import ERROR_LOGGER, AccessLog
 from .upgrade import Upgraded, UpgradeProtocol
 
 __all__ = ["IOLoop"]
@@ -80,7 +80,7 @@ class IOLoop:
         self._max_discard = config.max_discard
         self._submit = submit
         self._error_bytes = error_bytes
-        self._access_log = logging.getLogger(ACCESS_LOGGER) if config.access_log else None
+        self._access_log = AccessLog(config.access_log_format) if config.access_log else None
         self._log = logging.getLogger(ERROR_LOGGER)
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -525,7 +525,7 @@ class IOLoop:
         answer = self._error_bytes(status, reason)
         channel.send_nowait(answer)
         if self._access_log is not None:
-            self._access_log.info("%s", refused_line(channel.peer[0], status, answer))
+            self._access_log.refused(channel.peer[0], status, answer)
 
     def _start_linger(self, channel: Channel) -> None:
         channel.shutdown_write()

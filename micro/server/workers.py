@@ -32,7 +32,6 @@ from .body import CONTINUE
 from .channel import Channel, ConnectionLost, IOTimeout
 from .context import ServerContext
 from .limits import Overloaded, overloaded_answer
-from .logs import refused_line
 from .wsgi import (
     CLOSE,
     DEFERRED,
@@ -267,5 +266,5 @@ class WorkerPool:
         with contextlib.suppress(ConnectionLost, IOTimeout):
             channel.sendall(answer, ctx.write_timeout)
         if ctx.access_log is not None:
-            ctx.access_log.info("%s", refused_line(channel.peer[0], status, answer))
+            ctx.access_log.refused(channel.peer[0], status, answer)
         self._loop.linger(channel)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import os
 import stat
 import time
@@ -45,7 +44,7 @@ from .channel import Channel, ConnectionLost, IOTimeout
 from .context import ServerContext
 from .defer import DEFER_KEY, Deferral
 from .environ import FileWrapper, build_environ
-from .logs import access_line
+from .logs import AccessLog
 from .upgrade import UPGRADE_KEY, UpgradeProtocol
 
 __all__ = ["CLOSE", "DEFERRED", "KEEP", "LINGER", "UPGRADED", "resume_exchange", "run_exchange"]
@@ -77,6 +76,7 @@ class Exchange:
 
     __slots__ = (
         "channel",
+        "clock",
         "ctx",
         "deferral",
         "environ",
@@ -111,6 +111,7 @@ class Exchange:
         self.deferral: Deferral | None = None
         self.environ: dict[str, Any] = {}
         self.started = 0.0
+        self.clock = 0.0  # perf_counter() when the app was first called, for the access log
 
     def defer(self) -> Callable[[Any], None]:
         """``environ["micro.defer"]()``: the app answers later; returns ``resume(app)``."""
@@ -395,6 +396,7 @@ def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int
         environ[DEFER_KEY] = ex.defer
     ex.environ = environ
     ex.started = time.time() if ctx.access_log is not None else 0.0
+    ex.clock = time.perf_counter() if ctx.access_log is not None else 0.0
     outcome = _respond(ex, ctx.app)
     while outcome == _AGAIN:
         outcome = resume_exchange(ex)
@@ -459,11 +461,11 @@ def _respond(ex: Exchange, app: Any) -> int:
                 ctx.error_log.exception("error closing the response of %s", head.target)
         if ex.status_code == 101 and ex.upgrade is not None and ctx.adopt is not None:
             if ctx.access_log is not None:
-                _log_access(ctx.access_log, ex, environ, started)
+                _log_access(ctx.access_log, ex, environ, started, time.perf_counter() - ex.clock)
             channel.end_request()
             ctx.adopt(channel, ex.upgrade)
     if ctx.access_log is not None:
-        _log_access(ctx.access_log, ex, environ, started)
+        _log_access(ctx.access_log, ex, environ, started, time.perf_counter() - ex.clock)
     if ex.keep_alive:
         return KEEP
     if not channel.parser.buffered and not head.keep_alive:
@@ -471,20 +473,23 @@ def _respond(ex: Exchange, app: Any) -> int:
     return LINGER
 
 
-def _log_access(logger: logging.Logger, ex: Exchange, environ: dict[str, Any], t: float) -> None:
+def _log_access(
+    log: AccessLog, ex: Exchange, environ: dict[str, Any], started: float, duration: float
+) -> None:
+    """One line for an answered request; ``duration``: from the app's call to the end."""
     head = ex.head
-    logger.info(
-        "%s",
-        access_line(
-            # Behind a trusted proxy (micro.server.proxy rewrote it): the client.
-            remote_addr=str(
-                environ["REMOTE_ADDR"] if "micro.proxy_peer" in environ else ex.channel.peer[0]
-            ),
-            timestamp=t,
-            request_line=f"{head.method} {head.target} HTTP/{head.http_version}",
-            status=ex.status_code,
-            size=ex.sent,
-            referer=environ.get("HTTP_REFERER"),
-            user_agent=environ.get("HTTP_USER_AGENT"),
+    log.request(
+        # Behind a trusted proxy (micro.server.proxy rewrote it): the client.
+        remote_addr=str(
+            environ["REMOTE_ADDR"] if "micro.proxy_peer" in environ else ex.channel.peer[0]
         ),
+        timestamp=started,
+        method=head.method,
+        target=head.target,
+        protocol=f"HTTP/{head.http_version}",
+        status=ex.status_code,
+        size=ex.sent,
+        referer=environ.get("HTTP_REFERER"),
+        user_agent=environ.get("HTTP_USER_AGENT"),
+        duration=duration,
     )

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,26 @@ def test_python_m_micro_serve_starts_answers_and_stops_on_ctrl_c(micro_serve: An
         status, err = served.stop(signal.SIGINT, timeout=10)
     assert status == 0
     assert "Traceback" not in err
+
+
+def test_debug_turns_the_access_log_on(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "micro", "serve", HELLO, "--bind", "127.0.0.1:0", "--debug"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        port = banner.split("127.0.0.1:")[1].split("/")[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/hi", timeout=5) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=15)
+    (line,) = [x for x in out.splitlines() if '"GET /hi HTTP/1.1"' in x]
+    assert line.startswith("127.0.0.1 - - [") and " 404 " in line
+    assert line.rsplit(" ", 1)[1].isdigit()  # the time taken, in microseconds

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +18,8 @@ Start = Callable[..., Any]
 CLF = re.compile(
     r"(?P<host>\S+) - - \[(?P<time>\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "
     r'"(?P<request>[^"\\]*(?:\\.[^"\\]*)*)" (?P<status>\d{3}) (?P<size>\d+|-) '
-    r'"(?P<referer>[^"\\]*(?:\\.[^"\\]*)*)" "(?P<agent>[^"\\]*(?:\\.[^"\\]*)*)"'
+    r'"(?P<referer>[^"\\]*(?:\\.[^"\\]*)*)" "(?P<agent>[^"\\]*(?:\\.[^"\\]*)*)" '
+    r"(?P<micros>\d+|-)"
 )
 
 
@@ -113,3 +116,44 @@ def test_a_bad_request_pipelined_behind_a_good_one_is_logged_too(
         ("GET /ok HTTP/1.1", "200"),
         ("-", "400"),
     ]
+
+
+def slow(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+    time.sleep(0.2)
+    start_response("200 OK", [("Content-Length", "4")])
+    return [b"slow"]
+
+
+def test_the_line_ends_with_the_time_taken_in_microseconds(
+    harness: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = harness.client(harness.serve(slow, access_log=True))
+    with caplog.at_level(logging.INFO, logger="micro.access"):
+        client.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.response()
+        client.send(b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n")  # the first is logged by now
+        client.response()
+    match = CLF.fullmatch(caplog.records[0].getMessage())
+    assert match is not None
+    assert 200_000 <= int(match["micros"]) < 10_000_000
+
+
+def test_json_access_log_is_one_object_a_line(
+    harness: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = harness.client(harness.serve(slow, access_log=True, access_log_format="json"))
+    with caplog.at_level(logging.INFO, logger="micro.access"):
+        client.send(b'GET /slow?x=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: a"b\r\n\r\n')
+        client.response()
+        client.send(b"GET /\x01evil HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.response().status == 400
+        deadline = time.monotonic() + 10  # the refusal is logged after it is sent
+        while len(caplog.records) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    first, refused = (json.loads(r.getMessage()) for r in caplog.records)
+    assert first["method"] == "GET" and first["target"] == "/slow?x=1"
+    assert (first["protocol"], first["status"], first["size"]) == ("HTTP/1.1", 200, 4)
+    assert first["user_agent"] == 'a"b' and first["referer"] is None
+    assert first["remote_addr"] == "127.0.0.1" and first["time"].endswith("+00:00")
+    assert 200 <= first["duration_ms"] < 10_000
+    assert (refused["target"], refused["status"], refused["duration_ms"]) == (None, 400, None)
