@@ -8,5 +8,14 @@ to the loop. See :mod:`micro.server.server` for the entry points re-exported her
 from micro.server.config import ServerConfig, default_threads
 from micro.server.environ import FileWrapper
 from micro.server.server import Server, serve
+from micro.server.stats import STATS_KEY, ServerStats
 
-__all__ = ["FileWrapper", "Server", "ServerConfig", "default_threads", "serve"]
+__all__ = [
+    "STATS_KEY",
+    "FileWrapper",
+    "Server",
+    "ServerConfig",
+    "ServerStats",
+    "default_threads",
+    "serve",
+]

@@ -37,6 +37,7 @@ import contextlib
 import logging
 import selectors
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -106,11 +107,9 @@ class IOLoop:
         )
         self._tls = config.ssl_context
         self._backlog = config.backlog
-        self._limit = (
-            ConnectionLimit(config.max_connections, self._wake)
-            if config.max_connections is not None
-            else None
-        )
+        # Counted even without max_connections: the count is one of the server's
+        # stats (micro.server.stats), and a lock per connection costs nothing visible.
+        self._limit = ConnectionLimit(config.max_connections or sys.maxsize, self._wake)
         self._accept_paused = False
         self._draining = False
         self._finishing = False
@@ -234,6 +233,11 @@ class IOLoop:
             self._log.exception("the I/O loop failed; the server stops accepting")
         finally:
             self._shutdown()
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections accepted and not yet closed."""
+        return self._limit.open
 
     def _accept(self, everything: bool = False) -> None:
         limit = self._limit

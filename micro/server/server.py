@@ -27,6 +27,7 @@ from .context import ServerContext
 from .limits import Overloaded
 from .loop import IOLoop
 from .proxy import ProxyFix
+from .stats import STATS_KEY, ServerStats
 from .workers import WorkerPool
 
 __all__ = ["Server", "serve"]
@@ -102,6 +103,11 @@ class Server:
             pool = WorkerPool(ctx, self.config.threads, loop)
             ctx.adopt = loop.adopt
             ctx.resume = pool.resume
+
+            def stats() -> ServerStats:
+                return ServerStats(loop.open_connections, pool.pending(), pool.busy(), pool.threads)
+
+            ctx.base_environ[STATS_KEY] = stats
             self._listener, self._ctx, self._loop, self._pool = listener, ctx, loop, pool
             self._stopped.clear()
             pool.start()

@@ -113,6 +113,14 @@ class WorkerPool:
     def pending(self) -> int:
         return self._queue.qsize()
 
+    def busy(self) -> int:
+        """Threads not waiting for work: running the app, sending, or reading ahead."""
+        return sum(1 for waiting in self._waiting if not waiting)
+
+    @property
+    def threads(self) -> int:
+        return len(self._threads)
+
     def stop(self, timeout: float) -> None:
         """Let queued requests finish, then end the threads (waiting up to ``timeout``)."""
         with self._lock:

@@ -18,9 +18,10 @@ environment when it is first imported:
   seconds in a daemon thread, started by its first request.
 
 The server gauges come from the ``micro.server_stats`` WSGI environ entry that
-micro's server provides (see :mod:`micro.server.stats`): a callable returning the
-current numbers. Under another WSGI server the entry is absent and those gauges are
-left out; the request metrics work the same.
+micro's server provides (see :mod:`micro.server.stats`): a callable returning a
+``ServerStats`` (connections, pending, busy, threads) of this process. Under
+another WSGI server the entry is absent and those gauges are left out; the request
+metrics work the same.
 """
 
 from __future__ import annotations

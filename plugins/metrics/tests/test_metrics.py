@@ -213,6 +213,8 @@ def test_under_processes_every_process_is_counted(tmp_path: Path) -> None:
             scraped = value(samples, total, route="metrics", method="GET", status="200")
             assert (scraped or 0) == scrape - 1  # a scrape is counted once it is answered
             assert value(samples, "micro_requests_in_flight") == 1
+            # Each process samples its own server; the gauges add up the live ones.
+            assert value(samples, "micro_workers") == 4  # 2 processes x 2 threads
     finally:
         server.terminate()
         server.communicate(timeout=30)
@@ -241,3 +243,27 @@ TestApp(app).get("/")
     samples = parse(body.decode())
     assert value(samples, "micro_requests_total", route="/", method="GET", status="200") == 1
     assert not any(name.startswith("gauge_live") for name in os.listdir(tmp_path))
+
+
+def test_the_server_gauges_come_from_micro_server(
+    served: tuple[str, threading.Event, threading.Event],
+) -> None:
+    url, entered, release = served
+    slow = threading.Thread(target=get, args=(url + "/slow",))
+    slow.start()
+    try:
+        assert entered.wait(10)
+        samples = parse(get(url + "/metrics")[2])
+    finally:
+        release.set()
+        slow.join(10)
+    assert value(samples, "micro_workers") == 4  # LiveServer's threads
+    assert value(samples, "micro_workers_busy") == 2  # the slow request and the scrape
+    assert value(samples, "micro_worker_queue_depth") == 0
+    assert value(samples, "micro_open_connections") == 2
+
+
+def test_under_another_server_the_server_gauges_are_absent() -> None:
+    app, _, _ = make_app()
+    text = TestApp(app).get("/metrics").text  # WebTest: no micro.server_stats
+    assert "micro_workers" not in text and "micro_open_connections" not in text
