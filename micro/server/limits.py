@@ -44,6 +44,7 @@ class ConnectionLimit:
         self.maximum = maximum
         self._wake = wake
         self._open = 0
+        self._connections = 0
         self._blocked = False
         self._lock = threading.Lock()
 
@@ -63,6 +64,23 @@ class ConnectionLimit:
                 return False
             self._open += 1
             return True
+
+    @property
+    def connections(self) -> int:
+        """Connections accepted and not yet closed (a slot taken for an accept that
+        then found nothing is not one)."""
+        return self._connections
+
+    def connected(self) -> None:
+        """The slot just taken holds an accepted connection."""
+        with self._lock:
+            self._connections += 1
+
+    def closed(self) -> None:
+        """A connection :meth:`connected` counted has closed: its slot is free."""
+        with self._lock:
+            self._connections -= 1
+        self.release()
 
     def release(self) -> None:
         with self._lock:

@@ -237,7 +237,7 @@ class IOLoop:
     @property
     def open_connections(self) -> int:
         """Client connections accepted and not yet closed."""
-        return self._limit.open
+        return self._limit.connections
 
     def _accept(self, everything: bool = False) -> None:
         limit = self._limit
@@ -270,7 +270,8 @@ class IOLoop:
                 channel = Channel(sock, peer, self._limits)
                 channel.set_deadline(State.IDLE, self._idle_timeout)
             if limit is not None:
-                channel.on_close = limit.release
+                limit.connected()
+                channel.on_close = limit.closed
             if channel.state == State.IDLE:
                 # PERF: the request usually arrives with the connection; reading it
                 # now spares a registration, a wait and an unregistration.
