@@ -52,6 +52,35 @@ def test_debug_page_shows_the_traceback_escaped(path: str) -> None:
         assert "<b>local" not in page
 
 
+def test_debug_page_puts_your_frames_first_with_context_and_collapses_micro() -> None:
+    page = TestApp(make_app(debug=True)).get("/boom", status=500).text
+    yours = page.index('class="frame yours"')
+    collapsed = page.index("frames of micro and libraries</summary>")
+    # This file's frame comes first, highlighted; micro's own come after, in <details>.
+    assert "test_debug.py" in page[yours:collapsed]
+    assert "micro/web/app.py" not in page[:collapsed]
+    assert "micro/web/app.py" in page[collapsed:]
+    assert page.count('class="frame yours"') == 1
+    # Context: the line before the failing one, and the failing line marked.
+    frame = page[yours:collapsed]
+    assert "secret_local = &quot;&lt;b&gt;local &amp; value&lt;/b&gt;&quot;" in frame
+    (current,) = [line for line in frame.split('<span class="current">')[1:2]]
+    assert current.split("</span>")[0].strip().endswith("raise ValueError(EVIL + secret_local)")
+
+
+def test_a_failure_inside_micro_shows_every_frame_open() -> None:
+    from micro.web.debug import is_app_file, traceback_page
+
+    try:
+        App(middleware=[object()])  # type: ignore[list-item]  # micro raises, no app frame
+    except Exception as exc:
+        inside = exc.__traceback__.tb_next if exc.__traceback__ else None  # from micro down
+        page = traceback_page(500, "Internal Server Error", (type(exc), exc, inside))
+    assert "frames of micro and libraries" not in page and "Traceback (most recent" in page
+    assert is_app_file(__file__) and not is_app_file(sys.modules["micro"].__file__ or "")
+    assert not is_app_file(pytest.__file__) and not is_app_file("<frozen importlib>")
+
+
 @pytest.mark.parametrize("path", ["/boom", "/handler"])
 def test_no_traceback_without_debug(path: str) -> None:
     res = TestApp(make_app(debug=False)).get(path, status=500)
