@@ -21,7 +21,10 @@ Lookups per framework: micro ``Router.match(path, method, host)``; werkzeug
 Falcon ``CompiledRouter.find(path)``; Bottle ``Router.match(environ)``; Tornado
 ``Application.find_handler(request)`` (on a prebuilt request). Each lookup's answer is
 checked before it is timed. Registration time is the CPU time to build the largest table
-(and for werkzeug, Falcon and Bottle, the compile their first lookup triggers).
+measured (and for werkzeug and Falcon, the compile their first lookup triggers); a
+router whose registration would take longer than ``--max-build`` seconds at the next
+size (predicted from the last size as if it grew quadratically, which Falcon's and
+Bottle's do) is not measured there, and a note says so.
 
 Blocks of ~``--block`` seconds run interleaved over every case and framework in each
 round, timed with the thread's CPU clock; the table gives the median over rounds of
@@ -269,16 +272,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="write the report as markdown here")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     parser.add_argument("--kinds", default=",".join(SIZES))
+    parser.add_argument(
+        "--max-build",
+        type=float,
+        default=60.0,
+        help="skip a size whose registration would take longer (CPU seconds, predicted)",
+    )
     args = parser.parse_args(argv)
     frameworks = [f for f in args.frameworks.split(",") if f]
     kinds = [k for k in args.kinds.split(",") if k]
 
     cases: dict[tuple[str, int, str], tuple[Lookup, int]] = {}
     build_s: dict[tuple[str, str], float] = {}
+    build_n: dict[tuple[str, str], int] = {}
     notes: list[str] = []
     for kind in kinds:
+        previous: dict[str, tuple[int, float]] = {}
         for n in SIZES[kind]:
             for fw in frameworks:
+                if fw in previous:
+                    # A router whose registration grows quadratically would take hours
+                    # at the next size: predict from the last one (as if quadratic)
+                    # and say so rather than wait.
+                    n0, s0 = previous[fw]
+                    predicted = s0 * (n / n0) ** 2
+                    if predicted > args.max_build:
+                        notes.append(
+                            f"- {fw}, {kind} x {n:,}: not measured: registering {n0:,} took"
+                            f" {s0:.1f} s CPU; at that growth {n:,} would take up to"
+                            f" ~{predicted:,.0f} s (over --max-build {args.max_build:g} s)"
+                        )
+                        continue
                 try:
                     last, first, seconds = BUILDERS[fw](kind, n)
                 except NotImplementedError as exc:
@@ -290,11 +314,12 @@ def main(argv: list[str] | None = None) -> int:
                         f"{fw}: not installed ({exc}); pip install -r benchmarks/requirements.txt"
                     )
                     return 2
+                previous[fw] = (n, seconds)
                 cases[(kind, n, fw)] = (last, calibrate(last, args.block))
                 if first is not None and n == SIZES[kind][-1]:
                     cases[(kind, n, fw + " first")] = (first, calibrate(first, args.block))
-                if n == SIZES[kind][-1]:
-                    build_s[(kind, fw)] = seconds
+                build_s[(kind, fw)] = seconds  # the largest size measured
+                build_n[(kind, fw)] = n
             print(f"built {kind} x {n}", file=sys.stderr)
 
     times: dict[tuple[str, int, str], list[float]] = {key: [] for key in cases}
@@ -317,8 +342,11 @@ def main(argv: list[str] | None = None) -> int:
                 row.append(fmt(median(values), 1) if values else "-")
             rows.append(row)
         largest = SIZES[kind][-1]
-        reg = ["registration of the largest table (s)"]
-        reg += [fmt(build_s[(kind, fw)], 2) if (kind, fw) in build_s else "-" for fw in frameworks]
+        reg = ["registration, largest table measured (CPU s)"]
+        reg += [
+            f"{build_s[(kind, fw)]:.2f} ({build_n[(kind, fw)]:,})" if (kind, fw) in build_s else "-"
+            for fw in frameworks
+        ]
         rows.append(reg)
         label = {"typed": "typed `/r{i}/{x:d}`", "regex": r"regex `/x{i}-(\d+)`"}.get(kind, kind)
         label = {"mixed": "mixed segment `/p{i}-{x:d}`", "hosts": "hosts"}.get(kind, label)
