@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from micro.errors import RoutingError
-from micro.routing._patterns import PATH_SAFE
+from micro.routing._patterns import PATH_SAFE, strip_anchors
 
 _META = frozenset(".^$|)")
 _QUANT = re.compile(r"(?:[*+?]|\{(?:\d+(?:,\d*)?|,\d+)\})[?+]?")
@@ -262,8 +262,10 @@ def literal_end(pattern: str) -> tuple[str, bool]:
     that text is all of the pattern (a regex that matches one text only).
 
     ``("", False)`` when it cannot tell: a top-level ``|``, a verbose pattern (where
-    spaces and ``#`` are not literal).
+    spaces and ``#`` are not literal). A leading ``^`` and trailing ``$`` (Tornado's
+    ``r"api\\.example\\.com$"``) change nothing: the pattern is fullmatched anyway.
     """
+    pattern = strip_anchors(pattern)
     compiled = re.compile(pattern)
     if compiled.flags & re.VERBOSE:
         return "", False

@@ -114,6 +114,21 @@ def test_host_patterns_with_a_literal_end_are_indexed_others_always_tried() -> N
     assert router.match("/", "GET", "nope.test").route.target == "default"
 
 
+def test_anchored_host_patterns_are_indexed_and_named_like_unanchored_ones() -> None:
+    router = Router()
+    for h in range(10):
+        router.add("/", h, host=rf"^h{h}\.test$", name=f"r{h}")
+    assert router.match("/", "GET", "h7.test").route.target == 7
+    assert router.url_for("r7") == "http://h7.test/"
+    one, many = Router(), Router()
+    one.add("/", 0, host=r"h0\.test$")
+    for h in range(1000):
+        many.add("/", h, host=rf"h{h}\.test$")
+    work_one = work_done(lambda: one.match("/", "GET", "h0.test"))
+    work_last = work_done(lambda: many.match("/", "GET", "h999.test"))
+    assert work_last <= 1.5 * work_one, (work_one, work_last)
+
+
 def test_non_ascii_host_names_still_match_case_insensitively() -> None:
     # U+212A KELVIN SIGN matches 'k' when case is ignored; the index is ASCII only,
     # so such a name tries every host pattern as the rule says.
