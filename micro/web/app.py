@@ -135,7 +135,7 @@ class _ClosingBody:
 
     __slots__ = ("body", "files")
 
-    def __init__(self, body: Iterable[bytes], files: list[Any]) -> None:
+    def __init__(self, body: Iterable[bytes], files: tuple[Any, ...]) -> None:
         self.body = body
         self.files = files
 
@@ -152,7 +152,7 @@ class _ClosingBody:
                 f.close()
 
 
-def _close_uploads(files: list[Any], response: Response) -> None:
+def _close_uploads(files: tuple[Any, ...], response: Response) -> None:
     """Close spooled upload files once the response no longer needs them."""
     if type(response.body) is list:
         for f in files:
@@ -522,23 +522,14 @@ class App:
             except UnicodeError:
                 path = ""
         try:
-            route, args, kwargs = self.router.match(
+            match = self.router.match(
                 path, method, environ.get("HTTP_HOST", "") if self._host_routing else ""
             )
         except MicroError as exc:
-            request = Request(app=self, environ=environ, method=method, path=path)
+            request = Request.for_match(self, environ, path, None)
             return request, self._no_route(exc, environ, path, method)
-        request = Request(
-            app=self,
-            environ=environ,
-            method=method,
-            path=path,
-            route=route,
-            path_args=args,
-            path_kwargs=kwargs,
-        )
-        endpoint: Endpoint = route.target  # AppRouter makes every target an Endpoint
-        return request, endpoint
+        endpoint: Endpoint = match.route.target  # AppRouter makes every target an Endpoint
+        return Request.for_match(self, environ, path, match), endpoint
 
     def _run_chain(self, request: Request, endpoint: Endpoint) -> Response:
         """The endpoint's middleware chain; exceptions become error responses here."""
@@ -557,14 +548,21 @@ class App:
         same time builds the same chain), so the per-request path only calls it.
         """
         self.freeze()
+        run = endpoint.__call__  # PERF: a bound method calls faster than the instance
+        middleware = [*self._middleware, *endpoint.middleware]
+        if not middleware:
+            # Nothing sees the answer before _run_chain, which turns an HTTPError into
+            # its page exactly as ``innermost`` below would.
+            endpoint.chain = run
+            return run
 
         def innermost(request: Request) -> Response:
             try:
-                return endpoint(request)
+                return run(request)
             except HTTPError as exc:  # as an answer, so that middleware see it
                 return self.handle_error(request, exc)
 
-        chain = build_chain([*self._middleware, *endpoint.middleware], innermost, endpoint.skip)
+        chain = build_chain(middleware, innermost, endpoint.skip)
         endpoint.chain = chain
         return chain
 
@@ -625,7 +623,7 @@ class App:
         self, request: Request, response: Response, start_response: StartResponse
     ) -> Iterable[bytes]:
         """Content-Length for buffered bodies, no body for HEAD, sendfile for files."""
-        files = request.parsed_files()
+        files = request.open_files
         if files:
             _close_uploads(files, response)
         status = response.status

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 from micro.errors import ConfigError, HTTPError
 from micro.http.forwarded import default_port
 from micro.plugins.bodies import Form, FormBody, UploadedFile
-from micro.routing import Query, Route, Router
+from micro.routing import Match, Query, Route, Router
 from micro.web.cookies import parse_cookie_header
 from micro.web.flash import Flash, add_flash, take_flashes
 from micro.web.forms import URLENCODED, no_parser, parse_options_header, parse_urlencoded
@@ -138,6 +138,9 @@ class Request:
     _body_arguments: dict[str, list[str]] | None = None
     _arguments: dict[str, list[str]] | None = None
     _files: dict[str, list[UploadedFile]] | None = None
+    #: the uploads parsed so far (the App closes them when the response is done);
+    #: empty until the body is read as multipart/form-data
+    open_files: tuple[UploadedFile, ...] = ()
     _body: bytes | None = None
     _json: Any = _NOT_YET
     _session: Session | None = None
@@ -163,6 +166,26 @@ class Request:
         self.route = route
         self.path_args = path_args
         self.path_kwargs: dict[str, Any] = {} if path_kwargs is None else path_kwargs
+
+    @classmethod
+    def for_match(
+        cls, app: AppContext, environ: Environ, path: str, match: Match | None
+    ) -> Request:
+        """The App's constructor: the request for ``environ`` and its routing ``match``.
+
+        PERF: positional, and ``__init__`` is skipped: in CPython 3.11 matching seven
+        keyword arguments costs about 0.3 µs, a tenth of a hello-world request.
+        """
+        self = cls.__new__(cls)
+        self.app = app
+        self.environ = environ
+        self.method = environ["REQUEST_METHOD"]
+        self.path = path
+        if match is None:
+            self.route, self.path_args, self.path_kwargs = None, (), {}
+        else:
+            self.route, self.path_args, self.path_kwargs = match
+        return self
 
     # -- cheap, always-there facts -------------------------------------------------
 
@@ -397,6 +420,7 @@ class Request:
     def _parse_body(self) -> tuple[dict[str, list[str]], dict[str, list[UploadedFile]]]:
         if self._body_arguments is None or self._files is None:
             self._body_arguments, self._files = self._read_form()
+            self.open_files = tuple(f for items in self._files.values() for f in items)
         return self._body_arguments, self._files
 
     def _read_form(self) -> Form:
@@ -447,11 +471,6 @@ class Request:
         raises ConfigError.
         """
         return self._parse_body()[1]
-
-    def parsed_files(self) -> list[UploadedFile]:
-        """The uploads parsed so far, without reading the body (the App closes them)."""
-        files = self._files
-        return [f for items in files.values() for f in items] if files else []
 
     @property
     def query_arguments(self) -> dict[str, list[str]]:
