@@ -252,9 +252,13 @@ def _ssl_context(args: argparse.Namespace) -> Any:
 
 
 def _run_processes(args: argparse.Namespace, app: WSGIApp, config: Any) -> int:
+    from micro.cli.reload import is_child
     from micro.server.processes import Supervisor
+    from micro.server.signals import GRACEFUL_SIGNALS
 
-    supervisor = Supervisor(app, config, args.processes)
+    # A --reload child stops on its supervisor's SIGTERM only (see serve_as_child).
+    stop_signals = (signal.SIGTERM,) if is_child() else GRACEFUL_SIGNALS
+    supervisor = Supervisor(app, config, args.processes, stop_signals=stop_signals)
     try:
         address = supervisor.bind()
     except OSError as exc:

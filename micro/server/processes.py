@@ -37,7 +37,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -93,6 +93,7 @@ class Supervisor:
         processes: int,
         *,
         reuse_port: bool | None = None,
+        stop_signals: Sequence[int] = GRACEFUL_SIGNALS,
     ) -> None:
         if processes < 1:
             raise ConfigError(f"processes must be at least 1, got {processes}")
@@ -103,6 +104,9 @@ class Supervisor:
         self.config = config
         self.processes = processes
         self.reuse_port = reuse_port_available() if reuse_port is None else reuse_port
+        # What stops the processes: SIGTERM alone when a --reload supervisor above
+        # forwards the terminal's Ctrl-C itself (SIGINT would count it twice).
+        self.stop_signals = tuple(stop_signals)
         self._log = logging.getLogger(ERROR_LOGGER)
         self._socket: socket.socket | None = None
         self._children: dict[int, float] = {}  # pid -> start time
@@ -164,7 +168,7 @@ class Supervisor:
         for fd in (wake_r, wake_w, self._started_r):
             os.set_blocking(fd, False)
         previous_fd = signal.set_wakeup_fd(wake_w)
-        handled = (*GRACEFUL_SIGNALS, signal.SIGCHLD)
+        handled = (*self.stop_signals, signal.SIGCHLD)
         previous = {signum: signal.signal(signum, self._on_signal) for signum in handled}
         try:
             for _ in range(self.processes):

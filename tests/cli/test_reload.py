@@ -280,3 +280,35 @@ def test_a_supervisor_killed_outright_takes_its_child_with_it(
     while not gone(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert gone(child), "the child went on serving with no supervisor"
+
+
+def test_ctrl_c_under_reload_with_processes_lets_requests_finish(tmp_path: Path) -> None:
+    (tmp_path / "slow_app.py").write_text(SLOW_APP)
+    serve = [sys.executable, "-m", "micro", "serve", "slow_app.py", "--bind", "127.0.0.1:0"]
+    process = subprocess.Popen(
+        [*serve, "--processes", "2", "--threads", "2", "--reload", "--reload-interval", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    lines = Lines(process)
+    try:
+        port = lines.wait_for(SERVING)[1]
+        results: list[str] = []
+        request = threading.Thread(target=fetch, args=(f"http://127.0.0.1:{port}/slow", results))
+        request.start()
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "entered").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGINT)  # the terminal's Ctrl-C, to the whole group
+        request.join(timeout=20)
+        assert results == ["done"]
+        assert process.wait(timeout=20) == 0
+        assert not any("stopping the processes now" in line for line in lines.seen)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        lines.close()
