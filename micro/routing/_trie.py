@@ -52,7 +52,7 @@ class Match(NamedTuple):
     kwargs: dict[str, Any]
 
 
-class Endpoint:
+class MethodTable:
     """Routes that share one pattern, told apart by method."""
 
     __slots__ = ("any", "by_method")
@@ -143,11 +143,11 @@ class _Node:
         self.literal: dict[str, _Node] = {}
         self.dynamic: Choices[tuple[Segment, _Node]] = Choices()  # one-segment fields
         self.dynamic_by_text: dict[str, _Node] = {}
-        self.tails: Choices[tuple[Segment, Endpoint]] = Choices()  # spanning 'path' fields
-        self.tails_by_text: dict[str, Endpoint] = {}
-        self.regexes: Choices[tuple[RegexSpec, Endpoint]] = Choices()
-        self.regexes_by_text: dict[str, Endpoint] = {}
-        self.endpoint: Endpoint | None = None
+        self.tails: Choices[tuple[Segment, MethodTable]] = Choices()  # spanning 'path' fields
+        self.tails_by_text: dict[str, MethodTable] = {}
+        self.regexes: Choices[tuple[RegexSpec, MethodTable]] = Choices()
+        self.regexes_by_text: dict[str, MethodTable] = {}
+        self.endpoint: MethodTable | None = None
         self.shape = _LITERAL_ONLY
 
     def refresh(self) -> None:
@@ -190,7 +190,7 @@ class Group:
         # PERF: all-literal paths, for one dict lookup before any walk. Such a route is
         # always the walk's first candidate (a literal segment is tried first at every
         # node), so finding it here changes no answer.
-        self.static: dict[str, Endpoint] = {}
+        self.static: dict[str, MethodTable] = {}
 
     def add(self, route: Route) -> None:
         spec = route.spec
@@ -214,7 +214,7 @@ class Group:
             key = strip_anchors(route.pattern)
             endpoint = node.regexes_by_text.get(key)
             if endpoint is None:
-                endpoint = node.regexes_by_text[key] = Endpoint()
+                endpoint = node.regexes_by_text[key] = MethodTable()
                 node.regexes.append(spec.literal, (spec, endpoint))
                 node.refresh()
             endpoint.add(route)
@@ -227,7 +227,7 @@ class Group:
             if part.spans:
                 endpoint = node.tails_by_text.get(part.text)
                 if endpoint is None:
-                    endpoint = node.tails_by_text[part.text] = Endpoint()
+                    endpoint = node.tails_by_text[part.text] = MethodTable()
                     node.tails.append(part.prefix, (part, endpoint))
                     node.refresh()
                 endpoint.add(route)
@@ -239,7 +239,7 @@ class Group:
                 node.refresh()
             node = child
         if node.endpoint is None:
-            node.endpoint = Endpoint()
+            node.endpoint = MethodTable()
             if all(isinstance(part, str) for part in spec.parts):
                 self.static[spec.shape] = node.endpoint  # no fields: shape is the path
         node.endpoint.add(route)
