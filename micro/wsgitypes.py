@@ -2,7 +2,10 @@
 
 A leaf like :mod:`micro.errors`: it imports nothing of micro. The server, the App, the
 command line and the testing helpers all speak WSGI; naming its shapes once here
-replaces ``dict[str, Any]`` and ``Callable[..., Any]`` at each of those seams.
+replaces ``dict[str, Any]`` and ``Callable[..., Any]`` at each of those seams. The
+environ entries micro's server adds (``micro.upgrade``, ``micro.defer``,
+``micro.server_stats``) are named here too: the server fills them, the App and plugins
+read them, and neither side may import the other.
 """
 
 from __future__ import annotations
@@ -11,7 +14,17 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
-__all__ = ["Environ", "ExcInfo", "HeaderList", "StartResponse", "WSGIApp", "Write"]
+__all__ = [
+    "DEFER_KEY",
+    "STATS_KEY",
+    "UPGRADE_KEY",
+    "Environ",
+    "ExcInfo",
+    "HeaderList",
+    "StartResponse",
+    "WSGIApp",
+    "Write",
+]
 
 Environ: TypeAlias = dict[str, Any]
 """The environ: CGI-style keys (str) to values of several types (PEP 3333)."""
@@ -36,3 +49,17 @@ class StartResponse(Protocol):
 
 WSGIApp: TypeAlias = Callable[[Environ, StartResponse], Iterable[bytes]]
 """A WSGI application."""
+
+
+# micro's server's own environ entries; under any other WSGI server they are absent,
+# so read them with ``environ.get``.
+UPGRADE_KEY = "micro.upgrade"
+"""``environ[UPGRADE_KEY](protocol)`` before answering 101: the I/O loop takes the socket
+(:mod:`micro.server.upgrade`)."""
+
+DEFER_KEY = "micro.defer"
+"""``resume = environ[DEFER_KEY]()`` then ``resume(wsgi_app)`` later: the request holds no
+worker meanwhile (:mod:`micro.server.defer`)."""
+
+STATS_KEY = "micro.server_stats"
+"""``environ[STATS_KEY]()`` returns the server's :class:`micro.server.ServerStats` now."""

@@ -41,13 +41,14 @@ import select
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from types import FrameType
 from typing import Any, TextIO
+
+from micro.web.debug import library_roots
 
 __all__ = [
     "CHILD_ENV",
@@ -69,18 +70,9 @@ def is_child() -> bool:
     return bool(os.environ.get(CHILD_ENV))
 
 
-def _library_roots() -> tuple[str, ...]:
-    roots = set()
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        path = sysconfig.get_paths().get(key)
-        if path:
-            roots.add(os.path.realpath(path) + os.sep)
-    return tuple(sorted(roots))
-
-
 def watched_files(modules: Iterable[Any] | None = None) -> set[str]:
     """Source files of ``modules`` (default: every loaded one) outside the libraries."""
-    roots = _library_roots()
+    roots = library_roots()
     files = set()
     for module in list(sys.modules.values()) if modules is None else modules:
         path = getattr(module, "__file__", None)

@@ -23,11 +23,9 @@ import time
 from collections.abc import Callable
 
 from micro.errors import InvalidResponse
-from micro.wsgitypes import WSGIApp
+from micro.wsgitypes import DEFER_KEY, WSGIApp
 
 __all__ = ["DEFER_KEY", "Deferral", "Parked"]
-
-DEFER_KEY = "micro.defer"
 
 
 class Parked:

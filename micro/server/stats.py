@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-__all__ = ["STATS_KEY", "ServerStats", "StatsSource"]
+from micro.wsgitypes import STATS_KEY
 
-STATS_KEY = "micro.server_stats"
+__all__ = ["STATS_KEY", "ServerStats", "StatsSource"]
 
 
 class ServerStats(NamedTuple):

@@ -31,12 +31,11 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from micro.wsgitypes import UPGRADE_KEY
+
 from .channel import Channel, ConnectionLost, State
 
 __all__ = ["UPGRADE_KEY", "Hub", "Transport", "UpgradeProtocol", "Upgraded"]
-
-UPGRADE_KEY = "micro.upgrade"
-"""The environ entry: ``environ[UPGRADE_KEY](protocol)`` before answering 101."""
 
 _SEND_BATCH = 256 * 1024  # bytes joined for one send() from the queued pieces
 

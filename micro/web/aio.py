@@ -43,15 +43,12 @@ if TYPE_CHECKING:
     import concurrent.futures
 
 __all__ = [
-    "DEFER_KEY",
     "AsyncCallNext",
     "LoopThread",
     "build_async_chain",
     "is_async_callable",
 ]
 
-DEFER_KEY = "micro.defer"
-"""micro's server: ``resume = environ[DEFER_KEY]()`` then ``resume(wsgi_app)`` later."""
 
 AsyncCallNext = Callable[[Request], Coroutine[Any, Any, Response]]
 _T = TypeVar("_T")

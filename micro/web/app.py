@@ -60,7 +60,7 @@ from micro.routing import (
     TrailingSlashRedirect,
 )
 from micro.status import PHRASES, STATUS_LINES, reason_phrase
-from micro.web.aio import DEFER_KEY, LoopThread, build_async_chain
+from micro.web.aio import LoopThread, build_async_chain
 from micro.web.cookies import mark_secure
 from micro.web.endpoint import Answer, AppRouter, Endpoint, make_endpoint
 from micro.web.errorpages import default_error_page
@@ -71,7 +71,7 @@ from micro.web.mount import Mount, Mounts, mounted_environ
 from micro.web.request import Request
 from micro.web.response import FileBody, Response, to_response
 from micro.web.signing import create_signed_value, decode_signed_value
-from micro.wsgitypes import Environ, ExcInfo, StartResponse
+from micro.wsgitypes import DEFER_KEY, Environ, ExcInfo, StartResponse
 
 if TYPE_CHECKING:
     import asyncio

@@ -26,7 +26,7 @@ from types import FrameType
 
 from micro.wsgitypes import ExcInfo
 
-__all__ = ["is_app_file", "traceback_page"]
+__all__ = ["is_app_file", "library_roots", "traceback_page"]
 
 CONTEXT = 3
 """Source lines shown on each side of a frame's current line."""
@@ -44,7 +44,8 @@ _REPR.maxstring = _REPR.maxother = 200
 _MICRO = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
-def _library_roots() -> tuple[str, ...]:
+def library_roots() -> tuple[str, ...]:
+    """The standard library's and installed packages' folders (real paths, each ending in /)."""
     paths = sysconfig.get_paths()
     roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(k)}
     return tuple(os.path.realpath(r) + os.sep for r in sorted(roots))
@@ -58,7 +59,7 @@ def is_app_file(filename: str, libraries: tuple[str, ...] | None = None) -> bool
     real = os.path.realpath(filename)
     if real.startswith(_MICRO) or os.path.abspath(filename).startswith(_MICRO):
         return False
-    return not real.startswith(libraries if libraries is not None else _library_roots())
+    return not real.startswith(libraries if libraries is not None else library_roots())
 
 
 def _locals(frame_locals: dict[str, object]) -> str:
@@ -102,7 +103,7 @@ def traceback_page(status: int, reason: str, exc_info: ExcInfo) -> str:
     exc_type, exc, tb = exc_info
     title = html.escape(f"{status}: {reason}")
     summary = html.escape("".join(traceback.format_exception_only(exc_type, exc)).strip())
-    libraries = _library_roots()
+    libraries = library_roots()
     walked = list(traceback.walk_tb(tb))
     mine = [(f, n) for f, n in walked if is_app_file(f.f_code.co_filename, libraries)]
     others = [(f, n) for f, n in walked if not is_app_file(f.f_code.co_filename, libraries)]

@@ -43,10 +43,10 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from micro.wsgitypes import STATS_KEY
+
 __all__ = ["SERVER_GAUGES", "STATS_KEY", "Instruments", "multiprocess_dir"]
 
-STATS_KEY = "micro.server_stats"
-"""The WSGI environ entry micro's server fills with a callable returning its numbers."""
 
 # (attribute of the server's stats, metric name, help)
 SERVER_GAUGES: tuple[tuple[str, str, str], ...] = (

@@ -40,6 +40,7 @@ from wsproto.events import BytesMessage, Ping, TextMessage
 from wsproto.extensions import Extension, PerMessageDeflate
 
 from micro import HTTPError, RequestHandler
+from micro.wsgitypes import UPGRADE_KEY
 from micro_websocket.connection import (
     Options,
     WebSocketClosedError,
@@ -53,7 +54,6 @@ __all__ = ["UPGRADE_KEY", "WebSocketClosedError", "WebSocketHandler", "options_f
 
 log = logging.getLogger("micro.websocket")
 
-UPGRADE_KEY = "micro.upgrade"  # the server's environ entry (micro.server.upgrade)
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
