@@ -48,8 +48,12 @@ SINGLETON_FIELDS = frozenset(
 )
 
 
-def parse_head(head: str, limits: Limits) -> RequestHead:
-    """Parse ``head`` (request line and field lines, CRLF-separated, no final CRLF)."""
+def parse_head(head: str, limits: Limits, known_host: str = "") -> RequestHead:
+    """Parse ``head`` (request line and field lines, CRLF-separated, no final CRLF).
+
+    ``known_host`` is a non-empty Host value that passed the checks before (the
+    parser remembers its connection's): the same value is not checked again.
+    """
     line_end = head.find("\r\n")
     if line_end < 0:
         request_line, fields = head, ""
@@ -96,13 +100,14 @@ def parse_head(head: str, limits: Limits) -> RequestHead:
         if lowered.find("\nhost:", at + 6) >= 0:
             raise BadRequest("more than one Host field")
         host = fields[at + 6 : fields.index("\r", at + 6)].strip(" \t")
-        if grammar.HOST.fullmatch(host) is None or host[:1] == ":":
-            raise BadRequest("invalid Host field")
-        if not host and version == "1.1" and authority is None:
-            # RFC 9112 §3.2: only a target without an authority may have an empty
-            # Host, and every origin-form target of an http(s) server has one.
-            raise BadRequest("empty Host field")
-        _check_port(host, "Host field")
+        if host != known_host or not host:
+            if grammar.HOST.fullmatch(host) is None or host[:1] == ":":
+                raise BadRequest("invalid Host field")
+            if not host and version == "1.1" and authority is None:
+                # RFC 9112 §3.2: only a target without an authority may have an empty
+                # Host, and every origin-form target of an http(s) server has one.
+                raise BadRequest("empty Host field")
+            _check_port(host, "Host field")
     elif version == "1.1":
         raise BadRequest("missing Host field")
     else:

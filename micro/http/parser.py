@@ -111,6 +111,7 @@ class RequestParser:
         "_buf",
         "_eof",
         "_error",
+        "_host",
         "_limits",
         "_line_end",
         "_quick_limit",
@@ -129,6 +130,9 @@ class RequestParser:
         self._body_total = 0  # chunked bytes so far, for max_body_bytes
         self._scan = 0  # buffer prefix already searched for the end of a section
         self._line_end = -1  # where the request line ends, once seen in a partial head
+        # PERF: the last Host field value that passed its checks: a connection's
+        # requests nearly always repeat it, and it is not checked again.
+        self._host = ""
         limits = self._limits
         # Heads shorter than this cannot pass a size limit before they are complete.
         self._quick_limit = min(limits.max_request_line + 1, limits.max_header_bytes + 4)
@@ -242,6 +246,12 @@ class RequestParser:
 
     def _head(self) -> Event:
         buf = self._buf
+        if not buf:
+            # PERF: the usual state after a response: nothing to search, nothing
+            # that could be a fault.
+            if self._eof:
+                return ConnectionClosed()
+            return NEED_DATA
         if buf.startswith(b"\r\n"):
             # RFC 9112 §2.2: empty lines before a request-line are ignored.
             del buf[: _LEADING_CRLF.match(buf).end()]  # type: ignore[union-attr]
@@ -261,7 +271,9 @@ class RequestParser:
         del buf[: end + 4]
         self._scan = 0
         self._line_end = -1
-        request = parse_head(head, self._limits)
+        request = parse_head(head, self._limits, self._host)
+        if request.scheme is None:  # origin-form: the host is the checked Host field
+            self._host = request.host
         if request.chunked:
             self._state = _CHUNK_LINE
             self._body_total = 0
@@ -312,24 +324,26 @@ class RequestParser:
             arrived = end + 3  # a limit passed at the last byte never fired
             start = 0
             bare = _BARE_CR_OR_LF.search(buf, 0, end + 4)
-        error: ProtocolError
+        # PERF: which limit applies is decided here, but its error is built only
+        # when raised (most calls raise nothing).
         if not head:
             # Incomplete after max_trailer_bytes + 4 bytes: the trailer field lines
             # hold more than max_trailer_bytes.
             limit_at = limits.max_trailer_bytes + 3
-            error = HeaderFieldsTooLarge("trailer section too large")
         else:
             if self._line_end < 0:
                 self._line_end = buf.find(b"\r\n", start, limits.max_request_line + 2)
             if self._line_end < 0:
                 limit_at = limits.max_request_line + 1
-                error = URITooLong("request line too long")
             else:
                 limit_at = self._line_end + limits.max_header_bytes + 4
-                error = HeaderFieldsTooLarge("header section too large")
         bare_at = arrived if bare is None else bare.end() - 1
         if limit_at < arrived and limit_at < bare_at:
-            raise error
+            if not head:
+                raise HeaderFieldsTooLarge("trailer section too large")
+            if self._line_end < 0:
+                raise URITooLong("request line too long")
+            raise HeaderFieldsTooLarge("header section too large")
         if bare is not None:
             if bare.group().endswith(b"\n"):
                 raise BadRequest("bare LF (lines must end with CRLF)")

@@ -282,3 +282,26 @@ def test_request_line_limit_is_exact_however_fed(extra: int) -> None:
     expected = "ok" if extra == 0 else 414
     limits = Limits(max_request_line=25)
     assert [outcome_fed(raw, limits, size) for size in (len(raw), 1, 5)] == [expected] * 3
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [("a b", "invalid Host field"), ("h:99999", "port out of range"), ("", "empty Host")],
+)
+def test_a_connection_that_changes_its_host_has_the_new_one_checked(
+    host: str, reason: str
+) -> None:
+    # The parser skips the checks for a Host value its connection already sent:
+    # any other value is checked in full, however many good requests came before.
+    good = b"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n"
+    parser = RequestParser()
+    for _ in range(3):
+        parser.feed(good)
+        head = parser.next_event()
+        assert isinstance(head, RequestHead)
+        assert head.host == "example.com:8080"
+        assert isinstance(parser.next_event(), EndOfMessage)
+    assert parser.next_event() is NEED_DATA
+    parser.feed(b"GET / HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n")
+    with pytest.raises(BadRequest, match=reason):
+        parser.next_event()
