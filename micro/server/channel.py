@@ -25,6 +25,7 @@ from micro.errors import MicroError
 from micro.http import Data, EndOfMessage, Limits, RequestHead, RequestParser
 
 from .body import Body, BodyPolicy
+from .environ import ConnectionEnviron
 
 __all__ = ["Channel", "ConnectionLost", "IOTimeout", "State", "poll_ready"]
 
@@ -69,6 +70,7 @@ class Channel:
         "closed",
         "deadline",
         "discard",
+        "environ",
         "fd",
         "head",
         "on_close",
@@ -90,6 +92,9 @@ class Channel:
         self.head: RequestHead | None = None  # the request being read or served
         self.body: Body | None = None  # its body, when it has one
         self.discard = 0  # CLOSING: input bytes still to drop before closing at once
+        # What every request's environ on this connection starts from (set by the
+        # first request a worker serves: micro.server.wsgi).
+        self.environ: ConnectionEnviron | None = None
         # Called once when the connection closes (the max_connections count).
         self.on_close: Callable[[], None] | None = None
 

@@ -77,6 +77,32 @@ def base_environ(
     }
 
 
+class ConnectionEnviron:
+    """What the environ of every request on one connection starts from.
+
+    PERF: built once per connection (the shared keys, the peer's address and port),
+    and the last Host value's SERVER_NAME/SERVER_PORT split is kept: a connection's
+    requests nearly always repeat it.
+    """
+
+    __slots__ = ("base", "host", "server")
+
+    def __init__(self, shared: dict[str, Any], peer: tuple[str, int]) -> None:
+        base = shared.copy()
+        base["REMOTE_ADDR"] = peer[0]
+        base["REMOTE_PORT"] = str(peer[1])
+        self.base = base
+        self.host = ""
+        self.server = ("", "")
+
+    def server_for(self, host: str, default_port: str) -> tuple[str, str]:
+        """SERVER_NAME and SERVER_PORT for a (non-empty) Host value."""
+        if host != self.host:
+            self.server = split_host(host, default_port)
+            self.host = host
+        return self.server
+
+
 def _header_key(name: str) -> str | None:
     if "_" in name:
         # X-Foo_Bar and X-Foo-Bar would both become HTTP_X_FOO_BAR: drop the
@@ -90,15 +116,14 @@ def _header_key(name: str) -> str | None:
 
 
 def build_environ(
-    base: dict[str, Any],
+    conn: ConnectionEnviron,
     keys: dict[str, str | None],
     head: RequestHead,
-    peer: tuple[str, int],
     body: BinaryIO,
     default_port: str,
 ) -> dict[str, Any]:
     """The PEP 3333 environ for one request (``keys`` caches header-name conversions)."""
-    env = base.copy()
+    env = conn.base.copy()
     path = head.path
     if "%" in path:
         path = unquote_to_bytes(path).decode("latin-1")
@@ -106,12 +131,10 @@ def build_environ(
     env["PATH_INFO"] = path
     env["QUERY_STRING"] = head.query
     env["SERVER_PROTOCOL"] = _PROTOCOLS.get(head.http_version) or "HTTP/" + head.http_version
-    env["REMOTE_ADDR"] = peer[0]
-    env["REMOTE_PORT"] = str(peer[1])
     env["REQUEST_URI"] = env["RAW_URI"] = head.target
     env["wsgi.input"] = body
     if head.host:
-        env["SERVER_NAME"], env["SERVER_PORT"] = split_host(head.host, default_port)
+        env["SERVER_NAME"], env["SERVER_PORT"] = conn.server_for(head.host, default_port)
     for name, value in head.headers:
         try:
             key = keys[name]

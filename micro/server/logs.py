@@ -229,15 +229,17 @@ class DateClock:
     def now(self) -> str:
         """The IMF-fixdate of the current second."""
         cached = self._cached
-        if cached[0] != int(time.time()):
-            cached = self._update(int(time.time()))
+        second = int(time.time())
+        if cached[0] != second:
+            cached = self._update(second)
         return cached[1]
 
     def line(self) -> bytes:
         """``Date: <now>`` with the CRLF CRLF that ends a response head."""
         cached = self._cached
-        if cached[0] != int(time.time()):
-            cached = self._update(int(time.time()))
+        second = int(time.time())
+        if cached[0] != second:
+            cached = self._update(second)
         return cached[2]
 
 

@@ -43,7 +43,7 @@ from micro.wsgitypes import ExcInfo
 from .channel import Channel, ConnectionLost, IOTimeout
 from .context import ServerContext
 from .defer import DEFER_KEY, Deferral
-from .environ import FileWrapper, build_environ
+from .environ import ConnectionEnviron, FileWrapper, build_environ
 from .logs import AccessLog
 from .upgrade import UPGRADE_KEY, UpgradeProtocol
 
@@ -387,9 +387,10 @@ def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int
     # The I/O loop read the whole body (micro.server.body): wsgi.input is memory
     # or a local file, never the network.
     body = channel.body.stream() if channel.body is not None else io.BytesIO()
-    environ = build_environ(
-        ctx.base_environ, ctx.header_keys, head, channel.peer, body, ctx.default_port
-    )
+    conn = channel.environ
+    if conn is None:
+        conn = channel.environ = ConnectionEnviron(ctx.base_environ, channel.peer)
+    environ = build_environ(conn, ctx.header_keys, head, body, ctx.default_port)
     if "HTTP_UPGRADE" in environ and ctx.adopt is not None:
         environ[UPGRADE_KEY] = ex.set_upgrade
     if ctx.resume is not None:

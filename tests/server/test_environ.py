@@ -79,6 +79,30 @@ def test_a_host_with_an_empty_port_gives_the_name_and_the_default_port(harness: 
         assert (env["SERVER_NAME"], env["SERVER_PORT"]) == (name, "80")
 
 
+def test_each_request_on_a_connection_gets_its_own_host_and_a_fresh_environ(
+    harness: Any,
+) -> None:
+    # What a connection's requests share is built once; what each one says is its own.
+    host, port = harness.serve(environ_app)
+    client = harness.client((host, port))
+    local_port = str(client.sock.getsockname()[1])
+    sent = [
+        (b"Host: a.example:81\r\nX-One: 1\r\n", ("a.example", "81"), True),
+        (b"Host: a.example:81\r\n", ("a.example", "81"), False),
+        (b"Host: b.example\r\n", ("b.example", "80"), False),
+        (b"Host: a.example:81\r\n", ("a.example", "81"), False),
+    ]
+    for fields, server, one in sent:
+        client.send(b"GET / HTTP/1.1\r\n" + fields + b"\r\n")
+        env = json.loads(client.response().body)
+        assert (env["SERVER_NAME"], env["SERVER_PORT"]) == server
+        assert (env["REMOTE_ADDR"], env["REMOTE_PORT"]) == ("127.0.0.1", local_port)
+        assert ("HTTP_X_ONE" in env) is one
+    client.send(b"GET / HTTP/1.0\r\n\r\n")  # no Host: the bound address again
+    env = json.loads(client.response().body)
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("127.0.0.1", str(port))
+
+
 def test_absolute_form_authority_wins_over_host(harness: Any) -> None:
     client = harness.client(harness.serve(environ_app))
     client.send(b"GET http://real.example/p?q HTTP/1.1\r\nHost: other.example\r\n\r\n")
