@@ -288,9 +288,7 @@ def test_request_line_limit_is_exact_however_fed(extra: int) -> None:
     ("host", "reason"),
     [("a b", "invalid Host field"), ("h:99999", "port out of range"), ("", "empty Host")],
 )
-def test_a_connection_that_changes_its_host_has_the_new_one_checked(
-    host: str, reason: str
-) -> None:
+def test_a_connection_that_changes_its_host_has_the_new_one_checked(host: str, reason: str) -> None:
     # The parser skips the checks for a Host value its connection already sent:
     # any other value is checked in full, however many good requests came before.
     good = b"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n"
