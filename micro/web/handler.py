@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any, ClassVar, TypeVar, Unpack, overload
@@ -68,21 +68,25 @@ class RequestHandler:
     )
     skip_middleware: ClassVar[frozenset[str]] = frozenset()
 
+    # PERF: the immutable starting state lives on the class; an instance gets its own
+    # value only when it changes (a handler is built for every request).
+    _status = 200
+    _reason = reason_phrase(200)  # the table's own string: the App's status line cache hits
+    _committed = False
+    _streaming = False
+    _finished = False
+    _current_user: Any = _UNSET
+
     def __init__(self, app: AppContext, request: Request, **kwargs: Any) -> None:
         self.app = self.application = app
         self.request = request
         self.path_args = request.path_args
         self.path_kwargs = request.path_kwargs
-        self._status = 200
-        self._reason = "OK"
         self._headers = ResponseHeaders([("Content-Type", HTML)])
         self._write_buffer: list[bytes] = []
         self._chunks: list[bytes] = []
-        self._committed = False
-        self._streaming = False
-        self._finished = False
-        self._current_user: Any = _UNSET
-        self.initialize(**kwargs)
+        if kwargs or type(self).initialize is not RequestHandler.initialize:
+            self.initialize(**kwargs)
 
     # -- hooks ---------------------------------------------------------------------
 
@@ -264,7 +268,7 @@ class RequestHandler:
     def clear(self) -> None:
         """Forget the status, headers and output written so far (not yet flushed)."""
         self._check_open("clear the response")
-        self._status, self._reason = 200, "OK"
+        self._status, self._reason = 200, reason_phrase(200)
         self._headers = ResponseHeaders([("Content-Type", HTML)])
         self._write_buffer = []
         self._chunks = []
@@ -343,26 +347,50 @@ class RequestHandler:
             raise HTTPError(405)
         return getattr(self, method.lower())
 
-    def _execute(self) -> Iterator[list[bytes]]:
-        request = self.request
-        result: Any = None
+    def _execute(self) -> list[bytes] | Iterator[list[bytes]]:
+        """Run ``prepare`` and the method: the body's chunks, or batches while streaming.
+
+        PERF: a method that is not a generator (most are) is run by plain calls, so
+        that a handler costs little more than a function route; only a streaming
+        method goes through :meth:`_stream`, a generator of flushed batches.
+        """
+        cls = type(self)
+        finished = True  # whether on_finish is ours to run (else _stream runs it)
         try:
             try:
-                self.prepare()
+                if cls.prepare is not RequestHandler.prepare:  # PERF: skip the no-op
+                    self.prepare()
                 if not self._finished:
-                    result = self._method(request.method)(*self.path_args, **self.path_kwargs)
-                    if inspect.isgenerator(result):
-                        item: Any
-                        for item in result:
-                            if item is not None:
-                                self.write(item)
-                            batch = self._take()
-                            self._streaming = True
-                            yield batch
-                    elif result is not None:
+                    method = self._method(self.request.method)
+                    result = method(*self.path_args, **self.path_kwargs)
+                    if result is not None:
+                        if inspect.isgenerator(result):
+                            finished = False
+                            return self._stream(result)
                         raise TypeError(f"handler methods return None, got {result!r}")
                     if not self._finished:
                         self.finish()
+            except Exception as exc:
+                self._answer_exception(exc)
+            return self._take()
+        finally:
+            if finished and cls.on_finish is not RequestHandler.on_finish:
+                self._run_on_finish(None)
+
+    def _stream(self, method: Generator[Any, Any, Any]) -> Iterator[list[bytes]]:
+        """Batches of a streaming method: each ``yield`` flushes what was written."""
+        request = self.request
+        try:
+            try:
+                item: Any
+                for item in method:
+                    if item is not None:
+                        self.write(item)
+                    batch = self._take()
+                    self._streaming = True
+                    yield batch
+                if not self._finished:
+                    self.finish()
             except Exception as exc:
                 if self._streaming:
                     log.error("%s %s failed while streaming", request.method, request.path)
@@ -370,14 +398,17 @@ class RequestHandler:
                 self._answer_exception(exc)
             yield self._take()
         finally:
-            try:
-                if inspect.isgenerator(result):
-                    # Stopped mid-stream (the server closed the body): the method's own
-                    # finally runs before on_finish, as it does when the method ends.
-                    result.close()
-                self.on_finish()
-            except Exception:
-                log.exception("closing the method or on_finish failed")
+            self._run_on_finish(method)
+
+    def _run_on_finish(self, method: Generator[Any, Any, Any] | None) -> None:
+        try:
+            if method is not None:
+                # Stopped mid-stream (the server closed the body): the method's own
+                # finally runs before on_finish, as it does when the method ends.
+                method.close()
+            self.on_finish()
+        except Exception:
+            log.exception("closing the method or on_finish failed")
 
     def _answer_exception(self, exc: Exception) -> None:
         """Log ``exc`` and replace the response with its error page."""
@@ -497,16 +528,18 @@ def run_handler(
     """Run one handler up to its first streamed chunk (or to the end) and wrap the result."""
     handler = cls(request.app, request, **init_kwargs)
     batches = handler._execute()
-    body: list[bytes] = next(batches)
-    if handler._streaming:
-        stream = _stream(body, batches)
-        response = Response(
-            stream, handler._status, headers=handler._headers, reason=handler._reason
-        )
+    body: Iterable[bytes]
+    if isinstance(batches, list):
+        body = batches
     else:
-        for batch in batches:
-            body.extend(batch)
-        response = Response(body, handler._status, headers=handler._headers, reason=handler._reason)
+        first = next(batches)
+        if handler._streaming:
+            body = _stream(first, batches)
+        else:
+            for batch in batches:
+                first.extend(batch)
+            body = first
+    response = Response(body, handler._status, headers=handler._headers, reason=handler._reason)
     if response.status in (204, 304):
         response.headers.remove("Content-Type")
     return response
