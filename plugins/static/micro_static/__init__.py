@@ -160,9 +160,9 @@ class StaticFiles:
         # path -> (device, inode) of the file that realpath proved to be inside the
         # root; a request that opens that very file again skips realpath.
         self._inside: dict[str, tuple[int, int]] = {}
-        # path -> (the stat key, Last-Modified, Content-Type) of a version.
         # path -> until when (monotonic) "there is no path.gz" is believed.
         self._no_sibling: dict[str, float] = {}
+        # path -> (the stat key, Last-Modified, Content-Type) of a version.
         self._meta: dict[str, tuple[tuple[int, int, int], str, str]] = {}
         # relative URL path -> file system path, for paths clean_relative accepted.
         self._paths: dict[str, str] = {}
