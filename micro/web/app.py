@@ -65,7 +65,7 @@ from micro.web.cookies import mark_secure
 from micro.web.endpoint import Answer, AppRouter, Endpoint, make_endpoint
 from micro.web.errorpages import default_error_page
 from micro.web.forms import check_media_type
-from micro.web.groups import RouteGroup
+from micro.web.groups import RouteGroup, route_decorator
 from micro.web.middleware import CallNext, Middleware, build_chain, check_names
 from micro.web.mount import Mount, Mounts, mounted_environ
 from micro.web.request import Request
@@ -262,19 +262,7 @@ class App:
         kwargs: Mapping[str, Any] | None = None,
     ) -> Callable[[_T], _T]:
         """Decorator form of :meth:`add_route` for functions and RequestHandler classes."""
-
-        def register(target: _T) -> _T:
-            self.add_route(
-                pattern,
-                target,  # type: ignore[arg-type]  # checked by make_endpoint
-                methods=methods,
-                name=name,
-                host=host,
-                kwargs=kwargs,
-            )
-            return target
-
-        return register
+        return route_decorator(self.add_route, pattern, methods, name, host, kwargs)
 
     def add_handlers(self, host_pattern: str, specs: Iterable[Any]) -> None:
         """Tornado's ``add_handlers``: URL specs for one host pattern (``.*$`` = any host)."""

@@ -22,7 +22,7 @@ from micro.errors import ConfigError, RoutingError
 from micro.routing import Route, classify
 from micro.web.middleware import Middleware
 
-__all__ = ["RouteGroup", "RouteOwner"]
+__all__ = ["RouteGroup", "RouteOwner", "route_decorator"]
 
 _T = TypeVar("_T")
 
@@ -42,6 +42,23 @@ class RouteOwner(Protocol):
         middleware: Sequence[Middleware] = (),
         skip_middleware: Iterable[str] = (),
     ) -> Route: ...
+
+
+def route_decorator(
+    add_route: Callable[..., Route],
+    pattern: str,
+    methods: Iterable[str] | None,
+    name: str | None,
+    host: str | None,
+    kwargs: Mapping[str, Any] | None,
+) -> Callable[[_T], _T]:
+    """The ``route`` decorator of the App and of groups: ``add_route``, then the target back."""
+
+    def register(target: _T) -> _T:
+        add_route(pattern, target, methods=methods, name=name, host=host, kwargs=kwargs)
+        return target
+
+    return register
 
 
 def _check_prefix(prefix: str) -> str:
@@ -148,19 +165,7 @@ class RouteGroup:
         kwargs: Mapping[str, Any] | None = None,
     ) -> Callable[[_T], _T]:
         """Decorator form of :meth:`add_route`."""
-
-        def register(target: _T) -> _T:
-            self.add_route(
-                pattern,
-                target,  # type: ignore[arg-type]  # checked by the App
-                methods=methods,
-                name=name,
-                host=host,
-                kwargs=kwargs,
-            )
-            return target
-
-        return register
+        return route_decorator(self.add_route, pattern, methods, name, host, kwargs)
 
     def group(
         self,
