@@ -24,7 +24,7 @@ from typing import BinaryIO
 from micro.errors import MicroError
 from micro.http import Data, EndOfMessage, Limits, RequestHead, RequestParser
 
-from .body import Body, BodyPolicy
+from .body import CONTINUE, Body, BodyPolicy
 from .environ import ConnectionEnviron
 
 __all__ = ["Channel", "ConnectionLost", "IOTimeout", "State", "poll_ready"]
@@ -120,6 +120,15 @@ class Channel:
             if kind is not Data:
                 return False  # NEED_DATA: ConnectionClosed cannot come inside a request
             self.body.write(event.data)  # type: ignore[union-attr]
+
+    def ask_for_body(self) -> None:
+        """Answer ``100 Continue`` when the head asked for it and no body byte came yet.
+
+        Called once the head has passed every check and its body is still to come.
+        """
+        head = self.head
+        if head is not None and head.expect_continue and not self.parser.buffered:
+            self.send_nowait(CONTINUE)
 
     def end_request(self) -> None:
         """The request is served or refused: drop its body (and its temporary file)."""

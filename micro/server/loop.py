@@ -46,7 +46,7 @@ from micro.errors import ProtocolError
 from micro.http import NEED_DATA, Limits, RequestHead
 
 from . import tls
-from .body import CONTINUE, BodyPolicy
+from .body import BodyPolicy
 from .channel import Channel, State
 from .config import ServerConfig
 from .limits import ConnectionLimit, Overloaded, overloaded_answer
@@ -461,11 +461,10 @@ class IOLoop:
             # Stopping: a body would be read for a request nobody will serve.
             raise Overloaded("the server is stopping")
         channel.state = State.BODY
-        if head.expect_continue and not channel.parser.buffered:
-            # Every check a head can fail has passed: ask for the body now. No
-            # worker is involved, so a client that never sends it costs nothing
-            # but this connection, until the body deadlines close it.
-            channel.send_nowait(CONTINUE)
+        # Every check a head can fail has passed: ask for the body now. No worker
+        # is involved, so a client that never sends it costs nothing but this
+        # connection, until the body deadlines close it.
+        channel.ask_for_body()
         return False
 
     def _handshake(self, channel: Channel) -> None:
