@@ -28,7 +28,6 @@ from typing import Protocol
 from micro.errors import ProtocolError
 from micro.http import NEED_DATA, RequestHead
 
-from .body import CONTINUE
 from .channel import Channel, ConnectionLost, IOTimeout
 from .context import ServerContext
 from .limits import Overloaded, overloaded_answer
@@ -166,28 +165,25 @@ class WorkerPool:
                 except Exception:
                     self._ctx.error_log.exception("a queued call failed")
                 continue
-            channel, head = item
-            try:
-                self._serve(channel, head)
-            except Exception:
-                self._ctx.error_log.exception("unexpected server error; connection closed")
-                channel.close()
+            self._serve_guarded(*item)
 
     def resume(self, exchange: Exchange) -> None:
         """A deferred exchange was resumed (any thread): a worker finishes it."""
         channel = exchange.channel
-
-        def finish() -> None:
-            try:
-                self._serve(channel, exchange.head, exchange)
-            except Exception:
-                self._ctx.error_log.exception("unexpected server error; connection closed")
-                channel.close()
-
         try:
-            self.submit_call(finish)
+            self.submit_call(lambda: self._serve_guarded(channel, exchange.head, exchange))
         except Overloaded:
             channel.send_nowait(overloaded_answer(self._ctx.error_bytes, STOPPING))
+            channel.close()
+
+    def _serve_guarded(
+        self, channel: Channel, head: RequestHead, resumed: Exchange | None = None
+    ) -> None:
+        """:meth:`_serve`, where a server bug ends this connection, never the thread."""
+        try:
+            self._serve(channel, head, resumed)
+        except Exception:
+            self._ctx.error_log.exception("unexpected server error; connection closed")
             channel.close()
 
     def _serve(self, channel: Channel, head: RequestHead, resumed: Exchange | None = None) -> None:
@@ -246,8 +242,7 @@ class WorkerPool:
                 return
             if type(event) is RequestHead:
                 if not complete:
-                    if event.expect_continue and not parser.buffered:
-                        channel.send_nowait(CONTINUE)
+                    channel.ask_for_body()
                     self._loop.resume(channel)
                     return
                 if self._queue.qsize():
