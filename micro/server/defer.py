@@ -19,7 +19,6 @@ parked exchanges to be resumed before it stops the workers.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 from micro.errors import InvalidResponse
@@ -46,14 +45,8 @@ class Parked:
                 self._cond.notify_all()
 
     def wait_empty(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while self._count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
+            return self._cond.wait_for(lambda: not self._count, timeout)
 
 
 class Deferral:
