@@ -375,8 +375,7 @@ class IOLoop:
             try:
                 count = channel.recv_body(left)
             except OSError as exc:
-                self._log.error("cannot store a request body: %s", exc)
-                self._refuse(channel, 503, "no room to store the request body")
+                self._no_room(channel, exc)
                 return
             if count is None:
                 break
@@ -424,11 +423,9 @@ class IOLoop:
             self._overloaded(channel)
             return
         except OSError as exc:
-            # The spool file could not take the body (disk full, spool_dir gone).
-            self._log.error("cannot store a request body: %s", exc)
             if not watched:
                 self._watch(channel)
-            self._refuse(channel, 503, "no room to store the request body")
+            self._no_room(channel, exc)
             return
         if not complete:
             if not watched:
@@ -446,6 +443,11 @@ class IOLoop:
         except Overloaded:
             self._watch(channel)
             self._overloaded(channel)
+
+    def _no_room(self, channel: Channel, exc: OSError) -> None:
+        """The spool file could not take the body (disk full, spool_dir gone): 503."""
+        self._log.error("cannot store a request body: %s", exc)
+        self._refuse(channel, 503, "no room to store the request body")
 
     def _overloaded(self, channel: Channel) -> None:
         channel.end_request()
