@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from micro.errors import RoutingError
 from micro.routing._patterns import PATH_SAFE, strip_anchors
+from micro.routing._sample import class_end
 
 _META = frozenset(".^$|)")
 _QUANT = re.compile(r"(?:[*+?]|\{(?:\d+(?:,\d*)?|,\d+)\})[?+]?")
@@ -32,18 +33,6 @@ class _Item:
     quantified: bool = False
 
 
-def _class_end(p: str, i: int) -> int:
-    """Index just past the character class that opens at ``p[i] == '['``."""
-    j = i + 1
-    if j < len(p) and p[j] == "^":
-        j += 1
-    if j < len(p) and p[j] == "]":
-        j += 1
-    while j < len(p) and p[j] != "]":
-        j += 2 if p[j] == "\\" else 1
-    return j + 1
-
-
 def _group_end(p: str, i: int) -> int:
     depth = 0
     j = i
@@ -53,7 +42,7 @@ def _group_end(p: str, i: int) -> int:
             j += 2
             continue
         if c == "[":
-            j = _class_end(p, j)
+            j = class_end(p, j)
             continue
         if c == "(":
             depth += 1
@@ -84,7 +73,7 @@ def _items(p: str) -> list[_Item]:
             out.append(_Item(kind, d if kind == "lit" else p[i : i + 2], i + 2))
             i += 2
         elif c == "[":
-            j = _class_end(p, i)
+            j = class_end(p, i)
             out.append(_Item("meta", p[i:j], j))
             i = j
         elif c == "(":

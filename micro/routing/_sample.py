@@ -61,7 +61,7 @@ class _Builder:
         if c == "(":
             return self.group()
         if c == "[":
-            end = _class_end(p, i)
+            end = class_end(p, i)
             self.i = end
             return _class_char(p[i:end])
         if c == "\\":
@@ -106,7 +106,8 @@ class _Builder:
         return "" if skip else inner
 
 
-def _class_end(p: str, i: int) -> int:
+def class_end(p: str, i: int) -> int:
+    """Index just past the character class that opens at ``p[i] == '['``."""
     j = i + 1
     if j < len(p) and p[j] == "^":
         j += 1
