@@ -8,41 +8,11 @@ benchmarks/bench_routing.py time the same cases beside other frameworks' routers
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from types import FrameType
-from typing import Any
-
 import pytest
 
 from micro.routing import MethodNotAllowed, Router
 
-
-def work_done(fn: Callable[[], object]) -> int:
-    """Bytecodes run plus C functions called by ``fn``: a deterministic measure of work."""
-    count = 0
-
-    def trace(frame: FrameType, event: str, arg: object) -> Any:
-        nonlocal count
-        frame.f_trace_opcodes = True
-        count += 1
-        return trace
-
-    def profile(frame: FrameType, event: str, arg: object) -> None:
-        nonlocal count
-        if event == "c_call":
-            count += 1
-
-    old_trace, old_profile = sys.gettrace(), sys.getprofile()
-    sys.settrace(trace)
-    sys.setprofile(profile)
-    try:
-        fn()
-    finally:
-        sys.setprofile(old_profile)
-        sys.settrace(old_trace)
-    return count
-
+from .conftest import work_done
 
 KINDS = {
     # pattern for route i, path that hits route i, expected (args, kwargs), how many

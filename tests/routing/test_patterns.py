@@ -14,17 +14,7 @@ from micro.routing import (
     classify,
 )
 
-
-def router_with(*patterns: str, **options: Any) -> Router:
-    router = Router(**options)
-    for pattern in patterns:
-        router.add(pattern, pattern, methods=["GET"])
-    return router
-
-
-def target(router: Router, path: str, method: str = "GET", host: str = "") -> Any:
-    return router.match(path, method, host).route.target
-
+from .conftest import router_with, target
 
 # ----------------------------------------------------------------------------- the rule
 

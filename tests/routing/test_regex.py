@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from micro.errors import RoutingError
@@ -11,17 +9,7 @@ from micro.routing import (
     Router,
 )
 
-
-def router_with(*patterns: str, **options: Any) -> Router:
-    router = Router(**options)
-    for pattern in patterns:
-        router.add(pattern, pattern, methods=["GET"])
-    return router
-
-
-def target(router: Router, path: str, method: str = "GET", host: str = "") -> Any:
-    return router.match(path, method, host).route.target
-
+from .conftest import router_with
 
 # -------------------------------------------------------------------------- regex specs
 
