@@ -1,8 +1,9 @@
 """Server layer: micro's HTTP/1.1 server for any WSGI app (standard library only).
 
-An I/O loop on ``selectors`` reads request heads without tying up threads; a pool of
-worker threads runs the app for complete heads; idle keep-alive connections go back
-to the loop. See :mod:`micro.server.server` for the entry points re-exported here.
+An I/O loop on ``selectors`` reads requests without tying up threads; a pool of
+worker threads runs the app for complete requests (the thread running the loop
+serves quick ones itself); idle keep-alive connections go back to the loop. See
+:mod:`micro.server.server` for the entry points re-exported here.
 """
 
 from micro.server.config import ServerConfig, default_threads

@@ -74,6 +74,10 @@ class ServerConfig:
       408 and close (a client dripping a byte now and then cannot hold a connection).
     - ``write_timeout``: a response write that makes no progress for this long
       closes the connection.
+    - ``inline_budget``: while a worker is free, the thread running the I/O loop
+      serves a complete request itself (:mod:`micro.server.lead`); a request that
+      runs longer than this hands the loop over to that worker. 0 sends every
+      request to a worker.
 
     Request bodies are read by the I/O loop before a worker runs the app
     (:mod:`micro.server.body`): in memory up to ``spool_threshold`` bytes,
@@ -121,6 +125,12 @@ class ServerConfig:
         "combined",
         "combined: Combined Log Format and the time taken in microseconds; json: an object a line",
         choices=ACCESS_LOG_FORMATS,
+    )
+    inline_budget: float = _option(
+        0.005,
+        "the I/O loop's thread serves quick requests itself; one running longer than this"
+        " hands the loop to a free worker (0: every request goes to a worker)",
+        SECONDS,
     )
     max_discard: int = _option(
         65536, "what the server still reads and drops after refusing a request", "BYTES"
@@ -180,6 +190,8 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be a positive number of seconds, got {value}")
         if self.backlog < 1:
             raise ConfigError(f"backlog must be at least 1, got {self.backlog}")
+        if not self.inline_budget >= 0:
+            raise ConfigError(f"inline_budget must not be negative, got {self.inline_budget}")
         if self.max_discard < 0:
             raise ConfigError(f"max_discard must not be negative, got {self.max_discard}")
         if self.spool_threshold < 0:

@@ -5,11 +5,15 @@ says how; the loop only dispatches their events, deadlines and stop to them.
 
 The loop owns every connection that is not being served: it accepts, reads whatever
 arrives and feeds the connection's parser until a complete request comes out (its
-head, and its body into memory or a spool file: :mod:`micro.server.body`), then
-submits the connection to the worker pool and stops watching it. Workers give
-connections back (:meth:`IOLoop.resume`, :meth:`IOLoop.linger`) through a deque and
-a wake-up socketpair. Slow clients therefore cost the loop a buffer, never a
-thread. Deadlines are checked by a sweep a few times per shortest timeout:
+head, and its body into memory or a spool file: :mod:`micro.server.body`). Then,
+while a worker is free, the loop's thread serves the request itself and goes on
+(:meth:`IOLoop.lead`; a request that runs past ``inline_budget`` has a free worker
+take the loop over: :mod:`micro.server.lead`); otherwise it submits the connection
+to the worker pool and stops watching it. Workers give connections back
+(:meth:`IOLoop.resume`, :meth:`IOLoop.linger`) through a deque and a wake-up
+socketpair. Slow clients therefore cost the loop a buffer, never a thread: a
+request is served only once it is whole. Deadlines are checked by a sweep a few
+times per shortest timeout:
 
 - idle (nothing buffered): ``idle_timeout``, then close;
 - a head arriving: ``head_timeout`` since it started, then 408 and close;
@@ -41,6 +45,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from micro.errors import ProtocolError
 from micro.http import NEED_DATA, Limits, RequestHead
@@ -49,16 +54,35 @@ from . import tls
 from .body import BodyPolicy
 from .channel import Channel, State
 from .config import ServerConfig
+from .lead import Lead, Watchdog
 from .limits import ConnectionLimit, Overloaded, overloaded_answer
 from .logs import ERROR_LOGGER, AccessLog
 from .upgrade import Upgraded, UpgradeProtocol
+from .wsgi import CLOSE, KEEP, LINGER
 
-__all__ = ["IOLoop"]
+__all__ = ["IOLoop", "Inline"]
 
 LINGER_SECONDS = 2.0
 ACCEPT_BATCH = 64
 BODY_READS = 4  # reads per wake-up while a body arrives (see _body_readable)
 DRAIN_IDLE_GRACE = 0.5  # a graceful stop still reads a request that is just arriving
+
+
+class Inline(Protocol):
+    """What the loop needs from the worker pool to serve requests on its own thread."""
+
+    def free(self) -> bool:
+        """True while a worker waits for work and nothing is queued (it could take the loop)."""
+
+    def serve_here(self, channel: Channel, head: RequestHead) -> int:
+        """Serve one complete request on the calling thread; the outcome (micro.server.wsgi)."""
+
+    def offer_lead(self) -> None:
+        """Have a free worker call :meth:`IOLoop.lead`; Overloaded once the pool stops."""
+
+
+class LeadLost(Exception):
+    """Raised on a thread whose lead was taken while it served a request: unwinds the loop."""
 
 
 class IOLoop:
@@ -116,10 +140,36 @@ class IOLoop:
         self._finish_deadline = 0.0
         self._drained = threading.Event()
         self._refusing = False  # set once drained: the worker pool may be stopping
-        self._thread = threading.Thread(target=self._run, name="micro-io", daemon=True)
+        self._next_sweep = 0.0
+        self._finished = threading.Event()  # set once the loop has shut down
+        # Serving requests on the loop's own thread (micro.server.lead).
+        self._inline: Inline | None = None
+        self._budget = config.inline_budget
+        self._lead = Lead()
+        self._watchdog = Watchdog(self._offer_lead, config.inline_budget or 1.0)
+        self._thread: threading.Thread | None = None
+        self._listener.setblocking(False)
+        self._selector.register(self._listener, selectors.EVENT_READ, None)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, self._wake_r)
+
+    def leader(self) -> int:
+        """The ident of the thread running the loop now (0: not started)."""
+        return self._lead.leader
+
+    def serving(self) -> bool:
+        """Whether the loop's thread is serving a request itself now."""
+        return bool(self._lead.since)
+
+    def serve_inline(self, workers: Inline) -> None:
+        """Serve quick requests on the loop's own thread, with ``workers`` to take the
+        loop over from a slow one (before the loop starts; off when inline_budget is 0)."""
+        if self._budget > 0:
+            self._inline = workers
 
     # -- called from other threads ----------------------------------------------------
     def start(self) -> None:
+        """Run the loop on a thread of its own (the worker pool runs :meth:`lead` instead)."""
+        self._thread = threading.Thread(target=self.lead, name="micro-io", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float) -> None:
@@ -133,7 +183,9 @@ class IOLoop:
         else:
             self._stopping = True
         self._wake()
-        if self._thread.is_alive():
+        if self._lead.leader:
+            self._finished.wait(timeout)
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout)
 
     def drain(self, timeout: float) -> bool:
@@ -145,7 +197,8 @@ class IOLoop:
         """
         self._draining = True
         self._wake()
-        drained = self._drained.wait(timeout) if self._thread.is_alive() else True
+        running = self._lead.leader and not self._finished.is_set()
+        drained = self._drained.wait(timeout) if running else True
         self._refusing = True  # late heads get a 503, never a queue nobody serves
         return drained
 
@@ -182,6 +235,7 @@ class IOLoop:
         self._upgraded.pop(upgraded.channel.fd, None)
 
     def _adopt(self, channel: Channel, protocol: UpgradeProtocol) -> None:
+        self._unwatch(channel)  # served on the loop's thread, it may still be watched
         upgraded = Upgraded(channel, protocol, self)
         self._upgraded[channel.fd] = upgraded
         upgraded.start(channel.parser.take_buffered())
@@ -204,15 +258,51 @@ class IOLoop:
             self._wake_w.send(b"\0")
 
     # -- the loop thread --------------------------------------------------------------
+    def lead(self) -> None:
+        """Run the loop on the calling thread if the lead is offered to it.
+
+        The first call runs it; later calls are a free worker taking over from a
+        leader that has served one request for longer than ``inline_budget``
+        (:mod:`micro.server.lead`), and return at once when that leader finished
+        in the meantime. Returns when the loop has shut down, or when this thread's
+        own lead was taken while it served a request (it is then a worker again).
+        """
+        lead = self._lead
+        first = not lead.leader
+        if not lead.claim():
+            return
+        thread = threading.current_thread()
+        name, thread.name = thread.name, "micro-io"
+        try:
+            if first:
+                self._next_sweep = time.monotonic() + self._sweep_every
+                if self._inline is not None:
+                    self._watchdog.start()
+            else:
+                # Whatever the stuck leader was serving is not the loop's to watch.
+                channel = lead.channel
+                if channel is not None:
+                    self._unwatch(channel)
+                self._take_back()
+            self._run()
+        except LeadLost:
+            pass
+        finally:
+            thread.name = name
+
+    def _offer_lead(self, now: float) -> None:
+        """The watchdog's tick: hand the loop on if its thread is stuck in a request."""
+        if self._inline is not None and self._lead.offer(now, self._budget):
+            try:
+                self._inline.offer_lead()
+            except Overloaded:
+                self._lead.withdraw()
+
     def _run(self) -> None:
         selector = self._selector
-        self._listener.setblocking(False)
-        selector.register(self._listener, selectors.EVENT_READ, None)
-        selector.register(self._wake_r, selectors.EVENT_READ, self._wake_r)
-        next_sweep = time.monotonic() + self._sweep_every
         try:
             while not self._stopping:
-                timeout = max(0.0, next_sweep - time.monotonic())
+                timeout = max(0.0, self._next_sweep - time.monotonic())
                 for key, events in selector.select(timeout):
                     data = key.data
                     if data is None:
@@ -226,13 +316,14 @@ class IOLoop:
                 now = time.monotonic()
                 if self._draining:
                     self._drain_step(now)
-                if now >= next_sweep:
+                if now >= self._next_sweep:
                     self._sweep(now)
-                    next_sweep = now + self._sweep_every
+                    self._next_sweep = now + self._sweep_every
+        except LeadLost:
+            raise  # another thread runs the loop now
         except Exception:
             self._log.exception("the I/O loop failed; the server stops accepting")
-        finally:
-            self._shutdown()
+        self._shutdown()
 
     @property
     def open_connections(self) -> int:
@@ -282,8 +373,9 @@ class IOLoop:
             self._watch(channel)
 
     def _watch(self, channel: Channel) -> None:
-        self._channels[channel.fd] = channel
-        self._selector.register(channel.sock, selectors.EVENT_READ, channel)
+        if channel.fd not in self._channels:  # served on the loop, it stays watched
+            self._channels[channel.fd] = channel
+            self._selector.register(channel.sock, selectors.EVENT_READ, channel)
 
     def _unwatch(self, channel: Channel) -> None:
         if self._channels.pop(channel.fd, None) is not None:
@@ -390,6 +482,12 @@ class IOLoop:
     def _received(self, channel: Channel, data: bytes | None) -> None:
         """Feed what arrived (None: nothing new, go on with what the parser holds);
         the channel may not be watched yet (fresh from accept)."""
+        # A request served here may leave the next one (pipelined) in the parser.
+        while self._received_one(channel, data):
+            data = None
+
+    def _received_one(self, channel: Channel, data: bytes | None) -> bool:
+        """:meth:`_received` for one request; True when the next one is to be parsed."""
         watched = channel.fd in self._channels
         parser = channel.parser
         try:
@@ -407,7 +505,7 @@ class IOLoop:
                             channel.set_deadline(State.HEAD, self._head_timeout)
                     else:
                         self._close(channel)  # ConnectionClosed between requests
-                    return
+                    return False
                 complete = self._start_request(channel, event)
         except ProtocolError as exc:
             if not watched:
@@ -416,23 +514,26 @@ class IOLoop:
                 self._refuse(channel, exc.status, exc.reason)
             else:
                 self._close(channel)  # EOF inside a request: nobody is left to answer
-            return
+            return False
         except Overloaded:
             if not watched:
                 self._watch(channel)
             self._overloaded(channel)
-            return
+            return False
         except OSError as exc:
             if not watched:
                 self._watch(channel)
             self._no_room(channel, exc)
-            return
+            return False
         if not complete:
             if not watched:
                 self._watch(channel)
             # Only reads that brought body bytes move the deadline (EOF raised above).
             channel.deadline = self._bodies.deadline(channel.body, time.monotonic())  # type: ignore[arg-type]
-            return
+            return False
+        inline = self._inline
+        if inline is not None and not self._refusing and inline.free():
+            return self._serve_inline(channel, inline)
         if watched:
             self._unwatch(channel)
         channel.state = State.BUSY
@@ -443,6 +544,42 @@ class IOLoop:
         except Overloaded:
             self._watch(channel)
             self._overloaded(channel)
+        return False
+
+    def _serve_inline(self, channel: Channel, inline: Inline) -> bool:
+        """Serve a complete request on this thread (:mod:`micro.server.lead`); True when
+        the connection kept a pipelined request in its parser to go on with.
+
+        PERF: the connection stays registered in the selector while it is served:
+        unregistering and registering it again would cost two system calls.
+        """
+        channel.state = State.BUSY
+        lead = self._lead
+        self._watchdog.arm()
+        lead.begin(channel)
+        outcome = inline.serve_here(channel, channel.head)  # type: ignore[arg-type]
+        if not lead.end():
+            # A worker runs the loop now (it stopped watching this connection): give
+            # the connection back the way any worker does, and become one.
+            if outcome == KEEP:
+                self.resume(channel)
+            elif outcome == CLOSE:
+                channel.close()
+            elif outcome == LINGER:
+                self.linger(channel)
+            raise LeadLost  # UPGRADED: adopted through call_soon; DEFERRED: resumed later
+        if outcome == KEEP:
+            channel.set_deadline(State.IDLE, self._idle_timeout)
+            self._watch(channel)
+            return bool(channel.parser.buffered)
+        if outcome == CLOSE:
+            self._close(channel)
+        elif outcome == LINGER:
+            self._watch(channel)
+            self._start_linger(channel)
+        else:
+            self._unwatch(channel)  # UPGRADED (adopted through call_soon) or DEFERRED
+        return False
 
     def _no_room(self, channel: Channel, exc: OSError) -> None:
         """The spool file could not take the body (disk full, spool_dir gone): 503."""
@@ -555,6 +692,7 @@ class IOLoop:
 
     def _shutdown(self) -> None:
         self._closed = True
+        self._watchdog.stop()
         for upgraded in list(self._upgraded.values()):
             upgraded.finish()
         for channel in list(self._channels.values()):
@@ -563,6 +701,7 @@ class IOLoop:
         self._selector.close()
         for sock in (self._listener, self._wake_r, self._wake_w):
             sock.close()
+        self._finished.set()
 
     def _close_returned(self) -> None:
         while True:

@@ -101,6 +101,7 @@ class Server:
                 listener, self.config, submit, ctx.error_bytes, lambda fn: pool.submit_call(fn)
             )
             pool = WorkerPool(ctx, self.config.threads, loop)
+            loop.serve_inline(pool)
             ctx.adopt = loop.adopt
             ctx.resume = pool.resume
 
@@ -110,8 +111,7 @@ class Server:
             ctx.base_environ[STATS_KEY] = stats
             self._listener, self._ctx, self._loop, self._pool = listener, ctx, loop, pool
             self._stopped.clear()
-            pool.start()
-            loop.start()
+            pool.start(lead=loop.lead)  # one of the pool's threads runs the loop
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop accepting, finish requests under way, close idle connections, join.

@@ -1,6 +1,9 @@
 """Server layer: the worker pool that runs the WSGI app for complete request heads.
 
-The I/O loop submits a connection once a whole request has arrived (its head, and
+One of the pool's threads runs the I/O loop (:meth:`WorkerPool.start` with ``lead``),
+serving quick requests itself while another thread is free to take the loop over
+(:mod:`micro.server.lead`: a ``LEAD`` item on the queue is that offer). The I/O loop
+submits a connection to the others once a whole request has arrived (its head, and
 its body in memory or a spool file); a worker serves it (see
 :mod:`micro.server.wsgi`), then serves the next pipelined request if the parser
 already holds all of it, tries one non-blocking read for a next request, and
@@ -45,6 +48,7 @@ from .wsgi import (
 __all__ = ["HandBack", "WorkerPool"]
 
 STOPPING = "the server is stopping; retry shortly"
+LEAD = "lead"  # a queue item: run the I/O loop if its lead is still offered (micro.server.lead)
 # How long a worker with nothing else to do waits for its connection's next request.
 NEXT_REQUEST_WAIT = 0.002
 
@@ -57,6 +61,12 @@ class HandBack(Protocol):
 
     def linger(self, channel: Channel) -> None:
         """Take back a connection to shut, drain and close."""
+
+    def leader(self) -> int:
+        """The ident of the thread running the loop now (0: none)."""
+
+    def serving(self) -> bool:
+        """Whether the loop's thread is serving a request itself now."""
 
 
 class WorkerPool:
@@ -75,23 +85,33 @@ class WorkerPool:
         self._next_request_wait = next_request_wait
         # SimpleQueue is implemented in C: put/get cost far less than queue.Queue.
         # Items: a connection with a complete head, a call from an upgraded connection
-        # (micro.server.upgrade), or None to end a thread.
-        self._queue: queue.SimpleQueue[tuple[Channel, RequestHead] | Callable[[], None] | None] = (
-            queue.SimpleQueue()
-        )
+        # (micro.server.upgrade), LEAD, or None to end a thread.
+        self._queue: queue.SimpleQueue[
+            tuple[Channel, RequestHead] | Callable[[], None] | str | None
+        ] = queue.SimpleQueue()
         # Orders every put (the loop's submit, a worker's requeue) against stop()'s
         # end markers: a connection queued after them would find no thread to serve it.
         self._lock = threading.Lock()
         self._stopped = False
-        # One flag per thread, each written by its own thread only: True while it
-        # waits on the queue (so it would take a new request at once).
-        self._waiting = [False] * threads
+        self._lead: Callable[[], None] | None = None
+        # One thread more than ``threads`` when a loop leads (see start): the thread
+        # running the I/O loop. One flag per thread, written by its own thread only:
+        # True while it waits on the queue (so it would take a new request at once).
+        self._waiting = [False] * (threads + 1)
         self._threads = [
             threading.Thread(target=self._run, args=(i,), name=f"micro-worker-{i}", daemon=True)
-            for i in range(threads)
+            for i in range(threads + 1)
         ]
 
-    def start(self) -> None:
+    def start(self, lead: Callable[[], None] | None = None) -> None:
+        """Start the threads; with ``lead`` (:meth:`IOLoop.lead`), one more thread runs
+        the I/O loop, and the lead moves between threads (:mod:`micro.server.lead`)."""
+        self._lead = lead
+        if lead is None:
+            self._threads.pop()
+            self._waiting.pop()
+        else:
+            self._queue.put(LEAD)
         for thread in self._threads:
             thread.start()
 
@@ -109,16 +129,39 @@ class WorkerPool:
                 raise Overloaded("the server is stopping")
             self._queue.put(fn)
 
+    def offer_lead(self) -> None:
+        """Have a free thread take over the I/O loop; Overloaded once stopping."""
+        with self._lock:
+            if self._stopped:
+                raise Overloaded("the server is stopping")
+            self._queue.put(LEAD)
+
+    def free(self) -> bool:
+        """True while a thread waits for work and nothing is queued for it."""
+        return True in self._waiting and not self._queue.qsize()
+
     def pending(self) -> int:
         return self._queue.qsize()
 
     def busy(self) -> int:
-        """Threads not waiting for work: running the app, sending, or reading ahead."""
-        return sum(1 for waiting in self._waiting if not waiting)
+        """Threads not waiting for work: running the app, sending, or reading ahead.
+
+        The thread running the I/O loop counts while it serves a request itself.
+        """
+        if self._lead is None:
+            return sum(1 for waiting in self._waiting if not waiting)
+        leader = self._loop.leader()
+        workers = sum(
+            1
+            for waiting, thread in zip(self._waiting, self._threads, strict=True)
+            if not waiting and thread.ident != leader
+        )
+        return workers + self._loop.serving()
 
     @property
     def threads(self) -> int:
-        return len(self._threads)
+        """Threads that serve requests, the one running the I/O loop aside."""
+        return len(self._threads) - (self._lead is not None)
 
     def stop(self, timeout: float) -> None:
         """Let queued requests finish, then end the threads (waiting up to ``timeout``)."""
@@ -127,8 +170,9 @@ class WorkerPool:
             for _ in self._threads:
                 self._queue.put(None)
         deadline = time.monotonic() + timeout
+        leader = self._loop.leader() if self._lead is not None else 0
         for thread in self._threads:
-            if thread.is_alive():
+            if thread.is_alive() and thread.ident != leader:  # that one ends after the loop
                 thread.join(max(0.0, deadline - time.monotonic()))
         # Past the timeout, requests still queued will not be served: say so (503,
         # Retry-After, close) rather than drop them; no app saw them, so a client
@@ -139,7 +183,7 @@ class WorkerPool:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(item, tuple):
+            if type(item) is tuple:
                 channel = item[0]
                 answer = answer or overloaded_answer(self._ctx.error_bytes, STOPPING)
                 channel.send_nowait(answer)
@@ -147,8 +191,9 @@ class WorkerPool:
                 channel.close()
 
     def idle(self) -> bool:
-        """True once every thread has ended (after :meth:`stop`): nothing is running."""
-        return not any(thread.is_alive() for thread in self._threads)
+        """True once every thread but the I/O loop's has ended (after :meth:`stop`)."""
+        leader = self._loop.leader() if self._lead is not None else 0
+        return not any(thread.is_alive() and thread.ident != leader for thread in self._threads)
 
     def _run(self, index: int) -> None:
         get = self._queue.get
@@ -157,15 +202,41 @@ class WorkerPool:
             waiting[index] = True
             item = get()
             waiting[index] = False
-            if item is None:
+            if type(item) is tuple:
+                self._serve_guarded(*item)
+            elif item is None:
                 return
-            if not isinstance(item, tuple):
+            elif item is LEAD:
+                self._take_lead()
+            else:
                 try:
-                    item()
+                    item()  # type: ignore[operator]
                 except Exception:
                     self._ctx.error_log.exception("a queued call failed")
-                continue
-            self._serve_guarded(*item)
+
+    def _take_lead(self) -> None:
+        lead = self._lead
+        if lead is None:  # pragma: no cover - LEAD is queued only with a lead
+            return
+        try:
+            lead()
+        except Exception:
+            self._ctx.error_log.exception("the I/O loop failed")
+
+    def serve_here(self, channel: Channel, head: RequestHead) -> int:
+        """Serve one request on the calling thread (the I/O loop's); the outcome.
+
+        A server bug ends the connection (CLOSE), never the loop.
+        """
+        outcome = CLOSE
+        try:
+            outcome = run_exchange(self._ctx, channel, head)
+        except Exception:
+            self._ctx.error_log.exception("unexpected server error; connection closed")
+        finally:
+            if outcome != DEFERRED:  # a deferred app may still read its body
+                channel.end_request()
+        return outcome
 
     def resume(self, exchange: Exchange) -> None:
         """A deferred exchange was resumed (any thread): a worker finishes it."""

@@ -31,6 +31,12 @@ class NoLoop:
     def linger(self, channel: Channel) -> None:
         channel.close()
 
+    def leader(self) -> int:
+        return 0
+
+    def serving(self) -> bool:
+        return False
+
 
 def _channel_with_head(
     config: ServerConfig, requests: bytes

@@ -1,0 +1,152 @@
+"""Server layer: which thread runs the I/O loop, and handing the loop on when it is stuck.
+
+PERF: the thread that runs the I/O loop serves a complete request itself while a
+worker is free to take over (:meth:`micro.server.loop.IOLoop.lead`): no queue, no
+wake-up of another thread, no lock; that halves the CPU a keep-alive request costs.
+It is safe only while requests are quick, since every other connection waits while
+the loop serves one. So the loop is a role, not a thread:
+
+- :class:`Lead` is the token. The leader marks the span in which it serves a request
+  (:meth:`Lead.begin` / :meth:`Lead.end`); during that span, and only then, the lead
+  may be *offered* (:meth:`Lead.offer`) and *claimed* by a free worker
+  (:meth:`Lead.claim`), which runs the loop from then on. The old leader learns it
+  at :meth:`Lead.end`, gives its connection back like any worker and becomes one. An
+  offer nobody claimed in time is withdrawn by :meth:`Lead.end`: the leader goes on.
+- :class:`Watchdog` is a thread that looks every ``tick`` seconds while requests are
+  being served on the loop, and offers the lead once one has run for ``budget``
+  seconds (a slow app, or a client slow to take its answer). It parks when nothing
+  has been served for a while, so an idle server has no timer running.
+
+The rules that keep two threads from ever running the loop at once: a claim succeeds
+only while the leader is inside a begin/end span (or before anyone led); the leader
+touches no loop state inside the span; and :meth:`Lead.end` clears the span *before*
+it looks for an offer, so an offer made after that look finds no span to claim
+(CPython runs these attribute reads and writes in one order for every thread).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["DEFAULT_BUDGET", "Lead", "Watchdog"]
+
+# How long a request may hold the loop before a free worker takes the loop over.
+DEFAULT_BUDGET = 0.005
+IDLE_TICKS = 200  # the watchdog parks after this many ticks with nothing served
+
+
+class Lead:
+    """The token that says which thread runs the I/O loop."""
+
+    __slots__ = ("_lock", "channel", "leader", "offered", "since")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.leader = 0  # the leading thread's ident (0: nobody led yet)
+        self.offered = True  # the first claim takes the lead unconditionally
+        self.since = 0.0  # monotonic start of the request the leader serves (0: none)
+        self.channel: Any = None  # the connection of that request
+
+    def claim(self) -> bool:
+        """Take the lead if it is offered; False when the leader kept it (or it is taken)."""
+        with self._lock:
+            if not self.offered or (self.leader and not self.since):
+                self.offered = False  # the span ended: the leader goes on
+                return False
+            self.offered = False
+            self.leader = threading.get_ident()
+            self.since = 0.0
+            return True
+
+    def offer(self, now: float, budget: float) -> bool:
+        """Offer the lead when the leader has served one request for ``budget`` seconds."""
+        since = self.since
+        if not since or now - since < budget or self.offered:
+            return False
+        with self._lock:
+            if self.offered or not self.since:
+                return False
+            self.offered = True
+            return True
+
+    def withdraw(self) -> None:
+        """Nobody can take the offer (the worker pool is stopping): keep the leader."""
+        with self._lock:
+            self.offered = False
+
+    def begin(self, channel: Any) -> None:
+        """The leader starts serving a request on ``channel`` (the lead may be claimed
+        until :meth:`end`; the claimant stops watching ``channel``)."""
+        self.channel = channel
+        self.since = time.monotonic()
+
+    def end(self) -> bool:
+        """The leader served its request: True if it still leads, False if it was claimed."""
+        self.since = 0.0
+        if not self.offered and self.leader == threading.get_ident():
+            return True
+        with self._lock:
+            if self.leader != threading.get_ident():
+                return False
+            self.offered = False  # offered, not claimed yet: withdrawn, the claim will fail
+            return True
+
+
+class Watchdog:
+    """A thread that offers the lead when the loop has served one request for too long.
+
+    ``offer`` is called with the current monotonic time every ``tick`` seconds while
+    the watchdog is armed; :meth:`arm` (cheap when armed already) is called by the
+    leader each time it serves a request.
+    """
+
+    def __init__(self, offer: Callable[[float], None], tick: float) -> None:
+        self._offer = offer
+        self._tick = tick
+        self._armed = False
+        self._served = 0  # arm() calls, so that a tick can tell whether anything ran
+        self._stopped = False
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="micro-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def arm(self) -> None:
+        self._served += 1
+        if not self._armed:
+            self._armed = True
+            self._wake.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(5.0)
+
+    def _run(self) -> None:
+        idle = 0
+        seen = self._served
+        while not self._stopped:
+            if not self._armed:
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            time.sleep(self._tick)
+            self._offer(time.monotonic())
+            if self._served != seen:
+                seen = self._served
+                idle = 0
+                continue
+            idle += 1
+            if idle >= IDLE_TICKS:
+                # Park. arm() sets _armed before it reads it back, so either it sees
+                # False here and sets the event, or this thread sees its count move.
+                self._armed = False
+                self._wake.clear()
+                if self._served != seen:
+                    self._armed = True
+                idle = 0

@@ -1,0 +1,153 @@
+"""The I/O loop's thread serves quick requests itself and hands the loop on when one is slow.
+
+micro.server.lead: while a worker is free, the thread running the loop serves a
+complete request itself; a request that runs past ``inline_budget`` has the loop
+taken over by a free worker, so other clients never wait for a slow one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from micro.errors import ConfigError
+from micro.server import ServerConfig
+
+from .conftest import Harness
+
+Start = Callable[..., Any]
+
+
+def naming_app(gate: threading.Event | None = None, spin: float = 0.0) -> Any:
+    """Answers with the name of the thread that ran it; /block waits for ``gate``,
+    /spin computes for ``spin`` seconds holding the GIL as much as Python lets it."""
+
+    def app(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        if path == "/block" and gate is not None:
+            gate.wait(10)
+        elif path == "/spin":
+            end = time.perf_counter() + spin
+            while time.perf_counter() < end:
+                sum(range(1000))
+        body = threading.current_thread().name.encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
+GET = b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def test_a_quick_request_is_served_by_the_loops_own_thread(harness: Harness) -> None:
+    address = harness.serve(naming_app(), threads=2)
+    client = harness.client(address)
+    for _ in range(3):
+        client.send(GET % b"/")
+        assert client.response().body == b"micro-io"
+
+
+def test_with_a_zero_budget_every_request_goes_to_a_worker(harness: Harness) -> None:
+    address = harness.serve(naming_app(), threads=2, inline_budget=0)
+    client = harness.client(address)
+    for _ in range(3):
+        client.send(GET % b"/")
+        assert client.response().body.startswith(b"micro-worker-")
+
+
+def test_a_blocked_request_hands_the_loop_to_a_worker(harness: Harness) -> None:
+    gate = threading.Event()
+    address = harness.serve(naming_app(gate), threads=2)
+    slow = harness.client(address, timeout=10)
+    slow.send(GET % b"/block")  # served on the loop's thread, which then blocks
+    try:
+        time.sleep(0.1)  # well past the budget: the worker has taken the loop over
+        started = time.monotonic()
+        for _ in range(5):
+            other = harness.client(address)
+            other.send(GET % b"/")
+            assert other.response().body == b"micro-io"  # the new loop thread serves it
+        assert time.monotonic() - started < 5.0  # not held until the gate opens
+    finally:
+        gate.set()
+    assert slow.response().status == 200
+    # The blocked thread finished as a worker; its connection carries on.
+    slow.send(GET % b"/")
+    assert slow.response().body == b"micro-io"
+
+
+def test_a_computing_request_does_not_hold_the_other_clients(harness: Harness) -> None:
+    address = harness.serve(naming_app(spin=2.0), threads=2)
+    spinning = harness.client(address, timeout=10)
+    spinning.send(GET % b"/spin")
+    time.sleep(0.1)
+    started = time.monotonic()
+    other = harness.client(address)
+    other.send(GET % b"/")
+    assert other.response().status == 200
+    # The spin still runs (2 s): the answer came from the thread that took the loop.
+    assert time.monotonic() - started < 1.5
+    assert spinning.response().status == 200
+
+
+def test_two_blocked_requests_with_one_worker_leave_the_loop_running(
+    harness: Harness,
+) -> None:
+    # One request blocks the loop's thread (the worker takes the loop over); the
+    # next blocked request goes to the queue, since no thread is free to take the
+    # loop again; the loop keeps answering.
+    gate = threading.Event()
+    address = harness.serve(naming_app(gate), threads=1)
+    first = harness.client(address, timeout=10)
+    first.send(GET % b"/block")
+    time.sleep(0.1)
+    second = harness.client(address, timeout=10)
+    second.send(GET % b"/block")
+    time.sleep(0.1)
+    bad = harness.client(address)
+    bad.send(b"NOT HTTP\r\n\r\n")
+    assert bad.response().status == 400
+    gate.set()
+    assert first.response().status == 200
+    assert second.response().status == 200
+
+
+def test_pipelined_requests_served_on_the_loop_come_back_in_order(harness: Harness) -> None:
+    def echo(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        body = environ["PATH_INFO"].encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    address = harness.serve(echo, threads=2)
+    client = harness.client(address)
+    client.send(b"".join(GET % b"/%d" % i for i in range(50)))
+    assert [client.response().body for _ in range(50)] == [b"/%d" % i for i in range(50)]
+
+
+def test_a_server_stops_cleanly_while_the_loop_was_handed_over(harness: Harness) -> None:
+    gate = threading.Event()
+    address = harness.serve(naming_app(gate), threads=1)
+    slow = harness.client(address, timeout=10)
+    slow.send(GET % b"/block")
+    time.sleep(0.1)
+    server = harness.servers[0]
+    finished: list[bool] = []
+    stopper = threading.Thread(target=lambda: finished.append(server.stop(5.0)))
+    stopper.start()
+    time.sleep(0.2)
+    gate.set()
+    response = slow.response()
+    assert response.status == 200
+    assert response.header("Connection") == "close"
+    stopper.join(10)
+    assert finished == [True]  # every request finished, every thread ended
+
+
+def test_the_budget_cannot_be_negative() -> None:
+    with pytest.raises(ConfigError, match="inline_budget"):
+        ServerConfig(inline_budget=-1)
