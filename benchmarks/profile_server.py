@@ -74,6 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4, help="micro's worker threads (4)")
     parser.add_argument("--gil", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--top", type=int, default=30, help="functions to list (30)")
+    parser.add_argument(
+        "--lines",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="count samples per source line rather than per function",
+    )
     args = parser.parse_args(argv)
     terminate_on_signals()
     py_spy = require_tool("py-spy")
@@ -105,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "raw", "--nonblocking", "-o", str(raw)]  # fmt: skip
             if args.gil:
                 spy.append("--gil")
+            if not args.lines:
+                spy.append("--function")
             with subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as rec:
                 result = run_wrk(
                     f"http://{HOST}:{port}{path}",

@@ -38,41 +38,42 @@ def overloaded_answer(
 
 class ConnectionLimit:
     """At most ``maximum`` open connections; ``wake`` is called when a slot frees up
-    after :meth:`acquire` failed (from the thread that closed the connection)."""
+    after :meth:`has_room` said no (from the thread that closed the connection).
+
+    Only the I/O loop's thread opens connections (:meth:`connected`); any thread may
+    close one (:meth:`closed`). So the loop may look at the count without the lock:
+    nothing but itself can raise it between the look and the accept.
+    """
 
     def __init__(self, maximum: int, wake: Callable[[], None]) -> None:
         self.maximum = maximum
         self._wake = wake
-        self._open = 0
         self._connections = 0
         self._blocked = False
         self._lock = threading.Lock()
 
     @property
-    def open(self) -> int:
-        return self._open
-
-    def acquire(self, force: bool = False) -> bool:
-        """Take a slot; False (and remember to wake the loop) when none is free.
-
-        ``force`` takes one regardless: a graceful stop accepts what the kernel
-        already queued rather than reset it.
-        """
-        with self._lock:
-            if self._open >= self.maximum and not force:
-                self._blocked = True
-                return False
-            self._open += 1
-            return True
-
-    @property
     def connections(self) -> int:
-        """Connections accepted and not yet closed (a slot taken for an accept that
-        then found nothing is not one)."""
+        """Connections accepted and not yet closed."""
         return self._connections
 
+    def has_room(self, force: bool = False) -> bool:
+        """Whether one more connection may be accepted; when not, the first
+        :meth:`closed` after this calls ``wake``.
+
+        ``force`` says yes regardless: a graceful stop accepts what the kernel
+        already queued rather than reset it.
+        """
+        if force or self._connections < self.maximum:
+            return True
+        with self._lock:
+            if self._connections < self.maximum:
+                return True  # one closed since the look above
+            self._blocked = True
+            return False
+
     def connected(self) -> None:
-        """The slot just taken holds an accepted connection."""
+        """A connection was accepted (on the loop's thread)."""
         with self._lock:
             self._connections += 1
 
@@ -80,17 +81,8 @@ class ConnectionLimit:
         """A connection :meth:`connected` counted has closed: its slot is free."""
         with self._lock:
             self._connections -= 1
-        self.release()
-
-    def release(self) -> None:
-        with self._lock:
-            self._open -= 1
-            wake = self._blocked and self._open < self.maximum
+            wake = self._blocked and self._connections < self.maximum
             if wake:
                 self._blocked = False
         if wake:
             self._wake()
-
-    def has_room(self) -> bool:
-        with self._lock:
-            return self._open < self.maximum

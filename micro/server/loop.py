@@ -149,6 +149,13 @@ class IOLoop:
         self._watchdog = Watchdog(self._offer_lead, config.inline_budget or 1.0)
         self._thread: threading.Thread | None = None
         self._listener.setblocking(False)
+        # PERF: on Linux an accepted socket inherits TCP_NODELAY from the listener,
+        # which spares a system call per connection.
+        self._nodelay_inherited = False
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError):
+                listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._nodelay_inherited = True
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._wake_r)
 
@@ -332,8 +339,9 @@ class IOLoop:
 
     def _accept(self, everything: bool = False) -> None:
         limit = self._limit
+        nodelay = not self._nodelay_inherited
         for _ in range(self._backlog + ACCEPT_BATCH if everything else ACCEPT_BATCH):
-            if limit is not None and not limit.acquire(force=everything):
+            if not limit.has_room(force=everything):
                 # Full: leave new clients in the listen backlog until a slot frees.
                 self._selector.unregister(self._listener)
                 self._accept_paused = True
@@ -341,17 +349,14 @@ class IOLoop:
             try:
                 sock, addr = self._listener.accept()
             except (BlockingIOError, InterruptedError):
-                if limit is not None:
-                    limit.release()
                 return
             except OSError as exc:
-                if limit is not None:
-                    limit.release()
                 # Out of descriptors or a connection reset before accept: try later.
                 self._log.error("accept failed: %s", exc)
                 return
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if nodelay:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             peer = (str(addr[0]), int(addr[1]))
             channel: Channel
             if self._tls is not None:
@@ -360,9 +365,8 @@ class IOLoop:
             else:
                 channel = Channel(sock, peer, self._limits)
                 channel.set_deadline(State.IDLE, self._idle_timeout)
-            if limit is not None:
-                limit.connected()
-                channel.on_close = limit.closed
+            limit.connected()
+            channel.on_close = limit.closed
             if channel.state == State.IDLE:
                 # PERF: the request usually arrives with the connection; reading it
                 # now spares a registration, a wait and an unregistration.
@@ -396,12 +400,7 @@ class IOLoop:
                 self._log.exception("a call on the I/O loop failed")
         # _accept_paused says the listener is not watched: once draining, the drain
         # step owns the listener (and would unregister it if this cleared the flag).
-        if (
-            self._accept_paused
-            and not self._draining
-            and self._limit is not None
-            and self._limit.has_room()
-        ):
+        if self._accept_paused and not self._draining and self._limit.has_room():
             self._accept_paused = False
             self._selector.register(self._listener, selectors.EVENT_READ, None)
         now = time.monotonic()
