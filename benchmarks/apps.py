@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,8 @@ CONTENT_TYPE = "text/plain"
 
 
 def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    if environ["PATH_INFO"] == "/wait":
+        time.sleep(0.002)  # bench_server's wait-2ms mode: as if it waited on a database
     if environ.get("CONTENT_LENGTH"):
         # bench_server's POST mode: the body is read (and dropped) before answering.
         stream = environ["wsgi.input"]

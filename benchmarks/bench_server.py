@@ -7,11 +7,15 @@ same 13-byte body; wrk drives them in interleaved rounds (the order rotates ever
 round) with the same settings for all, once with keep-alive and once with
 `Connection: close`, so that noise from other work on the machine falls on all of
 them alike; a third mode, `post-1m`, sends keep-alive POSTs of a 1 MiB body that the
-app reads whole (the ceilings read no bodies and sit it out).
+app reads whole, and a fourth, `wait-2ms`, keep-alive GETs of a page for which the app
+sleeps 2 ms, the way an app waits on its database (the ceilings run no app and sit
+both out).
 
 - micro: `micro serve apps:hello` with micro's default settings (1 process, its
-  default thread count), and `micro-auto`: the same with `--processes auto` (one
-  process per core).
+  default thread count), `micro-auto`: the same with `--processes auto` (one
+  process per core), and `micro-workers`: the same with `--inline-budget 0`, where
+  every request goes through the worker queue instead of being served by the I/O
+  loop's thread (what that saves, and what it must not cost an app that waits).
 - Peers at their best setting: waitress with `threads=8` (its `--threads` raised from
   the default 4: its best on this machine, about 3x the default's throughput), gunicorn
   with (2 x cores) + 1 sync workers (its documented recommendation; the sync worker has
@@ -65,19 +69,26 @@ from harness import (
     write_svg,
 )
 
-MODES = {"keep-alive": {}, "close": {"Connection": "close"}, "post-1m": {}}
+MODES = {"keep-alive": {}, "close": {"Connection": "close"}, "post-1m": {}, "wait-2ms": {}}
+# wait-2ms: keep-alive GETs of /wait, where the app sleeps 2 ms as if it waited on a
+# database: what matters there is serving requests side by side.
+PATHS = {"wait-2ms": "/wait"}
 # post-1m: keep-alive POSTs of a 1 MiB body that the app reads whole (wrk's Lua script);
 # the ceilings read no bodies, so they sit that mode out.
 POST_MODE = "post-1m"
 POST_LUA = 'wrk.method = "POST"\nwrk.body = string.rep("x", 1048576)\n'
-NO_BODIES = ("asyncio", "nginx")
+NO_BODIES = ("asyncio", "nginx")  # they sit out post-1m and wait-2ms
+APP_MODES = (POST_MODE, "wait-2ms")
 CEILING = "asyncio"
 PEER = "waitress"
-ALL_SERVERS = ("asyncio", "nginx", "micro", "micro-auto", "waitress", "gunicorn")
+ALL_SERVERS = (
+    "asyncio", "nginx", "micro", "micro-auto", "micro-workers", "waitress", "gunicorn"
+)  # fmt: skip
 LABELS = {
     "asyncio": "asyncio (ceiling)",
     "nginx": "nginx (ceiling)",
     "micro-auto": "micro --processes auto",
+    "micro-workers": "micro --inline-budget 0",
 }
 PEER_DISTS = ("waitress", "gunicorn")
 
@@ -104,12 +115,14 @@ class Run:
 
 def server_argv(name: str, port: int, settings: Settings) -> list[str]:
     py = sys.executable
-    if name in ("micro", "micro-auto"):
+    if name in ("micro", "micro-auto", "micro-workers"):
         argv = [py, "-m", "micro", "serve", "apps:hello", "--bind", f"{HOST}:{port}"]
         if settings.micro_threads is not None:
             argv += ["--threads", str(settings.micro_threads)]
         if name == "micro-auto":
             argv += ["--processes", "auto"]
+        if name == "micro-workers":
+            argv += ["--inline-budget", "0"]
         return argv
     if name == "waitress":
         return [py, "-m", "waitress", f"--listen={HOST}:{port}",
@@ -228,7 +241,7 @@ def verdict(results: Results) -> list[str]:
 
 
 def chart(results: Results, servers: Sequence[str], alive: dict[str, bool], title: str) -> str:
-    modes = [m for m in results if m != POST_MODE]  # the chart compares with the ceilings
+    modes = [m for m in results if m not in APP_MODES]  # the chart compares with the ceilings
     groups = []
     for name in servers:
         bars = []
@@ -265,12 +278,13 @@ def measure(
         order = names[rnd % len(names) :] + names[: rnd % len(names)]
         for mode in modes:
             for name in order:
-                if mode == POST_MODE and name in NO_BODIES:
+                if mode in APP_MODES and name in NO_BODIES:
                     continue
                 proc = procs[name]
                 before = proc.cpu_seconds()
                 script = post_script if mode == POST_MODE else None
-                res = run_wrk(f"http://{HOST}:{proc.port}/", options, MODES[mode], script)
+                url = f"http://{HOST}:{proc.port}{PATHS.get(mode, '/')}"
+                res = run_wrk(url, options, MODES[mode], script)
                 cpu = proc.cpu_seconds() - before
                 if not proc.alive():
                     raise BenchError(f"{name} died during the run:\n{proc.log_tail()}")
@@ -306,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=",".join(ALL_SERVERS),
         help=f"comma-separated subset of {','.join(ALL_SERVERS)}",
     )
-    parser.add_argument("--modes", default=",".join(MODES), help="keep-alive,close,post-1m")
+    parser.add_argument("--modes", default=",".join(MODES), help=",".join(MODES))
     parser.add_argument("--markdown", type=Path, help="also write the report as markdown here")
     parser.add_argument("--svg", type=Path, help="also draw the table as an SVG chart here")
     args = parser.parse_args(argv)
