@@ -27,9 +27,10 @@ class ServerStats(NamedTuple):
     pending: int
     """Complete requests waiting for a free worker thread (the queue's depth)."""
     busy: int
-    """Worker threads working on a connection (running the app, or sending)."""
+    """Threads working on a request (running the app, or sending): the worker
+    threads, and the I/O loop's thread while it serves one itself."""
     threads: int
-    """Worker threads in all."""
+    """Worker threads in all (the thread running the I/O loop aside)."""
 
 
 StatsSource = Callable[[], ServerStats]
