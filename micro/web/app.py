@@ -536,7 +536,7 @@ class App:
         same time builds the same chain), so the per-request path only calls it.
         """
         self.freeze()
-        run = endpoint.__call__  # PERF: a bound method calls faster than the instance
+        run = endpoint.entry()
         middleware = [*self._middleware, *endpoint.middleware]
         if not middleware:
             # Nothing sees the answer before _run_chain, which turns an HTTPError into

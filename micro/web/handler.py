@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any, ClassVar, TypeVar, Unpack, overload
@@ -33,21 +33,24 @@ from micro.status import reason_phrase
 from micro.web.cookies import CookieOptions, format_set_cookie
 from micro.web.headers import ResponseHeaders
 from micro.web.request import NO_DEFAULT, AppContext, Helpers, Request
-from micro.web.response import HTML, Response, json_bytes
+from micro.web.response import HTML, JSON, Response, json_bytes, ready_response
 from micro.web.templating import content_type_for
 
 __all__ = [
     "HandlerError",
+    "HandlerRunner",
     "RequestHandler",
     "async_methods",
     "handler_methods",
-    "run_handler",
-    "run_handler_async",
 ]
 
 log = logging.getLogger("micro.web")
 _UNSET: Any = object()
+_OK = reason_phrase(200)
+_HTML_HEADER = ("Content-Type", HTML)
+_JSON_HEADER = ("Content-Type", JSON)
 _D = TypeVar("_D")
+_new = object.__new__
 
 
 class HandlerError(MicroError, RuntimeError):
@@ -68,25 +71,34 @@ class RequestHandler:
     )
     skip_middleware: ClassVar[frozenset[str]] = frozenset()
 
-    # PERF: the immutable starting state lives on the class; an instance gets its own
-    # value only when it changes (a handler is built for every request).
-    _status = 200
-    _reason = reason_phrase(200)  # the table's own string: the App's status line cache hits
+    # The starting state the usual request never reads lives on the class. PERF: what
+    # it does read is set in __init__: in CPython 3.11 a class default read through
+    # the instance costs about three instance reads, more than the store.
     _committed = False
     _streaming = False
-    _finished = False
     _current_user: Any = _UNSET
 
     def __init__(self, app: AppContext, request: Request, **kwargs: Any) -> None:
+        self._begin(app, request)
+        if kwargs or type(self).initialize is not RequestHandler.initialize:
+            self.initialize(**kwargs)
+
+    def _begin(self, app: AppContext, request: Request) -> None:
+        """The state every handler starts with (``__init__`` without ``initialize``)."""
         self.app = self.application = app
         self.request = request
         self.path_args = request.path_args
         self.path_kwargs = request.path_kwargs
-        self._headers = ResponseHeaders([("Content-Type", HTML)])
-        self._write_buffer: list[bytes] = []
-        self._chunks: list[bytes] = []
-        if kwargs or type(self).initialize is not RequestHandler.initialize:
-            self.initialize(**kwargs)
+        self._status = 200
+        self._reason = _OK  # the table's own string: the App's status line cache hits
+        self._finished = False
+        # The response headers, made the first time the handler touches them; until
+        # then the default Content-Type (JSON after a ``write(dict)``) is all there is.
+        self._header_list: ResponseHeaders | None = None
+        self._content_type = _HTML_HEADER
+        # Written since the last flush: one chunk as it is, a list from the second on.
+        self._buffer: bytes | list[bytes] | None = None
+        self._chunks: list[bytes] | None = None  # flushed and not yet taken
 
     # -- hooks ---------------------------------------------------------------------
 
@@ -205,6 +217,14 @@ class RequestHandler:
         if self._committed:
             raise HandlerError(f"cannot {what}: the headers were already flushed")
 
+    @property
+    def _headers(self) -> ResponseHeaders:
+        """The response headers, made now if the handler has not touched them yet."""
+        headers = self._header_list
+        if headers is None:
+            headers = self._header_list = ResponseHeaders([self._content_type])
+        return headers
+
     def set_status(self, status: int, reason: str | None = None) -> None:
         self._check_open("set the status")
         if not isinstance(status, int) or not 100 <= status <= 599:
@@ -239,23 +259,41 @@ class RequestHandler:
         """Buffer output; a dict or list is sent as JSON with an application/json type."""
         if self._finished:
             raise HandlerError("cannot write() after finish()")
-        if isinstance(chunk, bytes):
-            self._write_buffer.append(chunk)
+        data: bytes
+        if type(chunk) is str:  # PERF: the common case first, by identity
+            data = chunk.encode("utf-8")
+        elif isinstance(chunk, bytes):
+            data = chunk
         elif isinstance(chunk, str):
-            self._write_buffer.append(chunk.encode("utf-8"))
+            data = chunk.encode("utf-8")
         elif isinstance(chunk, dict | list):
-            self._write_buffer.append(json_bytes(chunk))
+            data = json_bytes(chunk)
             if not self._committed:
-                self._headers.set("Content-Type", "application/json; charset=utf-8")
+                if self._header_list is None:
+                    self._content_type = _JSON_HEADER
+                else:
+                    self._header_list.set(*_JSON_HEADER)
         else:
             raise TypeError(f"write() takes str, bytes, dict or list, not {type(chunk).__name__}")
+        buffer = self._buffer
+        if buffer is None:
+            self._buffer = data
+        elif isinstance(buffer, list):
+            buffer.append(data)
+        else:
+            self._buffer = [buffer, data]
 
     def flush(self) -> None:
         """Commit the headers and close the current chunk (sent at the next ``yield``)."""
         self._committed = True
-        if self._write_buffer:
-            self._chunks.append(b"".join(self._write_buffer))
-            self._write_buffer = []
+        buffer = self._buffer
+        if buffer is not None:
+            self._buffer = None
+            chunk = b"".join(buffer) if isinstance(buffer, list) else buffer
+            if self._chunks is None:
+                self._chunks = [chunk]
+            else:
+                self._chunks.append(chunk)
 
     def finish(self, chunk: str | bytes | dict[str, Any] | list[Any] | None = None) -> None:
         if self._finished:
@@ -268,10 +306,11 @@ class RequestHandler:
     def clear(self) -> None:
         """Forget the status, headers and output written so far (not yet flushed)."""
         self._check_open("clear the response")
-        self._status, self._reason = 200, reason_phrase(200)
-        self._headers = ResponseHeaders([("Content-Type", HTML)])
-        self._write_buffer = []
-        self._chunks = []
+        self._status, self._reason = 200, _OK
+        self._header_list = None
+        self._content_type = _HTML_HEADER
+        self._buffer = None
+        self._chunks = None
 
     def render(self, name: str, /, **context: Any) -> None:
         """Finish the response with template ``name`` (the app's template engine).
@@ -329,15 +368,21 @@ class RequestHandler:
         # _execute logged the exception (and an HTTPError's log_message) already.
         response = self.app.error_page(self.request, error, exc_info)
         self._status, self._reason = response.status, response.reason
-        self._headers = response.headers
-        for chunk in response.body:
-            self._write_buffer.append(chunk)
+        self._header_list = response.headers
+        buffer = self._buffer
+        pending = [] if buffer is None else buffer if isinstance(buffer, list) else [buffer]
+        pending.extend(response.body)
+        self._buffer = pending or None
 
     # -- execution -------------------------------------------------------------------
 
     def _take(self) -> list[bytes]:
+        """Flush, and hand over what was flushed so far."""
         self.flush()
-        chunks, self._chunks = self._chunks, []
+        chunks = self._chunks
+        if chunks is None:
+            return []
+        self._chunks = None
         return chunks
 
     def _method(self, method: str) -> Any:
@@ -347,34 +392,48 @@ class RequestHandler:
             raise HTTPError(405)
         return getattr(self, method.lower())
 
-    def _execute(self) -> list[bytes] | Iterator[list[bytes]]:
+    def _execute(self, runner: HandlerRunner) -> list[bytes] | Iterator[list[bytes]]:
         """Run ``prepare`` and the method: the body's chunks, or batches while streaming.
 
         PERF: a method that is not a generator (most are) is run by plain calls, so
         that a handler costs little more than a function route; only a streaming
-        method goes through :meth:`_stream`, a generator of flushed batches.
+        method goes through :meth:`_stream`, a generator of flushed batches. What the
+        class overrides was looked at once (``runner``): the no-op hooks are not
+        called, and a method that returns without finishing is finished here in one
+        step when ``finish`` and ``flush`` are the standard ones.
         """
-        cls = type(self)
         finished = True  # whether on_finish is ours to run (else _stream runs it)
         try:
             try:
-                if cls.prepare is not RequestHandler.prepare:  # PERF: skip the no-op
+                if runner.prepare:
                     self.prepare()
                 if not self._finished:
-                    method = self._method(self.request.method)
-                    result = method(*self.path_args, **self.path_kwargs)
+                    name = runner.methods.get(self.request.method)
+                    if name is None:
+                        raise HTTPError(405)
+                    method = getattr(self, name)
+                    args, kwargs = self.path_args, self.path_kwargs
+                    result = method(*args, **kwargs) if args or kwargs else method()
                     if result is not None:
                         if inspect.isgenerator(result):
                             finished = False
                             return self._stream(result)
                         raise TypeError(f"handler methods return None, got {result!r}")
                     if not self._finished:
+                        if runner.plain_finish and self._chunks is None:
+                            # finish() then _take(), the ending of most methods
+                            self._committed = self._finished = True
+                            buffer = self._buffer
+                            if buffer is None:
+                                return []
+                            self._buffer = None
+                            return [b"".join(buffer) if isinstance(buffer, list) else buffer]
                         self.finish()
             except Exception as exc:
                 self._answer_exception(exc)
             return self._take()
         finally:
-            if finished and cls.on_finish is not RequestHandler.on_finish:
+            if finished and runner.on_finish:
                 self._run_on_finish(None)
 
     def _stream(self, method: Generator[Any, Any, Any]) -> Iterator[list[bytes]]:
@@ -522,12 +581,13 @@ def _stream(first: list[bytes], rest: Iterator[list[bytes]]) -> Iterator[bytes]:
             close()
 
 
-def run_handler(
-    cls: type[RequestHandler], request: Request, init_kwargs: dict[str, Any]
-) -> Response:
-    """Run one handler up to its first streamed chunk (or to the end) and wrap the result."""
-    handler = cls(request.app, request, **init_kwargs)
-    batches = handler._execute()
+def _response(handler: RequestHandler, batches: list[bytes] | Iterator[list[bytes]]) -> Response:
+    """What ``handler`` answered (its body, or its batches up to the first streamed one),
+    as the Response the App sends.
+
+    PERF: built from parts already checked (the headers went through set_header), as
+    a function route's answers are; headers the handler never touched are the default.
+    """
     body: Iterable[bytes]
     if isinstance(batches, list):
         body = batches
@@ -539,19 +599,68 @@ def run_handler(
             for batch in batches:
                 first.extend(batch)
             body = first
-    response = Response(body, handler._status, headers=handler._headers, reason=handler._reason)
-    if response.status in (204, 304):
-        response.headers.remove("Content-Type")
-    return response
+    status = handler._status
+    headers = handler._header_list
+    if status == 204 or status == 304:
+        if headers is None:
+            return ready_response(body, status, handler._reason, [])
+        headers.remove("Content-Type")
+    if headers is None:
+        return ready_response(body, status, handler._reason, [handler._content_type])
+    return ready_response(body, status, handler._reason, headers.items)
 
 
-async def run_handler_async(
-    cls: type[RequestHandler], request: Request, init_kwargs: dict[str, Any]
-) -> Response:
-    """:func:`run_handler` for handlers with async methods (micro.web.aio)."""
-    handler = cls(request.app, request, **init_kwargs)
-    body = await handler._execute_async()
-    response = Response(body, handler._status, headers=handler._headers, reason=handler._reason)
-    if response.status in (204, 304):
-        response.headers.remove("Content-Type")
-    return response
+class HandlerRunner:
+    """Runs a RequestHandler class: one new handler for each request.
+
+    PERF: what the class overrides is looked at once, when its route is added (as the
+    methods it implements are), not on every request: ``prepare`` and ``on_finish``
+    are called only when the class has its own, and the handler method of each HTTP
+    method is found in a table (HEAD runs ``get`` unless the class has a ``head``).
+    """
+
+    __slots__ = (
+        "cls",
+        "init_kwargs",
+        "initialize",
+        "methods",
+        "on_finish",
+        "plain_finish",
+        "plain_init",
+        "prepare",
+    )
+
+    def __init__(self, cls: type[RequestHandler], init_kwargs: Mapping[str, Any]) -> None:
+        self.cls = cls
+        self.init_kwargs = dict(init_kwargs)
+        self.plain_init = cls.__init__ is RequestHandler.__init__ and cls.__new__ is object.__new__
+        self.initialize = bool(init_kwargs) or cls.initialize is not RequestHandler.initialize
+        self.prepare = cls.prepare is not RequestHandler.prepare
+        self.on_finish = cls.on_finish is not RequestHandler.on_finish
+        self.plain_finish = (
+            cls.finish is RequestHandler.finish and cls.flush is RequestHandler.flush
+        )
+        methods = {m: m.lower() for m in cls.SUPPORTED_METHODS}
+        if cls.head is RequestHandler.head:
+            methods["HEAD"] = "get"  # HEAD wherever GET: same code, the App drops the body
+        self.methods: Mapping[str, str] = methods  # never changed: a dict reads fastest
+
+    def run(self, request: Request) -> Response:
+        """Run a handler up to its first streamed chunk (or to the end); its Response."""
+        if self.plain_init:
+            # PERF: RequestHandler.__init__'s steps without the type call's machinery
+            handler = _new(self.cls)
+            handler._begin(request.app, request)
+            if self.initialize:
+                handler.initialize(**self.init_kwargs)
+        else:
+            handler = self.cls(request.app, request, **self.init_kwargs)
+        return _response(handler, handler._execute(self))
+
+    async def run_async(self, request: Request) -> Response:
+        """:meth:`run` for handlers with async methods (micro.web.aio)."""
+        handler = self.cls(request.app, request, **self.init_kwargs)
+        return _response(handler, await handler._execute_async())
+
+    def __repr__(self) -> str:
+        return f"HandlerRunner({self.cls.__name__})"

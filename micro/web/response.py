@@ -21,7 +21,7 @@ from micro.status import reason_phrase
 from micro.web.cookies import CookieOptions, format_set_cookie
 from micro.web.headers import ResponseHeaders
 
-__all__ = ["HTML", "FileBody", "Response", "json_bytes", "to_response"]
+__all__ = ["HTML", "JSON", "FileBody", "Response", "json_bytes", "ready_response", "to_response"]
 
 
 def json_bytes(data: Any) -> bytes:
@@ -198,18 +198,27 @@ class _Stream:
 _OK = reason_phrase(200)
 HTML = "text/html; charset=utf-8"
 """The Content-Type of the pages micro writes (handlers, error pages)."""
-_JSON = "application/json; charset=utf-8"
+JSON = "application/json; charset=utf-8"
+"""The Content-Type of the JSON micro writes (dict and list answers, ``write(dict)``)."""
 _HTML_HEADER = ("Content-Type", HTML)
-_JSON_HEADER = ("Content-Type", _JSON)
+_JSON_HEADER = ("Content-Type", JSON)
 
 
-def _ok(body: list[bytes], content_type: tuple[str, str]) -> Response:
-    # PERF: the common answers skip Response.__init__'s argument checks.
+def ready_response(
+    body: Iterable[bytes], status: int, reason: str, items: list[tuple[str, str]]
+) -> Response:
+    """A Response from parts its maker has checked already (what a function route
+    returned, a RequestHandler's answer).
+
+    ``items`` become the headers' list as they are: fields that went through
+    :func:`~micro.web.headers.check_header` (``ResponseHeaders`` methods) or micro's own.
+    PERF: the common answers skip ``Response.__init__``'s argument checks.
+    """
     headers = object.__new__(ResponseHeaders)
-    headers.items = [content_type]
+    headers.items = items
     response = object.__new__(Response)
-    response.status = 200
-    response.reason = _OK
+    response.status = status
+    response.reason = reason
     response.headers = headers
     response.body = body
     return response
@@ -219,22 +228,22 @@ def to_response(result: Any) -> Response:
     """What a function route returned, as a Response."""
     kind = type(result)
     if kind is str:
-        return _ok([result.encode("utf-8")], _HTML_HEADER)
+        return ready_response([result.encode("utf-8")], 200, _OK, [_HTML_HEADER])
     if kind is Response or isinstance(result, Response):
         return result  # type: ignore[no-any-return]
     if kind is dict or kind is list:
-        return _ok([json_bytes(result)], _JSON_HEADER)
+        return ready_response([json_bytes(result)], 200, _OK, [_JSON_HEADER])
     if kind is bytes:
-        return _ok([result], _HTML_HEADER)
+        return ready_response([result], 200, _OK, [_HTML_HEADER])
     if result is None:
         return Response(None, 204)
     # Subclasses (Markup, OrderedDict ...) take the slower road to the same answers.
     if isinstance(result, str):
-        return _ok([result.encode("utf-8")], _HTML_HEADER)
+        return ready_response([result.encode("utf-8")], 200, _OK, [_HTML_HEADER])
     if isinstance(result, bytes | bytearray | memoryview):
-        return _ok([bytes(result)], _HTML_HEADER)
+        return ready_response([bytes(result)], 200, _OK, [_HTML_HEADER])
     if isinstance(result, dict | list):
-        return _ok([json_bytes(result)], _JSON_HEADER)
+        return ready_response([json_bytes(result)], 200, _OK, [_JSON_HEADER])
     if isinstance(result, Iterable):
         return Response(_Stream(result), headers=ResponseHeaders([("Content-Type", HTML)]))
     raise TypeError(

@@ -445,3 +445,227 @@ def test_methods_argument_restricts_a_handler_class() -> None:
         app.route("/put", methods=["PUT"])(Both)
     with pytest.raises(RoutingError, match="list"):
         app.route("/str", methods="GET")(Both)  # type: ignore[arg-type]
+
+
+# -- what a client sees whichever road the output takes (the quick finish, lazy headers) --
+
+
+def call(
+    app: App, path: str, method: str = "GET"
+) -> tuple[str, list[tuple[str, str]], list[bytes]]:
+    """One WSGI call: the status line, the header list and the body's chunks as sent."""
+    seen: list[Any] = []
+    environ = webob.Request.blank(path, method=method).environ
+    body = app(environ, lambda status, headers, exc_info=None: seen.extend([status, headers]))
+    try:
+        chunks = list(body)
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    return seen[0], seen[1], chunks
+
+
+def test_a_plain_answer_is_one_chunk_with_its_length_and_the_html_type() -> None:
+    class Pieces(RequestHandler):
+        def get(self) -> None:
+            self.write("a")
+            self.write(b"b")
+            self.write("c")
+
+    class Silent(RequestHandler):
+        def get(self) -> None:
+            pass
+
+    app = App()
+    app.route("/pieces")(Pieces)
+    app.route("/silent")(Silent)
+    status, headers, chunks = call(app, "/pieces")
+    assert (status, chunks) == ("200 OK", [b"abc"])
+    assert headers == [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "3")]
+    status, headers, chunks = call(app, "/silent")
+    assert (status, b"".join(chunks)) == ("200 OK", b"")
+    assert headers == [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "0")]
+    status, headers, chunks = call(app, "/pieces", "HEAD")
+    assert (status, chunks) == ("200 OK", [])
+    assert dict(headers)["Content-Length"] == "3"
+
+
+def test_headers_and_cookies_set_after_write_reach_the_client() -> None:
+    class Late(RequestHandler):
+        def get(self) -> None:
+            self.write({"n": 1})  # JSON before any header was touched
+            self.set_header("X-After", "yes")
+            self.set_cookie("flavour", "oat", path="/")
+            self.add_header("Vary", "Cookie")
+
+    class TypeWins(RequestHandler):
+        def get(self) -> None:
+            self.write({"n": 2})
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+
+    app = App()
+    app.route("/late")(Late)
+    app.route("/type")(TypeWins)
+    t = TestApp(app)
+    res = t.get("/late")
+    assert res.json == {"n": 1}
+    assert res.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert res.headers["X-After"] == "yes" and res.headers["Vary"] == "Cookie"
+    assert res.headers["Set-Cookie"].startswith("flavour=oat;")
+    assert t.cookies["flavour"] == "oat"
+    res = t.get("/type")
+    assert res.headers.getall("Content-Type") == ["text/plain; charset=utf-8"]
+    assert res.body == b'{"n":2}'
+
+
+def test_write_dict_after_a_header_and_clear_after_write_dict() -> None:
+    class HeaderFirst(RequestHandler):
+        def get(self) -> None:
+            self.set_header("X-First", "1")
+            self.write([1])
+
+    class Cleared(RequestHandler):
+        def get(self) -> None:
+            self.write({"gone": True})
+            self.clear()
+            self.write("<p>fresh</p>")
+
+    app = App()
+    app.route("/first")(HeaderFirst)
+    app.route("/cleared")(Cleared)
+    _, headers, chunks = call(app, "/first")
+    assert dict(headers)["Content-Type"] == "application/json; charset=utf-8"
+    assert dict(headers)["X-First"] == "1" and chunks == [b"[1]"]
+    _, headers, chunks = call(app, "/cleared")
+    assert dict(headers)["Content-Type"] == "text/html; charset=utf-8"
+    assert chunks == [b"<p>fresh</p>"]
+
+
+@pytest.mark.parametrize("touch", [False, True])
+@pytest.mark.parametrize("status", [204, 304])
+def test_no_content_answers_carry_no_content_type(status: int, touch: bool) -> None:
+    class Empty(RequestHandler):
+        def get(self) -> None:
+            if touch:
+                self.set_header("ETag", '"v1"')
+            self.set_status(status)
+
+    app = App()
+    app.route("/empty")(Empty)
+    line, headers, chunks = call(app, "/empty")
+    assert line.startswith(str(status)) and b"".join(chunks) == b""
+    names = [name for name, _ in headers]
+    assert "Content-Type" not in names and "Content-Length" not in names
+    assert ("ETag" in names) is touch
+
+
+def test_overridden_finish_and_flush_are_still_called() -> None:
+    calls: list[str] = []
+
+    class Stamped(RequestHandler):
+        def get(self) -> None:
+            self.write("body")
+
+        def flush(self) -> None:
+            calls.append("flush")
+            super().flush()
+
+        def finish(self, chunk: Any = None) -> None:
+            calls.append("finish")
+            self.set_header("X-Stamp", "finished")
+            super().finish(chunk)
+
+    app = App()
+    app.route("/stamped")(Stamped)
+    res = TestApp(app).get("/stamped")
+    assert res.text == "body" and res.headers["X-Stamp"] == "finished"
+    assert calls[:2] == ["finish", "flush"]
+
+
+def test_on_finish_sees_a_closed_response() -> None:
+    seen: list[str] = []
+
+    class Closing(RequestHandler):
+        def get(self) -> None:
+            self.write("done")
+
+        def on_finish(self) -> None:
+            for attempt in (lambda: self.set_header("X-Late", "1"), lambda: self.write("more")):
+                try:
+                    attempt()
+                except HandlerError as exc:
+                    seen.append(type(exc).__name__)
+
+    app = App()
+    app.route("/closing")(Closing)
+    res = TestApp(app).get("/closing")
+    assert res.text == "done" and "X-Late" not in res.headers
+    assert seen == ["HandlerError", "HandlerError"]
+
+
+def test_a_stream_sends_headers_set_before_its_first_yield() -> None:
+    class Feed(RequestHandler):
+        def get(self) -> Iterator[str]:
+            self.write({"first": 1})
+            self.set_header("X-Feed", "live")
+            self.set_cookie("seen", "1")
+            yield "\n"
+            yield "tail"
+
+    app = App()
+    app.route("/feed")(Feed)
+    status, headers, chunks = call(app, "/feed")
+    assert status == "200 OK" and chunks == [b'{"first":1}\n', b"tail"]
+    fields = dict(headers)
+    assert fields["Content-Type"] == "application/json; charset=utf-8"
+    assert fields["X-Feed"] == "live" and fields["Set-Cookie"].startswith("seen=1;")
+    assert "Content-Length" not in fields
+
+
+def test_prepare_and_on_finish_run_for_a_class_that_overrides_only_one() -> None:
+    events: list[str] = []
+
+    class OnlyPrepare(RequestHandler):
+        def prepare(self) -> None:
+            events.append("prepare")
+
+        def get(self) -> None:
+            self.write("p")
+
+    class OnlyFinish(RequestHandler):
+        def get(self) -> None:
+            self.write("f")
+
+        def on_finish(self) -> None:
+            events.append("on_finish")
+
+    app = App()
+    app.route("/p")(OnlyPrepare)
+    app.route("/f")(OnlyFinish)
+    t = TestApp(app)
+    assert t.get("/p").text == "p" and t.get("/f").text == "f"
+    assert t.head("/f").body == b""
+    assert events == ["prepare", "on_finish", "on_finish"]
+
+
+def test_a_class_with_its_own_init_is_built_through_it() -> None:
+    class Counted(RequestHandler):
+        built = 0
+
+        def __init__(self, app: Any, request: Any, **kwargs: Any) -> None:
+            super().__init__(app, request, **kwargs)
+            type(self).built += 1
+            self.label = kwargs.get("label", "none")
+
+        def initialize(self, label: str = "none") -> None:
+            self.seen_label = label
+
+        def get(self) -> None:
+            self.write(f"{self.label}/{self.seen_label}/{Counted.built}")
+
+    app = App()
+    app.add_route("/counted", Counted, kwargs={"label": "x"})
+    t = TestApp(app)
+    assert t.get("/counted").text == "x/x/1"
+    assert t.get("/counted").text == "x/x/2"
