@@ -196,6 +196,15 @@ class Request:
             self._state = SimpleNamespace()
         return self._state
 
+    def peek_state(self, name: str, default: Any = None) -> Any:
+        """``getattr(request.state, name, default)``, without making ``state`` if it is unused.
+
+        PERF: for a middleware that asks, after the handler ran, whether it left
+        something there (most requests never touch ``state``).
+        """
+        state = self._state
+        return default if state is None else getattr(state, name, default)
+
     @property
     def helpers(self) -> Helpers:
         """The plugins' helpers for this request: ``request.helpers.static_url(...)``."""

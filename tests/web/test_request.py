@@ -203,6 +203,35 @@ def test_request_state_is_per_request() -> None:
     assert len(ids) == 2
 
 
+def test_peek_state_sees_what_the_route_stored_and_defaults_otherwise() -> None:
+    seen: list[Any] = []
+
+    class Peek:
+        name = "peek"
+
+        def __call__(self, request: Request, call_next: Any) -> Any:
+            seen.append(request.peek_state("mark", "nothing yet"))
+            response = call_next(request)
+            seen.append(request.peek_state("mark", "none"))
+            return response
+
+    app = App(middleware=[Peek()])
+
+    @app.route("/mark")
+    def mark(request: Request) -> str:
+        request.state.mark = "marked"
+        return "ok"
+
+    @app.route("/plain")
+    def plain(request: Request) -> str:
+        return "ok"
+
+    t = TestApp(app)
+    t.get("/mark")
+    t.get("/plain")
+    assert seen == ["nothing yet", "marked", "nothing yet", "none"]
+
+
 def test_request_is_lazy_body_untouched_unless_read() -> None:
     import webob
 
