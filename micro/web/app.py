@@ -161,6 +161,16 @@ def _close_uploads(files: tuple[Any, ...], response: Response) -> None:
     response.body = _ClosingBody(response.body, files)
 
 
+def _has_length(headers: list[tuple[str, str]]) -> bool:
+    """Whether a Content-Length is among ``headers``."""
+    # PERF: only a 14-letter name is lowercased and compared; a loop, not any(),
+    # which would build a generator on every response.
+    for key, _ in headers:  # noqa: SIM110
+        if len(key) == 14 and key.lower() == "content-length":
+            return True
+    return False
+
+
 def _status_line(status: int, reason: str) -> str:
     if reason == PHRASES.get(status):
         return STATUS_LINES[status]
@@ -625,18 +635,14 @@ class App:
             STATUS_LINES[status] if reason is PHRASES.get(status) else _status_line(status, reason)
         )
         if type(body) is list:
-            if status >= 200 and status != 204 and status != 304:
-                for key, _ in headers:
-                    if len(key) == 14 and key.lower() == "content-length":
-                        break
-                else:
-                    size = len(body[0]) if len(body) == 1 else sum(map(len, body))
-                    # A HEAD answered without a body: its length is GET's, unknown
-                    # here; 0 would be a lie (RFC 9110 9.3.2 lets it be left out).
-                    if size or method != "HEAD":
-                        headers.append(("Content-Length", str(size)))
+            if status >= 200 and status != 204 and status != 304 and not _has_length(headers):
+                size = len(body[0]) if len(body) == 1 else sum(map(len, body))
+                # A HEAD answered without a body: its length is GET's, unknown
+                # here; 0 would be a lie (RFC 9110 9.3.2 lets it be left out).
+                if size or method != "HEAD":
+                    headers.append(("Content-Length", str(size)))
         elif type(body) is FileBody:
-            if body.length is not None and response.headers.get("Content-Length") is None:
+            if body.length is not None and not _has_length(headers):
                 headers.append(("Content-Length", str(body.length)))
             wrapper: Callable[..., Iterable[bytes]] | None = request.environ.get(
                 "wsgi.file_wrapper"

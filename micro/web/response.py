@@ -15,13 +15,22 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from typing import IO, Any, Unpack
+from typing import IO, Any, Protocol, Unpack
 
 from micro.status import reason_phrase
 from micro.web.cookies import CookieOptions, format_set_cookie
 from micro.web.headers import ResponseHeaders
 
-__all__ = ["HTML", "JSON", "FileBody", "Response", "json_bytes", "ready_response", "to_response"]
+__all__ = [
+    "HTML",
+    "JSON",
+    "FileBody",
+    "FileLike",
+    "Response",
+    "json_bytes",
+    "ready_response",
+    "to_response",
+]
 
 
 def json_bytes(data: Any) -> bytes:
@@ -42,6 +51,20 @@ def json_bytes(data: Any) -> bytes:
     return text.replace("</", "<\\/").encode("utf-8")
 
 
+class FileLike(Protocol):
+    """What a :class:`FileBody` asks of its file: a binary file object's reading side.
+
+    Any open binary file has it; so may an object that reads a shared descriptor at
+    its own offset (``fileno()`` is what a server's sendfile uses, ``tell()`` the
+    position the file is at).
+    """
+
+    def read(self, size: int = -1, /) -> bytes: ...
+    def fileno(self) -> int: ...
+    def tell(self) -> int: ...
+    def close(self) -> None: ...
+
+
 class FileBody:
     """An open binary file sent block by block (or by ``wsgi.file_wrapper``).
 
@@ -56,7 +79,7 @@ class FileBody:
 
     def __init__(
         self,
-        fileobj: IO[bytes],
+        fileobj: FileLike,
         block_size: int = 64 * 1024,
         *,
         offset: int | None = None,

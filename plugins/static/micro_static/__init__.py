@@ -22,6 +22,12 @@ win over routes there), so nothing else runs for a file.
 - Files above ``static_inline_max`` bytes go out as a ``FileBody``, i.e.
   ``wsgi.file_wrapper`` (sendfile under micro's server); smaller ones are
   read into memory, which is cheaper than a file wrapper for a few kilobytes.
+- The usual request, a plain GET of a file served before, takes the fast road
+  (:mod:`micro_static.ready`): one ``stat`` of the path proves it is still the same
+  version of the same file, and the answer comes from what the first one kept (its
+  header fields, and the bytes of a small file or an open descriptor of a big one,
+  within ``static_memory_max`` bytes and ``static_open_max`` descriptors). A file
+  modified in the last two seconds is not kept: it may still be being written.
 - In debug mode (the app's ``debug`` setting, ``micro serve --debug``) every request
   under the prefix starts with the caches emptied: a file changed within the same
   clock tick, or a ``.gz`` sibling just added, is seen at once.
@@ -34,13 +40,14 @@ import mimetypes
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from micro.errors import ConfigError, HTTPError
 from micro.web import FileBody, Response, ResponseHeaders, check_header
+from micro_static.files import OPEN_FLAGS, File, RangeBody
 from micro_static.http import (
     UNSATISFIABLE,
     accepts_gzip,
@@ -51,6 +58,7 @@ from micro_static.http import (
     parse_http_date,
     parse_range,
 )
+from micro_static.ready import ReadyFiles, not_plain, sendfile_server, version_key
 
 if TYPE_CHECKING:
     from micro.web import PluginApp, Request
@@ -59,67 +67,10 @@ __all__ = ["StaticFiles", "StaticPlugin", "plugin"]
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 _NO_SIBLING_TTL = 2.0
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _ARCHIVES = MappingProxyType(
     {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz"}
 )
 _TEXTUAL = ("application/javascript", "application/json", "application/xml", "image/svg+xml")
-
-
-class _RangeBody:
-    """``length`` bytes of ``fileobj`` from its current position, block by block."""
-
-    def __init__(self, fileobj: IO[bytes], length: int, block_size: int = 64 * 1024) -> None:
-        self._file = fileobj
-        self._left = length
-        self._block = block_size
-
-    def __iter__(self) -> Iterator[bytes]:
-        while self._left > 0:
-            data = self._file.read(min(self._block, self._left))
-            if not data:
-                return
-            self._left -= len(data)
-            yield data
-
-    def close(self) -> None:
-        self._file.close()
-
-
-class _File:
-    """An open file descriptor with one owner: closed once, or handed over (detached)."""
-
-    __slots__ = ("fd",)
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def read(self, length: int, offset: int) -> bytes:
-        chunks = []
-        while length > 0:
-            data = os.pread(self.fd, length, offset)
-            if not data:
-                break
-            chunks.append(data)
-            length -= len(data)
-            offset += len(data)
-        return b"".join(chunks)
-
-    def detach(self, offset: int) -> IO[bytes]:
-        """A file object at ``offset`` that now owns the descriptor."""
-        # PERF: unbuffered, so open() neither asks isatty (an ioctl) nor its position
-        # (an lseek); and no seek at all for the usual whole file.
-        fileobj = open(self.fd, "rb", buffering=0)  # noqa: SIM115  # the response closes it
-        self.fd = -1
-        if offset:
-            fileobj.seek(offset)
-        return fileobj
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
 
 
 class StaticFiles:
@@ -136,6 +87,8 @@ class StaticFiles:
         inline_max: int = 64 * 1024,
         precompressed: bool = True,
         charset: str = "utf-8",
+        memory_max: int = 32 * 1024 * 1024,
+        open_max: int = 64,
     ) -> None:
         real = os.path.realpath(root)
         if not os.path.isdir(real):
@@ -166,12 +119,12 @@ class StaticFiles:
         self._meta: dict[str, tuple[tuple[int, int, int], str, str]] = {}
         # relative URL path -> file system path, for paths clean_relative accepted.
         self._paths: dict[str, str] = {}
-        # path -> (the stat key, the header fields of a plain 200) of a version.
-        self._plain_heads: dict[str, tuple[tuple[int, int, int], tuple[tuple[str, str], ...]]] = {}
+        # URL path -> what answers its plain GET with one stat (micro_static.ready).
+        self._ready = ReadyFiles(inline_max, memory_max=memory_max, open_max=open_max)
 
     # -- versioned URLs --------------------------------------------------------------
 
-    def _digest(self, path: str, st: os.stat_result, file: _File | None = None) -> str:
+    def _digest(self, path: str, st: os.stat_result, file: File | None = None) -> str:
         key = (st.st_ino, st.st_size, st.st_mtime_ns)
         cached = self._hashes.get(path)
         if cached is not None and cached[0] == key:
@@ -222,32 +175,39 @@ class StaticFiles:
         self._no_sibling.clear()
         self._meta.clear()
         self._paths.clear()
-        self._plain_heads.clear()
+        self._ready.clear()
 
     def describe_routes(self) -> list[tuple[str, tuple[str, ...]]]:
         """What this middleware answers itself, for ``micro routes``."""
         return [(self.prefix + "{file:path}", ("GET", "HEAD"))]
 
     def __call__(self, request: Request, call_next: Callable[[Request], Response]) -> Response:
-        if not request.path.startswith(self.prefix):
+        url_path = request.path
+        if not url_path.startswith(self.prefix):
             return call_next(request)
         if request.app.settings.get("debug"):
             self.forget()  # debug mode: every file looked at afresh, nothing remembered
-        if request.method not in ("GET", "HEAD"):
-            raise HTTPError(405, headers={"Allow": "GET, HEAD"})
+        method = request.method
         environ = request.environ
-        full = self._full_path(request.path[len(self.prefix) :], environ)
+        if method == "GET":
+            ready = self._ready.get(url_path)
+            if ready is not None:
+                answer = self._ready.answer(environ, ready)
+                if answer is not None:
+                    return answer
+        elif method != "HEAD":
+            raise HTTPError(405, headers={"Allow": "GET, HEAD"})
+        full = self._full_path(url_path[len(self.prefix) :], environ)
         opened = None if full is None else self._open(full)
         if opened is None:
+            self._ready.drop(url_path)
             raise HTTPError(404)
         path, main, st = opened
         gz = None
         try:
             gz = self._sibling(path) if self.precompressed else None
-            if gz is None and request.method == "GET":
-                plain = self._plain(environ, path, main, st)
-                if plain is not None:
-                    return plain
+            if gz is None and method == "GET" and not not_plain(environ):
+                return self._plain(request, path, main, st)
             return self._answer(request, path, main, st, gz)
         finally:  # whatever was not handed to the response
             main.close()
@@ -274,27 +234,19 @@ class StaticFiles:
         self._paths[relative] = full
         return full
 
-    def _plain(
-        self, environ: Mapping[str, Any], path: str, file: _File, st: os.stat_result
-    ) -> Response | None:
-        """The answer to the usual request, or None when ``_answer`` must decide.
+    def _plain(self, request: Request, path: str, file: File, st: os.stat_result) -> Response:
+        """The answer to the usual request, kept for the fast road (micro_static.ready).
 
         The usual request: a GET of the whole file with no query, no Range and no
         validator, for a file that has no ``.gz`` sibling. Its answer depends on the
         file's version only, so its header fields are built once per version; the
         answer is the one ``_answer`` gives (the tests compare both).
         """
-        get = environ.get
-        if (
-            get("QUERY_STRING")
-            or get("HTTP_RANGE")
-            or get("HTTP_IF_NONE_MATCH")
-            or get("HTTP_IF_MODIFIED_SINCE")
-        ):
-            return None
-        key = (st.st_ino, st.st_size, st.st_mtime_ns)
-        cached = self._plain_heads.get(path)
-        if cached is None or cached[0] != key:
+        url_path = request.path
+        ready = self._ready.get(url_path)
+        if ready is not None and ready.path == path and ready.key == version_key(st):
+            fields = ready.fields
+        else:
             digest = self._digest(path, st, file)
             last_modified, content_type = self._metadata(path, st)
             fields = (
@@ -305,23 +257,26 @@ class StaticFiles:
                 ("Content-Length", str(st.st_size)),
                 ("Content-Type", content_type),
             )
-            cached = (key, fields)
-            if len(self._plain_heads) >= 4096:
-                self._plain_heads.clear()
-            self._plain_heads[path] = cached
-        # PERF: every field was built here from checked parts (see _trusted).
-        headers = ResponseHeaders(list(cached[1]))
-        size = st.st_size
-        if size <= self.inline_max:
-            return Response([file.read(size, 0)], headers=headers)
-        body = FileBody(file.detach(0), offset=0, length=size)
-        return Response(body, headers=headers)
+        # Without precompressed files no sibling is ever looked for; with them, the
+        # fast road ends when _sibling would look again.
+        due = self._no_sibling.get(path, 0.0) if self.precompressed else float("inf")
+        environ = request.environ
+        ready = self._ready.remember(
+            url_path,
+            path,
+            st,
+            fields,
+            due,
+            file,
+            keep=not request.app.settings.get("debug"),
+            share=sendfile_server(environ),
+        )
+        return self._ready.respond(environ, ready, file)
 
-    def _open(self, path: str) -> tuple[str, _File, os.stat_result] | None:
+    def _open(self, path: str) -> tuple[str, File, os.stat_result] | None:
         """``path`` opened, if it is a regular file inside the root (symlinks resolved)."""
         try:
-            # Non-blocking, so that a FIFO under the root cannot hang a worker.
-            fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC)
+            fd = os.open(path, OPEN_FLAGS)
         except OSError:
             return None
         st = os.fstat(fd)
@@ -331,7 +286,7 @@ class StaticFiles:
         ):
             os.close(fd)
             return None
-        return path, _File(fd), st
+        return path, File(fd), st
 
     def _prove_inside(self, path: str, identity: tuple[int, int]) -> bool:
         real = inside(self.root, path)
@@ -347,7 +302,7 @@ class StaticFiles:
         self._inside[path] = identity
         return True
 
-    def _sibling(self, path: str) -> tuple[str, _File, os.stat_result] | None:
+    def _sibling(self, path: str) -> tuple[str, File, os.stat_result] | None:
         """The opened ``path.gz``, if there is one inside the root.
 
         PERF: that there is none is remembered for a moment, so that the common
@@ -389,9 +344,9 @@ class StaticFiles:
         self,
         request: Request,
         path: str,
-        file: _File,
+        file: File,
         st: os.stat_result,
-        gz: tuple[str, _File, os.stat_result] | None,
+        gz: tuple[str, File, os.stat_result] | None,
     ) -> Response:
         digest = self._digest(path, st, file)
         last_modified, content_type = self._metadata(path, st)
@@ -443,7 +398,7 @@ class StaticFiles:
             # The size and position are known: the server needs no fstat or tell.
             body = FileBody(fileobj, offset=first, length=length)
         else:
-            body = _RangeBody(fileobj, length)
+            body = RangeBody(fileobj, length)
         return Response(body, status, headers=_trusted(headers))
 
 
@@ -494,6 +449,8 @@ class StaticPlugin:
             "static_cache_control": "no-cache",
             "static_inline_max": 64 * 1024,
             "static_precompressed": True,
+            "static_memory_max": 32 * 1024 * 1024,
+            "static_open_max": 64,
         }
     )
 
@@ -511,6 +468,8 @@ class StaticPlugin:
             cache_control=settings["static_cache_control"],
             inline_max=settings["static_inline_max"],
             precompressed=settings["static_precompressed"],
+            memory_max=settings["static_memory_max"],
+            open_max=settings["static_open_max"],
         )
         app.add_middleware(files)
         app.add_helper("static_url", lambda request: files.static_url)
