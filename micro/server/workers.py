@@ -51,6 +51,7 @@ STOPPING = "the server is stopping; retry shortly"
 LEAD = "lead"  # a queue item: run the I/O loop if its lead is still offered (micro.server.lead)
 # How long a worker with nothing else to do waits for its connection's next request.
 NEXT_REQUEST_WAIT = 0.002
+STOP_POLL = 0.05  # stop() looks this often whether the thread it joins took the lead
 
 
 class HandBack(Protocol):
@@ -170,10 +171,14 @@ class WorkerPool:
             for _ in self._threads:
                 self._queue.put(None)
         deadline = time.monotonic() + timeout
-        leader = self._loop.leader() if self._lead is not None else 0
         for thread in self._threads:
-            if thread.is_alive() and thread.ident != leader:  # that one ends after the loop
-                thread.join(max(0.0, deadline - time.monotonic()))
+            # The thread running the loop ends after the loop; a stop right after
+            # start may come before any thread took the lead, so look again.
+            while thread.is_alive() and thread.ident != self._leader():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                thread.join(min(left, STOP_POLL))
         # Past the timeout, requests still queued will not be served: say so (503,
         # Retry-After, close) rather than drop them; no app saw them, so a client
         # may safely send them again, to this server's successor or another.
@@ -192,8 +197,12 @@ class WorkerPool:
 
     def idle(self) -> bool:
         """True once every thread but the I/O loop's has ended (after :meth:`stop`)."""
-        leader = self._loop.leader() if self._lead is not None else 0
+        leader = self._leader()
         return not any(thread.is_alive() and thread.ident != leader for thread in self._threads)
+
+    def _leader(self) -> int:
+        """The ident of the pool's thread running the I/O loop (0: none)."""
+        return self._loop.leader() if self._lead is not None else 0
 
     def _run(self, index: int) -> None:
         get = self._queue.get

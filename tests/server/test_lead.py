@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from micro.errors import ConfigError
-from micro.server import ServerConfig
+from micro.server import Server, ServerConfig
 
 from .conftest import Harness
 
@@ -193,3 +193,14 @@ def test_a_server_stops_cleanly_while_the_loop_was_handed_over(harness: Harness)
 def test_the_budget_cannot_be_negative() -> None:
     with pytest.raises(ConfigError, match="inline_budget"):
         ServerConfig(inline_budget=-1)
+
+
+def test_a_stop_right_after_start_does_not_wait_for_the_loops_thread() -> None:
+    # The stop may come before any of the pool's threads took the lead: the thread
+    # that takes it later must not be joined like a worker (for the whole timeout).
+    for _ in range(20):
+        server = Server(naming_app(), ServerConfig(port=0, threads=1))
+        server.start()
+        started = time.monotonic()
+        assert server.stop(timeout=5.0)
+        assert time.monotonic() - started < 2.0
