@@ -29,13 +29,34 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["DEFAULT_BUDGET", "Lead", "Watchdog"]
+from micro.http import RequestHead
+
+from .channel import Channel
+
+__all__ = ["DEFAULT_BUDGET", "Inline", "Lead", "LeadLost", "Watchdog"]
 
 # How long a request may hold the loop before a free worker takes the loop over.
 DEFAULT_BUDGET = 0.005
 IDLE_TICKS = 200  # the watchdog parks after this many ticks with nothing served
+
+
+class Inline(Protocol):
+    """What the loop needs from the worker pool to serve requests on its own thread."""
+
+    def free(self) -> bool:
+        """True while a worker waits for work and nothing is queued (it could take the loop)."""
+
+    def serve_here(self, channel: Channel, head: RequestHead) -> int:
+        """Serve one complete request on the calling thread; the outcome (micro.server.wsgi)."""
+
+    def offer_lead(self) -> None:
+        """Have a free worker call :meth:`IOLoop.lead`; Overloaded once the pool stops."""
+
+
+class LeadLost(Exception):
+    """Raised on a thread whose lead was taken while it served a request: unwinds the loop."""
 
 
 class Lead:

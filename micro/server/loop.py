@@ -28,8 +28,9 @@ that announces a body has passed every check (a Content-Length over
 worker ever waits for a client to decide.
 
 Production hooks: TLS handshakes run here (:mod:`micro.server.tls`), the
-``max_connections`` count pauses accepting and a bounded submit that raises
-:class:`~micro.server.limits.Overloaded` gets a 503 (:mod:`micro.server.limits`).
+``max_connections`` count pauses accepting (:mod:`micro.server.accept`) and a bounded
+submit that raises :class:`~micro.server.limits.Overloaded` gets a 503
+(:mod:`micro.server.limits`).
 :meth:`IOLoop.drain` starts a graceful stop: take what the kernel queued, stop
 accepting, finish the heads under way, close idle connections.
 """
@@ -41,29 +42,27 @@ import contextlib
 import logging
 import selectors
 import socket
-import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Iterator
 
 from micro.errors import ProtocolError
 from micro.http import NEED_DATA, Limits, RequestHead
 
 from . import tls
+from .accept import Acceptor
 from .body import BodyPolicy
 from .channel import Channel, State
 from .config import ServerConfig
-from .lead import Lead, Watchdog
-from .limits import ConnectionLimit, Overloaded, overloaded_answer
+from .lead import Inline, Lead, LeadLost, Watchdog
+from .limits import Overloaded, overloaded_answer
 from .logs import ERROR_LOGGER, AccessLog
 from .upgrade import Upgraded, UpgradeProtocol
 from .wsgi import CLOSE, KEEP, LINGER
 
-__all__ = ["IOLoop", "Inline"]
+__all__ = ["IOLoop"]
 
 LINGER_SECONDS = 2.0
-ACCEPT_BATCH = 64
 BODY_READS = 4  # reads per wake-up while a body arrives (see _body_readable)
 DRAIN_IDLE_GRACE = 0.5  # a graceful stop still reads a request that is just arriving
 # While requests served on the loop take longer than this share of inline_budget
@@ -71,23 +70,6 @@ DRAIN_IDLE_GRACE = 0.5  # a graceful stop still reads a request that is just arr
 # to two sweep intervals.
 SLOW_SHARE = 0.2
 SLOW_WEIGHT = 0.2  # the weight of the latest request in that average
-
-
-class Inline(Protocol):
-    """What the loop needs from the worker pool to serve requests on its own thread."""
-
-    def free(self) -> bool:
-        """True while a worker waits for work and nothing is queued (it could take the loop)."""
-
-    def serve_here(self, channel: Channel, head: RequestHead) -> int:
-        """Serve one complete request on the calling thread; the outcome (micro.server.wsgi)."""
-
-    def offer_lead(self) -> None:
-        """Have a free worker call :meth:`IOLoop.lead`; Overloaded once the pool stops."""
-
-
-class LeadLost(Exception):
-    """Raised on a thread whose lead was taken while it served a request: unwinds the loop."""
 
 
 class IOLoop:
@@ -101,7 +83,6 @@ class IOLoop:
         error_bytes: Callable[[int, str], bytes],
         submit_call: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
-        self._listener = listener
         self._limits: Limits = config.limits
         self._idle_timeout = config.idle_timeout
         self._head_timeout = config.head_timeout
@@ -134,12 +115,6 @@ class IOLoop:
                 self._linger / 4,
             ),
         )
-        self._tls = config.ssl_context
-        self._backlog = config.backlog
-        # Counted even without max_connections: the count is one of the server's
-        # stats (micro.server.stats), and a lock per connection costs nothing visible.
-        self._limit = ConnectionLimit(config.max_connections or sys.maxsize, self._wake)
-        self._accept_paused = False
         self._draining = False
         self._finishing = False
         self._finish_deadline = 0.0
@@ -158,15 +133,7 @@ class IOLoop:
         self._lead = Lead()
         self._watchdog = Watchdog(self._offer_lead, config.inline_budget or 1.0)
         self._thread: threading.Thread | None = None
-        self._listener.setblocking(False)
-        # PERF: on Linux an accepted socket inherits TCP_NODELAY from the listener,
-        # which spares a system call per connection.
-        self._nodelay_inherited = False
-        if sys.platform.startswith("linux"):
-            with contextlib.suppress(OSError):
-                listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self._nodelay_inherited = True
-        self._selector.register(self._listener, selectors.EVENT_READ, None)
+        self._acceptor = Acceptor(listener, config, self._selector, self._wake)
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._wake_r)
 
     def leader(self) -> int:
@@ -323,7 +290,7 @@ class IOLoop:
                 for key, events in selector.select(timeout):
                     data = key.data
                     if data is None:
-                        self._accept()
+                        self._accept(self._acceptor.accept())
                     elif data is self._wake_r:
                         self._take_back()
                     elif type(data) is Upgraded:
@@ -345,38 +312,11 @@ class IOLoop:
     @property
     def open_connections(self) -> int:
         """Client connections accepted and not yet closed."""
-        return self._limit.connections
+        return self._acceptor.connections
 
-    def _accept(self, everything: bool = False) -> None:
-        limit = self._limit
-        nodelay = not self._nodelay_inherited
-        for _ in range(self._backlog + ACCEPT_BATCH if everything else ACCEPT_BATCH):
-            if not limit.has_room(force=everything):
-                # Full: leave new clients in the listen backlog until a slot frees.
-                self._selector.unregister(self._listener)
-                self._accept_paused = True
-                return
-            try:
-                sock, addr = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                # Out of descriptors or a connection reset before accept: try later.
-                self._log.error("accept failed: %s", exc)
-                return
-            if nodelay:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            peer = (str(addr[0]), int(addr[1]))
-            channel: Channel
-            if self._tls is not None:
-                channel = tls.TLSChannel(sock, peer, self._limits, self._tls)
-                channel.set_deadline(State.HANDSHAKE, self._head_timeout)
-            else:
-                channel = Channel(sock, peer, self._limits)
-                channel.set_deadline(State.IDLE, self._idle_timeout)
-            limit.connected()
-            channel.on_close = limit.closed
+    def _accept(self, channels: Iterator[Channel]) -> None:
+        """Take new connections (from the :class:`Acceptor`) into the loop."""
+        for channel in channels:
             if channel.state == State.IDLE:
                 # PERF: the request usually arrives with the connection; reading it
                 # now spares a registration, a wait and an unregistration.
@@ -408,11 +348,8 @@ class IOLoop:
                 calls.popleft()()
             except Exception:  # an upgraded connection's trouble ends that connection only
                 self._log.exception("a call on the I/O loop failed")
-        # _accept_paused says the listener is not watched: once draining, the drain
-        # step owns the listener (and would unregister it if this cleared the flag).
-        if self._accept_paused and not self._draining and self._limit.has_room():
-            self._accept_paused = False
-            self._selector.register(self._listener, selectors.EVENT_READ, None)
+        if not self._draining:  # once draining, the drain step owns the listener
+            self._acceptor.resume()
         now = time.monotonic()
         returned = self._returned
         while returned:
@@ -646,14 +583,10 @@ class IOLoop:
             channel.close()
 
     def _drain_step(self, now: float) -> None:
-        if not self._listener_closed():
+        if not self._acceptor.closed:
             for upgraded in list(self._upgraded.values()):
                 upgraded.stopping()
-            self._accept(everything=True)
-            if not self._accept_paused:
-                self._selector.unregister(self._listener)
-            self._accept_paused = True
-            self._listener.close()  # refused from now on: a balancer tries elsewhere
+            self._accept(self._acceptor.close())
         arriving = False
         for channel in list(self._channels.values()):
             state = channel.state
@@ -672,9 +605,6 @@ class IOLoop:
             (not self._channels and not self._upgraded) or now >= self._finish_deadline
         ):
             self._stopping = True
-
-    def _listener_closed(self) -> bool:
-        return self._listener.fileno() < 0
 
     def _refuse(self, channel: Channel, status: int, reason: str) -> None:
         """Answer a request the loop will not serve, then linger and close."""
@@ -721,7 +651,8 @@ class IOLoop:
             self._close(channel)
         self._close_returned()
         self._selector.close()
-        for sock in (self._listener, self._wake_r, self._wake_w):
+        self._acceptor.shutdown()
+        for sock in (self._wake_r, self._wake_w):
             sock.close()
         self._finished.set()
 

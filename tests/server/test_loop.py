@@ -244,7 +244,7 @@ def test_a_stop_as_a_slot_frees_while_accepting_is_paused_keeps_the_loop_alive(
         with caplog.at_level(logging.ERROR, logger="micro.error"):
             c.sendall(b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
             deadline = time.monotonic() + 5
-            while not loop._accept_paused and time.monotonic() < deadline:
+            while not loop._acceptor.paused and time.monotonic() < deadline:
                 time.sleep(0.001)  # c waits in the listen backlog
             a.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
             channel_a = served.get(timeout=5)
