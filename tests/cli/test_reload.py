@@ -54,6 +54,13 @@ class Lines:
         self.reader.join(timeout=PATIENCE)
         self.stream.close()
 
+    def everything(self) -> list[str]:
+        """Every line, once the process and its children have ended (end of file)."""
+        self.reader.join(timeout=PATIENCE)
+        while not self.queue.empty():
+            self.seen.append(self.queue.get_nowait())
+        return self.seen
+
     def wait_for(self, pattern: str, timeout: float = PATIENCE) -> re.Match[str]:
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
@@ -276,7 +283,7 @@ def test_a_stop_signal_lets_requests_finish_and_leaves_nothing_behind(
     assert process.wait(timeout=PATIENCE) == 0
     assert gone(child)
     assert list((where / "tmp").iterdir()) == []  # no micro-reload-*.json left
-    assert not any("again; stopping now" in line for line in lines.seen)
+    assert not any("again; stopping now" in line for line in lines.everything())
 
 
 def test_a_supervisor_killed_outright_takes_its_child_with_it(
@@ -318,7 +325,7 @@ def test_ctrl_c_under_reload_with_processes_lets_requests_finish(tmp_path: Path)
         request.join(timeout=PATIENCE)
         assert results == ["done"]
         assert process.wait(timeout=PATIENCE) == 0
-        assert not any("stopping the processes now" in line for line in lines.seen)
+        assert not any("stopping the processes now" in line for line in lines.everything())
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
