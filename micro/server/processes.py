@@ -269,9 +269,17 @@ class Supervisor:
         sys.stdout.flush()
         sys.stderr.flush()
         supervisor = os.getpid()  # taken before the fork: the child may outlive it at once
-        pid = os.fork()
-        if pid == 0:
-            self._child(supervisor)
+        # The child starts with SIGTERM held back (the mask is inherited): a stop sent
+        # before it has its own handler waits for that handler, instead of running
+        # this process's (which would swallow it) or the default one (death). A new
+        # process may wait long for the CPU on a loaded machine: the gap is real.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            pid = os.fork()
+            if pid == 0:
+                self._child(supervisor)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         self._children[pid] = time.monotonic()
 
     def _child(self, supervisor: int) -> NoReturn:
@@ -281,10 +289,8 @@ class Supervisor:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor forwards it
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            # The server answers requests as soon as it starts, before the graceful
-            # handler is in place: hold SIGTERM back until then (the threads the server
-            # starts inherit the mask), or a stop sent early would kill this process.
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            # SIGTERM is held back from the fork on (see _spawn) until the graceful
+            # handler is in place; the threads the server starts inherit the mask.
             server = Server(self.app, self.config, sock=self._child_socket())
             server.start()
             os.write(self._started_w, b"+")  # listening: the supervisor may announce

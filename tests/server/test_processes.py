@@ -41,6 +41,26 @@ def app(environ, start_response):
     return [body]
 """
 
+# A process forked while the test asks for it runs late for a second, the way the
+# scheduler may leave a new process waiting on a loaded machine (the initial ones
+# start at once).
+LATE_APP = (
+    APP
+    + """
+import time
+from pathlib import Path
+
+
+def _run_late():
+    if Path("late").exists():
+        Path(f"forked-{os.getpid()}").touch()
+        time.sleep(1.0)
+
+
+os.register_at_fork(after_in_child=_run_late)
+"""
+)
+
 # The inherited-socket mode, driven through the API rather than the CLI.
 INHERIT = """
 import sys
@@ -122,6 +142,7 @@ class Supervised:
 def supervise(tmp_path: Path) -> Iterator[Any]:
     (tmp_path / "pidapp.py").write_text(APP)
     (tmp_path / "inherit.py").write_text(INHERIT)
+    (tmp_path / "lateapp.py").write_text(LATE_APP)
     started: list[Supervised] = []
     pids: set[int] = set()
 
@@ -210,6 +231,29 @@ def test_sigterm_stops_every_process_and_exits_0(supervise: Any) -> None:
     assert status == 0, "".join(list(supervised.err.queue))
     assert all(gone(pid) for pid in pids)
     assert "Traceback" not in "".join(list(supervised.err.queue))
+
+
+def test_a_stop_that_reaches_a_process_just_forked_stops_it_gracefully(
+    supervise: Any, tmp_path: Path
+) -> None:
+    supervised: Supervised = supervise(
+        "-m", "micro", "serve", "lateapp.py", "--bind", "127.0.0.1:0",
+        "--processes", "2", "--threads", "2", "--graceful-timeout", "5",
+    )  # fmt: skip
+    victim = supervised.get()[0]
+    supervise.pids.add(victim)
+    (tmp_path / "late").touch()
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + PATIENCE
+    while not (forked := list(tmp_path.glob("forked-*"))) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert forked, "no replacement was forked"
+    supervise.pids.add(int(forked[0].name.split("-")[1]))
+    supervised.process.send_signal(signal.SIGTERM)  # the replacement has not run yet
+    status = supervised.process.wait(PATIENCE)
+    log = "".join(list(supervised.err.queue))
+    assert status == 0, log  # not killed after the grace period, not dead of SIGTERM
+    assert "killed" not in log
 
 
 def test_a_second_signal_to_the_supervisor_stops_at_once(supervise: Any) -> None:
