@@ -25,11 +25,16 @@ Start = Callable[..., Any]
 class NoLoop:
     """A loop stub: a connection given back is just closed (the test reads its answers)."""
 
+    def __init__(self) -> None:
+        self.given_back = threading.Event()
+
     def resume(self, channel: Channel) -> None:
         channel.close()
+        self.given_back.set()
 
     def linger(self, channel: Channel) -> None:
         channel.close()
+        self.given_back.set()
 
     def leader(self) -> int:
         return 0
@@ -140,19 +145,28 @@ def _second_request_after_the_first_answer(threads: int) -> bytes:
         return [b"ok"]
 
     # A generous window, so that a loaded machine cannot make the client late.
-    pool = WorkerPool(ServerContext(app, config, 0), threads, NoLoop(), next_request_wait=5.0)
+    loop = NoLoop()
+    pool = WorkerPool(ServerContext(app, config, 0), threads, loop, next_request_wait=5.0)
     client, channel, head = _channel_with_head(config, b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
     pool.start()
     try:
-        time.sleep(0.1)  # every other thread is waiting on the queue by now
+        deadline = time.monotonic() + 30
+        while pool.busy() and time.monotonic() < deadline:
+            time.sleep(0.01)  # until every thread waits on the queue
+        assert pool.busy() == 0
         pool.submit(channel, head)
         first = b""
         while not first.endswith(b"ok"):
             chunk = client.recv(65536)
             assert chunk, "the first answer never came"
             first += chunk
-        # Late enough that the worker's one non-blocking read has found nothing.
-        time.sleep(0.2)
+        # Late enough that the worker's one non-blocking read has found nothing. With no
+        # free worker, it then gives the connection back at once: wait for that. With
+        # one, it waits for the client's next request, which nothing outside shows.
+        if threads == 1:
+            assert loop.given_back.wait(30)
+        else:
+            time.sleep(0.2)
         try:
             client.sendall(b"GET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             return first + _read_all(client)
