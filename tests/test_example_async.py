@@ -83,4 +83,5 @@ def test_twenty_trips_at_once_on_one_thread(base: str) -> None:
     assert len(answers) == 20
     assert all(json.loads(a)["weather"] == {"forecast": "snow"} for a in answers)
     # One worker each, 0.2 s upstream per trip: one at a time would take 4 s or more.
-    assert elapsed < 2.0, f"twenty trips took {elapsed:.2f}s"
+    # The bound leaves a loaded machine room to run twenty trips' worth of Python.
+    assert elapsed < 3.0, f"twenty trips took {elapsed:.2f}s"
