@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -192,6 +193,30 @@ def test_each_route_chain_is_built_once() -> None:
     assert route.target.chain is chain is not None
     with pytest.raises(ConfigError):
         app.add_middleware(Recorder("late", []))
+
+
+def test_functions_partials_and_objects_all_serve_as_middleware() -> None:
+    log: list[str] = []
+
+    def tagged(request: Request, call_next: CallNext) -> Response:
+        log.append("function")
+        return call_next(request)
+
+    tagged.name = "function"  # type: ignore[attr-defined]
+
+    def with_label(label: str, request: Request, call_next: CallNext) -> Response:
+        log.append(label)
+        return call_next(request)
+
+    partial = functools.partial(with_label, "partial")
+    partial.name = "partial"  # type: ignore[attr-defined]
+
+    class Subclassed(Recorder):
+        pass
+
+    app = make_app([tagged, partial, Subclassed("object", log)])  # type: ignore[list-item]
+    assert TestApp(app).get("/").text == "home"
+    assert log == ["function", "partial", "object in", "object out 200"]
 
 
 def test_bad_middleware_definitions() -> None:
