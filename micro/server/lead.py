@@ -35,11 +35,32 @@ from micro.http import RequestHead
 
 from .channel import Channel
 
-__all__ = ["DEFAULT_BUDGET", "Inline", "Lead", "LeadLost", "Watchdog"]
+__all__ = ["DEFAULT_BUDGET", "Inline", "Lead", "LeadLost", "Pace", "Watchdog", "switches"]
 
 # How long a request may hold the loop before a free worker takes the loop over.
 DEFAULT_BUDGET = 0.005
 IDLE_TICKS = 200  # the watchdog parks after this many ticks with nothing served
+# Pace: requests that take longer than this share of the budget on average (the
+# latest weighing SLOW_WEIGHT) are probed; when most of PROBES of them waited, the
+# loop leaves requests to the workers for OFF_SWEEPS sweep intervals.
+SLOW_SHARE = 0.2
+SLOW_WEIGHT = 0.2
+PROBES = 8
+OFF_SWEEPS = 2
+
+
+def _voluntary_switches() -> int:
+    """How often the calling thread gave up the CPU to wait (Linux: per thread)."""
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+
+
+try:
+    import resource
+
+    resource.getrusage(resource.RUSAGE_THREAD)
+    switches: Callable[[], int] | None = _voluntary_switches
+except (ImportError, AttributeError, OSError):  # not Linux: no per-thread count
+    switches = None
 
 
 class Inline(Protocol):
@@ -114,6 +135,56 @@ class Lead:
                 return False
             self.offered = False  # offered, not claimed yet: withdrawn, the claim will fail
             return True
+
+
+class Pace:
+    """Whether the loop's thread should serve requests itself, judged by how they went.
+
+    Serving on the loop is one request after another: right for quick requests,
+    wrong for an app that waits (on a database, a service) for a few milliseconds,
+    whose requests the workers would serve side by side. The loop records
+    (:meth:`record`) how long each request took; while the average stays under a
+    fifth of the budget nothing more is done. Past it, the next :data:`PROBES`
+    requests are also asked whether they *waited* (the thread gave up the CPU,
+    :data:`switches`): a request the scheduler merely interrupted (another process
+    wanted the core) took as long but would gain nothing from the workers. When
+    most of them waited, :attr:`off` says so for :data:`OFF_SWEEPS` of the loop's
+    sweeps (:meth:`sweep`).
+    """
+
+    __slots__ = ("_slow", "_took", "_waits", "off", "probing")
+
+    def __init__(self, budget: float) -> None:
+        self._slow = budget * SLOW_SHARE
+        self._took = 0.0
+        self._waits = 0
+        self.off = 0  # sweeps left before the loop serves requests again
+        self.probing = 0  # requests still to probe (0: none)
+
+    def record(self, took: float, waited: bool) -> None:
+        """One request served on the loop took ``took`` seconds (``waited``: whether it
+        gave up the CPU to wait; asked only while :attr:`probing`)."""
+        if self.probing:
+            self.probing -= 1
+            if waited and took > self._slow:
+                self._waits += 1
+            if not self.probing:
+                if self._waits * 2 > PROBES:
+                    self.off = OFF_SWEEPS
+                self._waits = 0
+                self._took = 0.0
+            return
+        self._took = average = self._took + SLOW_WEIGHT * (took - self._took)
+        if average > self._slow:
+            if switches is None:
+                self.off = OFF_SWEEPS  # no way to tell a wait: go by the time alone
+                self._took = 0.0
+            else:
+                self.probing = PROBES
+
+    def sweep(self) -> None:
+        if self.off:
+            self.off -= 1
 
 
 class Watchdog:

@@ -54,7 +54,7 @@ from .accept import Acceptor
 from .body import BodyPolicy
 from .channel import Channel, State
 from .config import ServerConfig
-from .lead import Inline, Lead, LeadLost, Watchdog
+from .lead import Inline, Lead, LeadLost, Pace, Watchdog, switches
 from .limits import Overloaded, overloaded_answer
 from .logs import ERROR_LOGGER, AccessLog
 from .upgrade import Upgraded, UpgradeProtocol
@@ -65,11 +65,6 @@ __all__ = ["IOLoop"]
 LINGER_SECONDS = 2.0
 BODY_READS = 4  # reads per wake-up while a body arrives (see _body_readable)
 DRAIN_IDLE_GRACE = 0.5  # a graceful stop still reads a request that is just arriving
-# While requests served on the loop take longer than this share of inline_budget
-# (a moving average, see _serve_inline), the next ones go to the workers for one
-# to two sweep intervals.
-SLOW_SHARE = 0.2
-SLOW_WEIGHT = 0.2  # the weight of the latest request in that average
 
 
 class IOLoop:
@@ -124,11 +119,7 @@ class IOLoop:
         self._finished = threading.Event()  # set once the loop has shut down
         # Serving requests on the loop's own thread (micro.server.lead).
         self._inline: Inline | None = None
-        # Sweeps left before the loop serves requests again (0: it does), set while
-        # the requests it served took longer than _slow on average (_took).
-        self._inline_off = 0
-        self._slow = config.inline_budget * SLOW_SHARE
-        self._took = 0.0
+        self._pace = Pace(config.inline_budget)  # whether to, judged by how it went
         self._budget = config.inline_budget
         self._lead = Lead()
         self._watchdog = Watchdog(self._offer_lead, config.inline_budget or 1.0)
@@ -478,7 +469,7 @@ class IOLoop:
             channel.deadline = self._bodies.deadline(channel.body, time.monotonic())  # type: ignore[arg-type]
             return False
         inline = self._inline
-        if inline is not None and not self._inline_off and not self._refusing and inline.free():
+        if inline is not None and not self._pace.off and not self._refusing and inline.free():
             return self._serve_inline(channel, inline)
         if watched:
             self._unwatch(channel)
@@ -501,11 +492,15 @@ class IOLoop:
         """
         channel.state = State.BUSY
         lead = self._lead
+        pace = self._pace
         self._watchdog.arm()
+        probe = switches if pace.probing else None  # did the request wait? (lead.Pace)
+        before = probe() if probe is not None else 0
         lead.begin(channel)
         started = lead.since
         outcome = inline.serve_here(channel, channel.head)  # type: ignore[arg-type]
         took = time.monotonic() - started
+        waited = probe is not None and probe() > before
         if not lead.end():
             # A worker runs the loop now (it stopped watching this connection): give
             # the connection back the way any worker does, and become one.
@@ -516,14 +511,9 @@ class IOLoop:
             elif outcome == LINGER:
                 self.linger(channel)
             raise LeadLost  # UPGRADED: adopted through call_soon; DEFERRED: resumed later
-        self._took = took = self._took + SLOW_WEIGHT * (took - self._took)
-        if took > self._slow:
-            # The app takes its time (a database, a service): while requests like
-            # these come, serving them one after another here would leave the
-            # workers idle and the clients queued behind each other. The workers
-            # serve them side by side for a sweep interval or two. (An average, so
-            # that one request the scheduler happened to interrupt does not count.)
-            self._inline_off = 2
+        # An app that waits (a database, a service) is better served by the workers,
+        # side by side: Pace says when, from how the requests served here went.
+        pace.record(took, waited)
         if outcome == KEEP:
             channel.set_deadline(State.IDLE, self._idle_timeout)
             self._watch(channel)
@@ -629,9 +619,7 @@ class IOLoop:
         channel.close()
 
     def _sweep(self, now: float) -> None:
-        if self._inline_off:
-            self._inline_off -= 1
-            self._took = 0.0
+        self._pace.sweep()
         for channel in [c for c in self._channels.values() if c.deadline <= now]:
             if channel.state == State.HEAD:
                 self._refuse(channel, 408, "request head timed out")

@@ -16,6 +16,7 @@ import pytest
 
 from micro.errors import ConfigError
 from micro.server import Server, ServerConfig
+from micro.server.lead import OFF_SWEEPS, PROBES, Pace
 
 from .conftest import Harness
 
@@ -126,37 +127,56 @@ def test_two_blocked_requests_with_one_worker_leave_the_loop_running(
 def test_after_requests_that_wait_the_workers_serve_them_for_a_sweep_or_two(
     harness: Harness,
 ) -> None:
-    # 150 ms is under the budget but over its fifth: an app that waits on a
+    # 30 ms is under the budget (0.1 s) but over its fifth: an app that waits on a
     # database like this is served by the workers side by side, not one request
     # after another on the loop's thread; the sweep (every 0.1 s with these
     # timeouts) lets the loop try again. The average that decides it gives the
-    # latest request a fifth of its weight: one wait of 150 ms is not enough.
+    # latest request a fifth of its weight (five waits to cross 20 ms), then
+    # PROBES requests are asked whether they waited.
     def app(environ: dict[str, Any], start_response: Start) -> list[bytes]:
         if environ["PATH_INFO"] == "/wait":
-            time.sleep(0.15)
+            time.sleep(0.03)
         body = threading.current_thread().name.encode()
         start_response("200 OK", [("Content-Length", str(len(body)))])
         return [body]
 
-    address = harness.serve(app, threads=2, head_timeout=0.4, inline_budget=ROOMY)
+    address = harness.serve(app, threads=2, head_timeout=0.4, inline_budget=0.1)
     client = harness.client(address)
-    client.send(GET % b"/")
-    assert client.response().body == b"micro-io"
-    client.send(GET % b"/wait")
-    assert client.response().body == b"micro-io"  # the average: 30 ms
-    client.send(GET % b"/wait")
-    assert client.response().body == b"micro-io"  # 54 ms
-    client.send(GET % b"/wait")
-    assert client.response().body == b"micro-io"  # 73 ms
-    client.send(GET % b"/wait")
-    assert client.response().body == b"micro-io"  # 88 ms
-    client.send(GET % b"/wait")
-    assert client.response().body == b"micro-io"  # 101 ms: over a fifth of 0.5 s
+    for _ in range(5 + PROBES):
+        client.send(GET % b"/wait")
+        assert client.response().body == b"micro-io"
     client.send(GET % b"/")
     assert client.response().body.startswith(b"micro-worker-")
     time.sleep(0.3)
     client.send(GET % b"/")
     assert client.response().body == b"micro-io"
+
+
+def test_pace_probes_before_it_sends_requests_to_the_workers() -> None:
+    pace = Pace(0.005)  # slow: over 1 ms on average
+    for _ in range(20):
+        pace.record(0.00003, False)  # quick requests: nothing to do
+    assert not pace.probing and not pace.off
+    for _ in range(20):
+        if pace.probing:
+            break
+        pace.record(0.004, False)
+    assert pace.probing == PROBES  # the average crossed: the next ones are asked
+    for _ in range(PROBES):
+        assert not pace.off
+        pace.record(0.004, False)  # slow, but never waited: the scheduler, not the app
+    assert not pace.probing and not pace.off  # stays on the loop
+    for _ in range(20):
+        if pace.probing:
+            break
+        pace.record(0.004, True)
+    for _ in range(PROBES):
+        pace.record(0.004, True)  # these waited: the workers would serve them better
+    assert pace.off == OFF_SWEEPS
+    pace.sweep()
+    assert pace.off == OFF_SWEEPS - 1
+    pace.sweep()
+    assert not pace.off
 
 
 def test_pipelined_requests_served_on_the_loop_come_back_in_order(harness: Harness) -> None:
