@@ -51,6 +51,11 @@ def json_bytes(data: Any) -> bytes:
     return text.replace("</", "<\\/").encode("utf-8")
 
 
+# PERF: a tuple built once; ``bytes | bytearray | memoryview`` in the call would build a
+# union on every Response.
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
 class FileLike(Protocol):
     """What a :class:`FileBody` asks of its file: a binary file object's reading side.
 
@@ -133,7 +138,7 @@ class Response:
             self.headers = headers
         else:
             self.headers = ResponseHeaders.from_mapping(headers)  # type: ignore[arg-type]
-        if type(body) is list:
+        if type(body) is list or type(body) is FileBody:
             self.body: Iterable[bytes] = body
         elif body is None:
             self.body = []
@@ -141,7 +146,7 @@ class Response:
             self.body = [body.encode("utf-8")]
             if content_type is None and "content-type" not in self.headers:
                 content_type = "text/plain; charset=utf-8"
-        elif isinstance(body, bytes | bytearray | memoryview):
+        elif isinstance(body, _BYTES_LIKE):
             self.body = [bytes(body)]
         else:
             self.body = body
