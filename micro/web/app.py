@@ -161,6 +161,9 @@ def _close_uploads(files: tuple[Any, ...], response: Response) -> None:
     response.body = _ClosingBody(response.body, files)
 
 
+_MISSES_MAX = 4096
+
+
 def _has_length(headers: list[tuple[str, str]]) -> bool:
     """Whether a Content-Length is among ``headers``."""
     # PERF: only a 14-letter name is lowercased and compared; a loop, not any(),
@@ -209,6 +212,9 @@ class App:
         self._lock = threading.Lock()
         self._host_routing = False
         self._not_found = Answer(404)
+        # path -> (method, host, router generation) of a request no route took (a 404):
+        # the same request again skips the router's search and its NotFound.
+        self._misses: dict[str, tuple[str, str, int]] = {}
         self._template_engine: TemplateEngine[Request] | None = None
         self._session_interface: SessionInterface[Request] | None = None
         self._body_parsers: dict[str, BodyParser] = {}
@@ -519,13 +525,24 @@ class App:
                 path = path.encode("latin-1").decode("utf-8")
             except UnicodeError:
                 path = ""
+        host = environ.get("HTTP_HOST", "") if self._host_routing else ""
+        router = self.router
+        generation = router.generation
+        missed = self._misses.get(path)
+        if missed is not None and missed == (method, host, generation):
+            # PERF: a 404 seen before (static files: the plugin answers them) costs a
+            # look-up instead of the router's search and a raised NotFound.
+            return Request.for_match(self, environ, path, None), self._not_found
         try:
-            match = self.router.match(
-                path, method, environ.get("HTTP_HOST", "") if self._host_routing else ""
-            )
+            match = router.match(path, method, host)
         except MicroError as exc:
             request = Request.for_match(self, environ, path, None)
-            return request, self._no_route(exc, environ, path, method)
+            answer = self._no_route(exc, environ, path, method)
+            if answer is self._not_found:
+                if len(self._misses) >= _MISSES_MAX:
+                    self._misses.clear()
+                self._misses[path] = (method, host, generation)
+            return request, answer
         endpoint: Endpoint = match.route.target  # AppRouter makes every target an Endpoint
         return Request.for_match(self, environ, path, match), endpoint
 

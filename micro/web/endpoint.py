@@ -189,8 +189,11 @@ class AppRouter(Router):
 
     ``app.add_route`` hands over a ready endpoint; a function or handler class added
     to ``app.router`` directly is wrapped here (methods as given, as a plain Router
-    takes them).
+    takes them). ``generation`` counts the routes added, so that what the App
+    remembers of a miss (a path no route takes) holds only while no route came.
     """
+
+    generation = 0
 
     def add(
         self,
@@ -207,4 +210,6 @@ class AppRouter(Router):
             elif callable(target):
                 served = frozenset(m.upper() for m in (methods or ("GET",)))
                 target = _function_endpoint(target, served)
-        return super().add(pattern, target, methods=methods, name=name, host=host)
+        route = super().add(pattern, target, methods=methods, name=name, host=host)
+        self.generation += 1
+        return route

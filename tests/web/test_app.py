@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import webob
@@ -338,3 +338,60 @@ def test_routes_added_to_the_router_directly_still_work() -> None:
     app = App()
     app.router.add("/direct", lambda request: "direct", methods=["GET"])
     assert TestApp(app).get("/direct").text == "direct"
+
+
+def test_a_path_that_was_404_is_routed_once_a_route_for_it_is_added() -> None:
+    # The App remembers a 404 (static files ask for the same missing route over and
+    # over); a route added later, either way, must still win at once.
+    app = App()
+    t = TestApp(app)
+    for _ in range(2):
+        t.get("/later", status=404)
+        t.get("/direct", status=404)
+    app.add_route("/later", lambda request: "later")
+    assert t.get("/later").text == "later"
+    app.router.add("/direct", lambda request: "direct", methods=["GET"])
+    assert t.get("/direct").text == "direct"
+
+
+def test_a_remembered_404_is_per_method_and_per_host() -> None:
+    app = App()
+
+    @app.route("/only", host=r"a\.test")
+    def only(request: Request) -> str:
+        return "a"
+
+    @app.route("/post", methods=["POST"])
+    def post(request: Request) -> str:
+        return "posted"
+
+    t = TestApp(app)
+    for _ in range(2):
+        t.get("/only", headers={"Host": "b.test"}, status=404)
+        assert t.get("/only", headers={"Host": "a.test"}).text == "a"
+        t.get("/nowhere", status=404)
+        assert t.post("/nowhere", status=404).status_int == 404
+        res = t.get("/post", status=405)  # a 405 is not a 404: never taken for one
+        assert res.headers["Allow"] == "OPTIONS, POST"
+        assert t.post("/post").text == "posted"
+
+
+def test_a_remembered_404_still_goes_through_middleware_and_the_404_handler() -> None:
+    seen: list[str] = []
+
+    class Tag:
+        name = "tag"
+
+        def __call__(self, request: Request, call_next: Callable[[Request], Response]) -> Response:
+            seen.append(request.path)
+            response = call_next(request)
+            response.headers.set("X-Tag", "yes")
+            return response
+
+    app = App(middleware=[Tag()])
+    app.error_handler(404)(lambda request, error: Response("nothing here", 404))
+    t = TestApp(app)
+    for _ in range(3):
+        res = t.get("/missing", status=404)
+        assert (res.text, res.headers["X-Tag"]) == ("nothing here", "yes")
+    assert seen == ["/missing"] * 3
