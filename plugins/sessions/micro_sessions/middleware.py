@@ -85,7 +85,9 @@ class SessionInterface:
 
     def __call__(self, request: Request, call_next: Callable[[Request], Response]) -> Response:
         response = call_next(request)
-        session = getattr(request.state, "session", None)
+        # PERF: peek_state, not request.state: a request that never used its session
+        # does not make a state object just for this look.
+        session = request.peek_state("session")
         if not isinstance(session, StoredSession):
             return response
         vary = response.headers.get("Vary")
