@@ -48,3 +48,32 @@ def test_trailing_whitespace_of_values_is_stripped_only_from_the_ends() -> None:
     head = parse_head("GET / HTTP/1.1\r\nHost:\th \t\r\nX:  a \t b  ", Limits())
     assert head.headers == [("host", "h"), ("x", "a \t b")]
     assert head.host == "h"
+
+
+@pytest.mark.parametrize(
+    ("fields", "version", "keep_alive"),
+    [
+        ("", "1.1", True),
+        ("", "1.0", False),
+        ("\r\nConnection: close", "1.1", False),
+        ("\r\nConnection: Close  ", "1.1", False),
+        ("\r\nConnection: keep-alive", "1.1", True),
+        ("\r\nConnection: Keep-Alive", "1.0", True),
+        ("\r\nConnection: close", "1.0", False),
+        ("\r\nConnection:\tkeep-alive\t", "1.0", True),
+        # Two fields, or a list: every token counts, whichever field it came in.
+        ("\r\nConnection: keep-alive\r\nConnection: close", "1.1", False),
+        ("\r\nConnection: close\r\nConnection: keep-alive", "1.0", False),
+        ("\r\nConnection: keep-alive, close", "1.1", False),
+        ("\r\nConnection: upgrade", "1.1", True),
+        ("\r\nConnection: upgrade", "1.0", False),
+        ("\r\nConnection: upgrade, keep-alive", "1.0", True),
+        ("\r\nConnection: closed", "1.1", True),  # a token that is not "close"
+        ("\r\nX-Connection: close", "1.1", True),  # another field's value
+    ],
+)
+def test_keep_alive_follows_the_connection_tokens(
+    fields: str, version: str, keep_alive: bool
+) -> None:
+    head = parse_head(f"GET / HTTP/{version}\r\nHost: h{fields}", Limits())
+    assert head.keep_alive is keep_alive
