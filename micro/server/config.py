@@ -108,7 +108,8 @@ class ServerConfig:
     threads: int = field(
         default_factory=default_threads,
         metadata={
-            "help": "worker threads running the app (default: 2 per core, 4 to 32)",
+            "help": "worker threads running the app, beside the I/O loop's own thread"
+            " (default: 2 per core, 4 to 32)",
             "metavar": "N",
         },
     )
