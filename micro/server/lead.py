@@ -75,6 +75,9 @@ class Inline(Protocol):
     def offer_lead(self) -> None:
         """Have a free worker call :meth:`IOLoop.lead`; Overloaded once the pool stops."""
 
+    def carry_on(self, channel: Channel) -> None:
+        """Go on with a keep-alive connection as a worker does (after the lead moved)."""
+
 
 class LeadLost(Exception):
     """Raised on a thread whose lead was taken while it served a request: unwinds the loop."""

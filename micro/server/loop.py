@@ -502,10 +502,12 @@ class IOLoop:
         took = time.monotonic() - started
         waited = probe is not None and probe() > before
         if not lead.end():
-            # A worker runs the loop now (it stopped watching this connection): give
-            # the connection back the way any worker does, and become one.
+            # A worker runs the loop now (it stopped watching this connection): go on
+            # with the connection the way any worker does, and become one. (Given
+            # back as it is, a request the client pipelined would wait in the parser
+            # for bytes that are not coming.)
             if outcome == KEEP:
-                self.resume(channel)
+                inline.carry_on(channel)
             elif outcome == CLOSE:
                 channel.close()
             elif outcome == LINGER:

@@ -268,7 +268,6 @@ class WorkerPool:
 
     def _serve(self, channel: Channel, head: RequestHead, resumed: Exchange | None = None) -> None:
         ctx = self._ctx
-        parser = channel.parser
         while True:
             outcome = LINGER
             try:
@@ -288,58 +287,84 @@ class WorkerPool:
                 else:
                     self._loop.linger(channel)
                 return
-            complete = False
-            try:
-                event = parser.next_event()
-                if event is NEED_DATA:
-                    # PERF: a client that pipelines or answers fast is served here
-                    # without a round trip through the I/O loop.
-                    data = channel.recv_nowait()
-                    if (
-                        data is None
-                        and True in self._waiting
-                        and channel.wait_readable(self._next_request_wait)
-                    ):
-                        # PERF: another worker is free to take new work, so this one
-                        # may spend a moment waiting for the client's next request:
-                        # served here, it crosses no thread (the loop would cost a
-                        # wake-up, two registrations and a queue hand-off).
-                        data = channel.recv_nowait()
-                    if data is not None:
-                        parser.feed(data)
-                        event = parser.next_event()
-                if type(event) is RequestHead:
-                    channel.start_request(event, ctx.bodies)
-                    # A body already here is taken here; one still on its way is
-                    # left to the I/O loop: a worker never waits on a client.
-                    complete = channel.read_body()
-            except ProtocolError as exc:
-                self._refuse(channel, exc.status, exc.reason)
+            following = self._next(channel)
+            if following is None:
                 return
-            except OSError as exc:
-                ctx.error_log.error("cannot store a request body: %s", exc)
-                self._refuse(channel, 503, "no room to store the request body")
-                return
-            if type(event) is RequestHead:
-                if not complete:
-                    channel.ask_for_body()
-                    self._loop.resume(channel)
-                    return
-                if self._queue.qsize():
-                    # Others are waiting: take this connection's turn at the back of
-                    # the queue rather than serve it ahead of them (tail latency),
-                    # unless the pool is stopping: then serve it now.
-                    with self._lock:
-                        if not self._stopped:
-                            self._queue.put((channel, event))
-                            return
-                head = event
-                continue
+            head = following
+
+    def carry_on(self, channel: Channel) -> None:
+        """Go on with a connection whose request this thread just answered (keep-alive)
+        as a worker does: serve what the client pipelined, else hand it back.
+
+        For the I/O loop's thread once its lead was taken during that request: the
+        parser may hold whole requests that the loop would only look at again when
+        more bytes arrive.
+        """
+        try:
+            head = self._next(channel)
+            if head is not None:
+                self._serve(channel, head)
+        except Exception:
+            self._ctx.error_log.exception("unexpected server error; connection closed")
+            channel.close()
+
+    def _next(self, channel: Channel) -> RequestHead | None:
+        """After a keep-alive answer: the next request if it is here whole and this
+        thread should serve it; None once the connection went elsewhere (back to
+        the loop, to the queue, refused or closed)."""
+        ctx = self._ctx
+        parser = channel.parser
+        complete = False
+        try:
+            event = parser.next_event()
             if event is NEED_DATA:
+                # PERF: a client that pipelines or answers fast is served here
+                # without a round trip through the I/O loop.
+                data = channel.recv_nowait()
+                if (
+                    data is None
+                    and True in self._waiting
+                    and channel.wait_readable(self._next_request_wait)
+                ):
+                    # PERF: another worker is free to take new work, so this one
+                    # may spend a moment waiting for the client's next request:
+                    # served here, it crosses no thread (the loop would cost a
+                    # wake-up, two registrations and a queue hand-off).
+                    data = channel.recv_nowait()
+                if data is not None:
+                    parser.feed(data)
+                    event = parser.next_event()
+            if type(event) is RequestHead:
+                channel.start_request(event, ctx.bodies)
+                # A body already here is taken here; one still on its way is
+                # left to the I/O loop: a worker never waits on a client.
+                complete = channel.read_body()
+        except ProtocolError as exc:
+            self._refuse(channel, exc.status, exc.reason)
+            return None
+        except OSError as exc:
+            ctx.error_log.error("cannot store a request body: %s", exc)
+            self._refuse(channel, 503, "no room to store the request body")
+            return None
+        if type(event) is RequestHead:
+            if not complete:
+                channel.ask_for_body()
                 self._loop.resume(channel)
-                return
-            channel.close()  # ConnectionClosed: the client is done
-            return
+                return None
+            if self._queue.qsize():
+                # Others are waiting: take this connection's turn at the back of
+                # the queue rather than serve it ahead of them (tail latency),
+                # unless the pool is stopping: then serve it now.
+                with self._lock:
+                    if not self._stopped:
+                        self._queue.put((channel, event))
+                        return None
+            return event
+        if event is NEED_DATA:
+            self._loop.resume(channel)
+            return None
+        channel.close()  # ConnectionClosed: the client is done
+        return None
 
     def _refuse(self, channel: Channel, status: int, reason: str) -> None:
         """Answer a request refused before the app saw it, then let the loop linger."""

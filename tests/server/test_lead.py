@@ -7,6 +7,7 @@ taken over by a free worker, so other clients never wait for a slow one.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -86,6 +87,25 @@ def test_a_blocked_request_hands_the_loop_to_a_worker(harness: Harness) -> None:
     # The blocked thread finished as a worker; its connection carries on.
     slow.send(GET % b"/")
     assert slow.response().status == 200
+
+
+def test_a_request_pipelined_behind_one_that_lost_the_lead_is_answered(
+    harness: Harness,
+) -> None:
+    # The loop's thread serves /block, the lead moves on, /block ends: the request
+    # the client sent right behind it is already in the parser, and no more bytes
+    # will come to wake the loop for it. The thread that served /block goes on with
+    # the connection as a worker would.
+    gate = threading.Event()
+    address = harness.serve(naming_app(gate), threads=2, head_timeout=30)
+    client = harness.client(address, timeout=10)
+    client.send(GET % b"/block" + GET % b"/after")
+    time.sleep(0.1)  # past the budget: the loop has moved to another thread
+    gate.set()
+    started = time.monotonic()
+    assert client.response().status == 200
+    assert client.response().status == 200
+    assert time.monotonic() - started < 5.0
 
 
 def test_a_computing_request_does_not_hold_the_other_clients(harness: Harness) -> None:
@@ -224,3 +244,53 @@ def test_a_stop_right_after_start_does_not_wait_for_the_loops_thread() -> None:
         started = time.monotonic()
         assert server.stop(timeout=5.0)
         assert time.monotonic() - started < 2.0
+
+
+def test_mixed_quick_waiting_computing_and_pipelined_requests_all_get_their_answers(
+    harness: Harness,
+) -> None:
+    # Quick requests on the loop's thread, waits that hand the loop on (/block,
+    # 0.2 s), computing ones and pipelined batches, from clients at once: every
+    # answer arrives, in order, and none waits on a lost wake-up (a socket timeout).
+    def app(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        if path == "/wait":
+            time.sleep(0.01)
+        elif path == "/block":
+            time.sleep(0.2)
+        elif path == "/spin":
+            end = time.perf_counter() + 0.003
+            while time.perf_counter() < end:
+                pass
+        body = path.encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    address = harness.serve(app, threads=2)
+    failures: list[str] = []
+
+    def client(seed: int) -> None:
+        rnd = random.Random(seed)
+        conn = harness.client(address, timeout=10)
+        try:
+            for _ in range(15):
+                paths = [
+                    rnd.choice([b"/fast"] * 5 + [b"/wait", b"/spin", b"/block"])
+                    for _ in range(rnd.choice([1, 1, 2, 3]))
+                ]
+                conn.send(b"".join(GET % p for p in paths))
+                for path in paths:
+                    response = conn.response()
+                    if response.status != 200 or response.body != path:
+                        failures.append(f"{path!r}: {response.status} {response.body!r}")
+                        return
+        except OSError as exc:  # a timeout: an answer that never came
+            failures.append(repr(exc))
+
+    clients = [threading.Thread(target=client, args=(seed,)) for seed in range(10)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join(60)
+    assert not [t for t in clients if t.is_alive()]
+    assert failures == []
