@@ -134,7 +134,8 @@ class TLSChannel(Channel):
         return data
 
     # -- writes --------------------------------------------------------------------
-    def sendall(self, data: bytes | memoryview, timeout: float) -> None:
+    def sendall(self, data: bytes | memoryview, timeout: float, flags: int = 0) -> None:
+        # ``flags`` are for plain sockets: an SSLSocket's send takes none.
         view = memoryview(data)
         while view:
             try:
@@ -162,7 +163,11 @@ class TLSChannel(Channel):
         except (OSError, ValueError) as exc:
             raise ConnectionLost(str(exc)) from exc
 
-    def sendfile(self, file: BinaryIO, offset: int, count: int, timeout: float) -> int:
+    def sendfile(
+        self, file: BinaryIO, offset: int, count: int, timeout: float, head: bytes = b""
+    ) -> int:
+        if head:
+            self.sendall(head, timeout)
         fd = file.fileno()
         done = 0
         while done < count:

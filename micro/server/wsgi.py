@@ -333,14 +333,18 @@ class Exchange:
             available = max(0, info.st_size - offset)
         # else PERF: the App knew both (micro.web.response.FileBody): no fstat, no lseek.
         self.known_length = available
-        if not self.head_sent:
-            self.channel.sendall(self._head(), self.ctx.write_timeout)
+        head = b"" if self.head_sent else self._head()
         if self.mode == _NOBODY:
+            if head:
+                self.channel.sendall(head, self.ctx.write_timeout)
             return True
         if self.mode != _FIXED:  # pragma: no cover - a known length always gives _FIXED
+            if head:
+                self.channel.sendall(head, self.ctx.write_timeout)
             return False
         count = min(self.remaining, available)
-        done = self.channel.sendfile(filelike, offset, count, self.ctx.write_timeout)
+        # The head leaves with the file's first bytes (Channel.sendfile).
+        done = self.channel.sendfile(filelike, offset, count, self.ctx.write_timeout, head)
         self.remaining -= done
         self.sent += done
         return True

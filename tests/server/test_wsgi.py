@@ -270,6 +270,27 @@ def test_file_wrapper_sends_a_real_file(harness: Any, tmp_path: Path) -> None:
     assert head.header("content-length") == str(len(data) - 10)
 
 
+@pytest.mark.parametrize("size", [0, 1, 100_000])
+def test_a_files_head_and_bytes_arrive_whole_and_the_connection_goes_on(
+    harness: Any, tmp_path: Path, size: int
+) -> None:
+    # The head is sent with MSG_MORE (to leave in the file's first packets): an empty
+    # file has no bytes to follow, and nothing may be left waiting in the kernel.
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"z" * size)
+
+    def app(environ: dict[str, Any], start_response: Start) -> Any:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](path.open("rb"))
+
+    client = harness.client(harness.serve(app), timeout=2.0)
+    for _ in range(3):  # one after another, each answer read before the next request
+        client.send(request(b"/"))
+        response = client.response()
+        assert response.header("content-length") == str(size)
+        assert response.body == b"z" * size
+
+
 def test_file_wrapper_over_a_non_file_iterates(harness: Any) -> None:
     import io
 
