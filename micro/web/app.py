@@ -162,6 +162,9 @@ def _close_uploads(files: tuple[Any, ...], response: Response) -> None:
 
 
 _MISSES_MAX = 4096
+# Only paths up to this long are remembered: 4,096 paths of up to 8 KB each (the
+# request line's limit) would let a client make the App hold 32 MB of them.
+_MISS_PATH_MAX = 256
 
 
 def _has_length(headers: list[tuple[str, str]]) -> bool:
@@ -538,7 +541,7 @@ class App:
         except MicroError as exc:
             request = Request.for_match(self, environ, path, None)
             answer = self._no_route(exc, environ, path, method)
-            if answer is self._not_found:
+            if answer is self._not_found and len(path) <= _MISS_PATH_MAX:
                 if len(self._misses) >= _MISSES_MAX:
                     self._misses.clear()
                 self._misses[path] = (method, host, generation)
