@@ -35,10 +35,8 @@ from micro.http import RequestHead
 
 from .channel import Channel
 
-__all__ = ["DEFAULT_BUDGET", "Inline", "Lead", "LeadLost", "Pace", "Watchdog", "switches"]
+__all__ = ["Inline", "Lead", "LeadLost", "Pace", "Watchdog", "switches"]
 
-# How long a request may hold the loop before a free worker takes the loop over.
-DEFAULT_BUDGET = 0.005
 IDLE_TICKS = 200  # the watchdog parks after this many ticks with nothing served
 # Pace: requests that take longer than this share of the budget on average (the
 # latest weighing SLOW_WEIGHT) are probed; when most of PROBES of them waited, the
