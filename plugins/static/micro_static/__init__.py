@@ -58,7 +58,7 @@ from micro_static.http import (
     parse_http_date,
     parse_range,
 )
-from micro_static.ready import ReadyFiles, not_plain, sendfile_server, version_key
+from micro_static.ready import Key, ReadyFiles, not_plain, sendfile_server, version_key
 
 if TYPE_CHECKING:
     from micro.web import PluginApp, Request
@@ -109,14 +109,14 @@ class StaticFiles:
         # are atomic under the GIL; two threads filling the same entry at once
         # only do the work twice.
         # path -> ((inode, size, mtime_ns), digest): the content hash of a version.
-        self._hashes: dict[str, tuple[tuple[int, int, int], str]] = {}
+        self._hashes: dict[str, tuple[Key, str]] = {}
         # path -> (device, inode) of the file that realpath proved to be inside the
         # root; a request that opens that very file again skips realpath.
         self._inside: dict[str, tuple[int, int]] = {}
         # path -> until when (monotonic) "there is no path.gz" is believed.
         self._no_sibling: dict[str, float] = {}
         # path -> (the stat key, Last-Modified, Content-Type) of a version.
-        self._meta: dict[str, tuple[tuple[int, int, int], str, str]] = {}
+        self._meta: dict[str, tuple[Key, str, str]] = {}
         # relative URL path -> file system path, for paths clean_relative accepted.
         self._paths: dict[str, str] = {}
         # URL path -> what answers its plain GET with one stat (micro_static.ready).
@@ -125,7 +125,9 @@ class StaticFiles:
     # -- versioned URLs --------------------------------------------------------------
 
     def _digest(self, path: str, st: os.stat_result, file: File | None = None) -> str:
-        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        # The ctime too: a file rewritten with its size and mtime put back (cp -p,
+        # some deploy tools) is another version, whose bytes need another ETag.
+        key = version_key(st)
         cached = self._hashes.get(path)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -322,7 +324,7 @@ class StaticFiles:
 
     def _metadata(self, path: str, st: os.stat_result) -> tuple[str, str]:
         """(Last-Modified, Content-Type) of this version of ``path``, cached."""
-        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        key = version_key(st)
         cached = self._meta.get(path)
         if cached is None or cached[0] != key:
             cached = (key, http_date(st.st_mtime), self.content_type(path))
