@@ -118,24 +118,21 @@ class WorkerPool:
 
     def submit(self, channel: Channel, head: RequestHead) -> None:
         """Queue a complete head; raises :class:`Overloaded` once the pool is stopping."""
-        with self._lock:
-            if self._stopped:
-                raise Overloaded("the server is stopping")
-            self._queue.put((channel, head))
+        self._put((channel, head))
 
     def submit_call(self, fn: Callable[[], None]) -> None:
         """Queue a call (an upgraded connection's callback); Overloaded once stopping."""
-        with self._lock:
-            if self._stopped:
-                raise Overloaded("the server is stopping")
-            self._queue.put(fn)
+        self._put(fn)
 
     def offer_lead(self) -> None:
         """Have a free thread take over the I/O loop; Overloaded once stopping."""
+        self._put(LEAD)
+
+    def _put(self, item: tuple[Channel, RequestHead] | Callable[[], None] | str) -> None:
         with self._lock:
             if self._stopped:
                 raise Overloaded("the server is stopping")
-            self._queue.put(LEAD)
+            self._queue.put(item)
 
     def free(self) -> bool:
         """True while a thread waits for work and nothing is queued for it."""
@@ -149,15 +146,13 @@ class WorkerPool:
 
         The thread running the I/O loop counts while it serves a request itself.
         """
-        if self._lead is None:
-            return sum(1 for waiting in self._waiting if not waiting)
-        leader = self._loop.leader()
+        leader = self._leader()
         workers = sum(
             1
             for waiting, thread in zip(self._waiting, self._threads, strict=True)
             if not waiting and thread.ident != leader
         )
-        return workers + self._loop.serving()
+        return workers + bool(leader and self._loop.serving())
 
     @property
     def threads(self) -> int:
@@ -237,14 +232,25 @@ class WorkerPool:
 
         A server bug ends the connection (CLOSE), never the loop.
         """
-        outcome = CLOSE
         try:
-            outcome = run_exchange(self._ctx, channel, head)
+            return self._exchange(channel, head)
         except Exception:
             self._ctx.error_log.exception("unexpected server error; connection closed")
+            return CLOSE
+
+    def _exchange(
+        self, channel: Channel, head: RequestHead, resumed: Exchange | None = None
+    ) -> int:
+        """Run one exchange (or finish a resumed one); its outcome (micro.server.wsgi)."""
+        outcome = LINGER
+        try:
+            if resumed is not None:
+                outcome = resume_exchange(resumed)
+            else:
+                outcome = run_exchange(self._ctx, channel, head)
         finally:
             if outcome != DEFERRED:  # a deferred app may still read its body
-                channel.end_request()
+                channel.end_request()  # the body's memory or temporary file goes now
         return outcome
 
     def resume(self, exchange: Exchange) -> None:
@@ -267,18 +273,9 @@ class WorkerPool:
             channel.close()
 
     def _serve(self, channel: Channel, head: RequestHead, resumed: Exchange | None = None) -> None:
-        ctx = self._ctx
         while True:
-            outcome = LINGER
-            try:
-                if resumed is not None:
-                    outcome = resume_exchange(resumed)
-                    resumed = None
-                else:
-                    outcome = run_exchange(ctx, channel, head)
-            finally:
-                if outcome != DEFERRED:  # a deferred app may still read its body
-                    channel.end_request()  # the body's memory or temporary file goes now
+            outcome = self._exchange(channel, head, resumed)
+            resumed = None
             if outcome != KEEP:
                 if outcome in (UPGRADED, DEFERRED):
                     return  # the I/O loop owns it now, or a resume() will go on with it
