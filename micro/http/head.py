@@ -127,7 +127,7 @@ def parse_head(head: str, limits: Limits, known_host: str = "") -> RequestHead:
     else:
         end = lowered.index("\r", at + 12)
         value = lowered[at + 12 : end].strip(" \t")
-        if (value == "close" or value == "keep-alive") and "\nconnection:" not in lowered[end:]:
+        if (value == "close" or value == "keep-alive") and lowered.find("\nconnection:", end) < 0:
             # PERF: the usual field, once, with one token: no list to split.
             keep_alive = value == "keep-alive"
         else:

@@ -274,8 +274,9 @@ def test_file_wrapper_sends_a_real_file(harness: Any, tmp_path: Path) -> None:
 def test_a_files_head_and_bytes_arrive_whole_and_the_connection_goes_on(
     harness: Any, tmp_path: Path, size: int
 ) -> None:
-    # The head is sent with MSG_MORE (to leave in the file's first packets): an empty
-    # file has no bytes to follow, and nothing may be left waiting in the kernel.
+    # The head is sent with MSG_MORE (to leave in the file's first packets), the
+    # file's bytes by sendfile: whatever the size (an empty file has no bytes to
+    # follow the head), each answer arrives whole, and the connection goes on.
     path = tmp_path / "data.bin"
     path.write_bytes(b"z" * size)
 
