@@ -499,7 +499,7 @@ class IOLoop:
         lead.begin(channel)
         started = lead.since
         outcome = inline.serve_here(channel, channel.head)  # type: ignore[arg-type]
-        took = time.monotonic() - started
+        now = time.monotonic()
         waited = probe is not None and probe() > before
         if not lead.end():
             # A worker runs the loop now (it stopped watching this connection): go on
@@ -515,10 +515,12 @@ class IOLoop:
             raise LeadLost  # UPGRADED: adopted through call_soon; DEFERRED: resumed later
         # An app that waits (a database, a service) is better served by the workers,
         # side by side: Pace says when, from how the requests served here went.
-        pace.record(took, waited)
+        pace.record(now - started, waited)
         if outcome == KEEP:
-            channel.set_deadline(State.IDLE, self._idle_timeout)
-            self._watch(channel)
+            channel.state = State.IDLE
+            channel.deadline = now + self._idle_timeout
+            if channel.fd not in self._channels:
+                self._watch(channel)
             return bool(channel.parser.buffered)
         if outcome == CLOSE:
             self._close(channel)
