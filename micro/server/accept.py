@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import selectors
 import socket
 import sys
@@ -31,6 +32,31 @@ __all__ = ["ACCEPT_BATCH", "Acceptor"]
 ACCEPT_BATCH = 64
 
 
+class _Listener(socket.socket):
+    """A second socket object on the listening socket, whose family and type are read once.
+
+    PERF: ``socket.accept`` reads the listener's ``family`` and ``type`` for every
+    connection it makes, and each read converts an int to an enum member (about
+    1.5 µs a connection in all). This subclass answers both from attributes.
+    """
+
+    __slots__ = ("_cached_family", "_cached_type")
+
+    def __init__(self, listener: socket.socket) -> None:
+        family, kind = listener.family, listener.type
+        super().__init__(family, kind, listener.proto, fileno=os.dup(listener.fileno()))
+        self._cached_family = family
+        self._cached_type = kind
+
+    @property
+    def family(self) -> socket.AddressFamily:
+        return self._cached_family
+
+    @property
+    def type(self) -> socket.SocketKind:
+        return self._cached_type
+
+
 class Acceptor:
     """The listener, watched in ``selector`` with ``None`` as its data."""
 
@@ -41,7 +67,10 @@ class Acceptor:
         selector: selectors.BaseSelector,
         wake: Callable[[], None],
     ) -> None:
-        self._listener = listener
+        # Both are closed together: a listener left open anywhere would still queue
+        # new clients after a graceful stop instead of refusing them.
+        self._given = listener
+        self._listener = _Listener(listener)
         self._selector = selector
         self._limits = config.limits
         self._tls = config.ssl_context
@@ -53,7 +82,7 @@ class Acceptor:
         # stats (micro.server.stats), and a lock per connection costs nothing visible.
         self.limit = ConnectionLimit(config.max_connections or sys.maxsize, wake)
         self.paused = False  # the listener is not watched (full, or closed)
-        listener.setblocking(False)
+        self._listener.setblocking(False)
         # PERF: on Linux an accepted socket inherits TCP_NODELAY from the listener,
         # which spares a system call per connection.
         self._nodelay_inherited = False
@@ -61,7 +90,7 @@ class Acceptor:
             with contextlib.suppress(OSError):
                 listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._nodelay_inherited = True
-        selector.register(listener, selectors.EVENT_READ, None)
+        selector.register(self._listener, selectors.EVENT_READ, None)
 
     @property
     def connections(self) -> int:
@@ -119,8 +148,12 @@ class Acceptor:
         if not self.paused:
             self._selector.unregister(self._listener)
         self.paused = True
-        self._listener.close()
+        self._close_listener()
 
     def shutdown(self) -> None:
         """Close the listener at the end (it may be closed already)."""
+        self._close_listener()
+
+    def _close_listener(self) -> None:
         self._listener.close()
+        self._given.close()
