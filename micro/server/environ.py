@@ -80,20 +80,38 @@ def base_environ(
 class ConnectionEnviron:
     """What the environ of every request on one connection starts from.
 
-    PERF: built once per connection (the shared keys, the peer's address and port),
-    and the last Host value's SERVER_NAME/SERVER_PORT split is kept: a connection's
-    requests nearly always repeat it.
+    PERF: the shared keys with the peer's address and port are copied once per
+    connection, not built per request; and the first request's environ is that
+    copy itself, since most connections that close carry a single request (a
+    second request builds the base it and every later request copy). The last
+    Host value's SERVER_NAME/SERVER_PORT split is kept: a connection's requests
+    nearly always repeat it.
     """
 
-    __slots__ = ("base", "host", "server")
+    __slots__ = ("_base", "_first", "_peer", "_shared", "host", "server")
 
     def __init__(self, shared: dict[str, Any], peer: tuple[str, int]) -> None:
-        base = shared.copy()
-        base["REMOTE_ADDR"] = peer[0]
-        base["REMOTE_PORT"] = str(peer[1])
-        self.base = base
+        self._shared = shared
+        self._peer = peer
+        self._base: dict[str, Any] | None = None
+        self._first = True
         self.host = ""
         self.server = ("", "")
+
+    def new(self) -> dict[str, Any]:
+        """A fresh environ holding the shared keys and the peer's, for one request."""
+        base = self._base
+        if base is not None:
+            return base.copy()
+        base = self._shared.copy()
+        peer = self._peer
+        base["REMOTE_ADDR"] = peer[0]
+        base["REMOTE_PORT"] = str(peer[1])
+        if self._first:
+            self._first = False
+            return base
+        self._base = base
+        return base.copy()
 
     def server_for(self, host: str, default_port: str) -> tuple[str, str]:
         """SERVER_NAME and SERVER_PORT for a (non-empty) Host value."""
@@ -123,7 +141,7 @@ def build_environ(
     default_port: str,
 ) -> dict[str, Any]:
     """The PEP 3333 environ for one request (``keys`` caches header-name conversions)."""
-    env = conn.base.copy()
+    env = conn.new()
     path = head.path
     if "%" in path:
         path = unquote_to_bytes(path).decode("latin-1")

@@ -103,6 +103,26 @@ def test_each_request_on_a_connection_gets_its_own_host_and_a_fresh_environ(
     assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("127.0.0.1", str(port))
 
 
+def test_what_an_app_writes_into_its_environ_never_reaches_the_next_request(
+    harness: Any,
+) -> None:
+    # The first request's environ is the connection's first copy of the shared keys
+    # (micro.server.environ): writes into it must not reach the second or third.
+    def marking(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        seen = [environ.get("app.mark"), environ.get("REMOTE_ADDR"), "wsgi.version" in environ]
+        environ["app.mark"] = "written"
+        environ["REMOTE_ADDR"] = "10.9.9.9"
+        del environ["wsgi.version"]
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(seen).encode()]
+
+    address = harness.serve(marking)
+    for client in (harness.client(address), harness.client(address)):
+        for _ in range(3):
+            client.send(b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n")
+            assert json.loads(client.response().body) == [None, "127.0.0.1", True]
+
+
 def test_absolute_form_authority_wins_over_host(harness: Any) -> None:
     client = harness.client(harness.serve(environ_app))
     client.send(b"GET http://real.example/p?q HTTP/1.1\r\nHost: other.example\r\n\r\n")
