@@ -1,6 +1,6 @@
 """Server layer: micro's HTTP/1.1 server for any WSGI app (standard library only).
 
-An I/O loop on ``selectors`` reads requests without tying up threads; a pool of
+An I/O loop on epoll (``selectors`` elsewhere) reads requests without tying up threads; a pool of
 worker threads runs the app for complete requests (the thread running the loop
 serves quick ones itself); idle keep-alive connections go back to the loop. See
 :mod:`micro.server.server` for the entry points re-exported here.

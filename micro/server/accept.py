@@ -26,6 +26,7 @@ from .channel import Channel, State
 from .config import ServerConfig
 from .limits import ConnectionLimit
 from .logs import ERROR_LOGGER
+from .poller import Poller
 
 __all__ = ["ACCEPT_BATCH", "Acceptor"]
 
@@ -64,7 +65,7 @@ class Acceptor:
         self,
         listener: socket.socket,
         config: ServerConfig,
-        selector: selectors.BaseSelector,
+        selector: Poller,
         wake: Callable[[], None],
     ) -> None:
         # Both are closed together: a listener left open anywhere would still queue

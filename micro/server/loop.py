@@ -1,5 +1,6 @@
-"""Server layer: the I/O loop (one thread on ``selectors``): accept, read requests, time out.
+"""Server layer: the I/O loop (one thread, one poller): accept, read requests, time out.
 
+The poller is a selector with a fast path for the loop (:mod:`micro.server.poller`).
 It also drives connections that switched protocols (``101``): :mod:`micro.server.upgrade`
 says how; the loop only dispatches their events, deadlines and stop to them.
 
@@ -57,6 +58,7 @@ from .config import ServerConfig
 from .lead import Inline, Lead, LeadLost, Pace, Watchdog, switches
 from .limits import Overloaded, overloaded_answer
 from .logs import ERROR_LOGGER, AccessLog
+from .poller import Poller, new_poller
 from .upgrade import Upgraded, UpgradeProtocol
 from .wsgi import CLOSE, KEEP, LINGER
 
@@ -88,7 +90,7 @@ class IOLoop:
         self._error_bytes = error_bytes
         self._access_log = AccessLog(config.access_log_format) if config.access_log else None
         self._log = logging.getLogger(ERROR_LOGGER)
-        self._selector = selectors.DefaultSelector()
+        self._selector = new_poller()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -187,7 +189,7 @@ class IOLoop:
 
     # -- upgraded connections (micro.server.upgrade's Hub) ------------------------------
     @property
-    def selector(self) -> selectors.BaseSelector:
+    def selector(self) -> Poller:
         return self._selector
 
     def adopt(self, channel: Channel, protocol: UpgradeProtocol) -> None:
@@ -278,8 +280,7 @@ class IOLoop:
         try:
             while not self._stopping:
                 timeout = max(0.0, self._next_sweep - time.monotonic())
-                for key, events in selector.select(timeout):
-                    data = key.data
+                for data, events in selector.ready(timeout):
                     if data is None:
                         self._accept(self._acceptor.accept())
                     elif data is self._wake_r:

@@ -34,6 +34,7 @@ from typing import Protocol
 from micro.wsgitypes import UPGRADE_KEY
 
 from .channel import Channel, ConnectionLost, State
+from .poller import Poller
 
 __all__ = ["UPGRADE_KEY", "Hub", "Transport", "UpgradeProtocol", "Upgraded"]
 
@@ -89,7 +90,7 @@ class Hub(Protocol):
     """What an upgraded connection needs from the I/O loop."""
 
     @property
-    def selector(self) -> selectors.BaseSelector: ...
+    def selector(self) -> Poller: ...
     def call_soon(self, fn: Callable[[], None]) -> None: ...
     def submit_call(self, fn: Callable[[], None]) -> None: ...
     def forget(self, upgraded: Upgraded) -> None: ...
