@@ -192,11 +192,9 @@ class StaticFiles:
         method = request.method
         environ = request.environ
         if method == "GET":
-            ready = self._ready.get(url_path)
-            if ready is not None:
-                answer = self._ready.answer(environ, ready)
-                if answer is not None:
-                    return answer
+            answer = self._ready.answer(environ, url_path)
+            if answer is not None:
+                return answer
         elif method != "HEAD":
             raise HTTPError(405, headers={"Allow": "GET, HEAD"})
         full = self._full_path(url_path[len(self.prefix) :], environ)

@@ -35,6 +35,7 @@ MAX_ENTRIES = 4096
 
 Fields = tuple[tuple[str, str], ...]
 Key = tuple[int, int, int, int, int]
+_monotonic = time.monotonic
 
 
 def version_key(st: os.stat_result) -> Key:
@@ -100,12 +101,18 @@ class ReadyFiles:
         self._memory = 0
         self._open = 0
         self.get = self._entries.get
+        # The last ``wsgi.file_wrapper`` seen that sends at explicit offsets (answer);
+        # at first an object no environ holds.
+        self._offset_wrapper: object = object()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def answer(self, environ: Mapping[str, Any], ready: Ready) -> Response | None:
-        """The answer to a GET of the URL path ``ready`` was kept for, or None (full road)."""
+    def answer(self, environ: Mapping[str, Any], url_path: str) -> Response | None:
+        """The answer to a GET of ``url_path`` from what was kept for it, or None (full road)."""
+        ready = self._entries.get(url_path)
+        if ready is None:
+            return None
         get = environ.get
         # PERF: not_plain and _kept written out: this is every request's road.
         if (
@@ -114,7 +121,7 @@ class ReadyFiles:
             or get("HTTP_IF_NONE_MATCH")
             or get("HTTP_IF_MODIFIED_SINCE")
             or "%" in (get("RAW_URI") or get("REQUEST_URI") or "")
-            or ready.due <= time.monotonic()  # a .gz sibling may have come: look
+            or ready.due <= _monotonic()  # a .gz sibling may have come: look
         ):
             return None
         try:
@@ -127,13 +134,17 @@ class ReadyFiles:
         headers = ResponseHeaders(list(ready.fields))
         content = ready.content
         if content is not None:
-            return Response([content], headers=headers)
+            return Response([content], 200, headers=headers, reason="OK")
         size = ready.size
         shared = ready.shared
-        if shared is not None and getattr(get("wsgi.file_wrapper"), "micro_offset_length", False):
-            return Response(
-                FileBody(SharedFile(shared, size), offset=0, length=size), headers=headers
-            )
+        if shared is not None:
+            wrapper = get("wsgi.file_wrapper")
+            # PERF: the server's wrapper is the same object on every request: once it
+            # proved to be one that sends at explicit offsets, an identity test says so.
+            if wrapper is self._offset_wrapper or sendfile_server(environ):
+                self._offset_wrapper = wrapper
+                body = FileBody(SharedFile(shared, size), offset=0, length=size)
+                return Response(body, 200, headers=headers, reason="OK")
         try:
             file = File(os.open(ready.path, OPEN_FLAGS))
         except OSError:

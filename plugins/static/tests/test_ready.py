@@ -197,7 +197,10 @@ def test_without_room_to_keep_files_the_answers_are_the_same(
     assert len(opens) == opened
 
 
-def test_under_another_server_a_big_file_gets_a_descriptor_of_its_own(root: Path) -> None:
+@pytest.mark.parametrize("micro_first", [False, True], ids=["fresh", "after-micro-kept-one"])
+def test_under_another_server_a_big_file_gets_a_descriptor_of_its_own(
+    root: Path, micro_first: bool
+) -> None:
     wrapped: list[Any] = []
 
     def foreign_wrapper(fileobj: Any, block_size: int) -> Any:
@@ -205,6 +208,11 @@ def test_under_another_server_a_big_file_gets_a_descriptor_of_its_own(root: Path
         return iter(lambda: fileobj.read(block_size), b"")
 
     app = make_app(root)
+    if micro_first:  # micro's server was answered first: a descriptor is kept
+        for _ in range(2):
+            assert get(app, "/static/big.bin")[::2] == (200, BIG)
+        # and a server without any file wrapper is sent the bytes themselves
+        assert get(app, "/static/big.bin", **{"wsgi.file_wrapper": None})[::2] == (200, BIG)
     for _ in range(2):
         status, _, body = get(app, "/static/big.bin", **{"wsgi.file_wrapper": foreign_wrapper})
         assert (status, body) == (200, BIG)

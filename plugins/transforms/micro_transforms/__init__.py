@@ -61,6 +61,7 @@ _UNCOMPRESSED_STATUSES = frozenset({204, 206, 304})
 _VARY = ("Vary", "Accept-Encoding")
 # The fields the full path of transform reads after the Content-Type.
 _READ_LATER = frozenset({"vary", "content-encoding", "content-length", "cache-control"})
+_READ_LATER_LENGTHS = frozenset(len(name) for name in _READ_LATER)
 
 
 class CompressedStream:
@@ -134,17 +135,15 @@ class GzipMiddleware:
                 _not_modified(request, response.headers)
             return
         headers = response.headers
-        # One pass over the fields: the Content-Type, and whether any field the
-        # slower path reads is there at all.
+        # PERF: the Content-Type alone first, and only a 12-letter name is compared:
+        # an answer of a type that is never compressed (images, fonts, archives, most
+        # static files) costs a short loop without lowercasing any name.
         content_type = ""
-        plain = True
         for name, value in headers.items:
-            lname = name.lower()
-            if lname == "content-type":
-                if not content_type:
-                    content_type = value
-            elif lname in _READ_LATER:
-                plain = False
+            if len(name) == 12 and (name == "Content-Type" or name.lower() == "content-type"):
+                content_type = value
+                if value:
+                    break
         compressible = self._compressible.get(content_type)
         if compressible is None:
             compressible = is_compressible(content_type, self.content_types)
@@ -154,10 +153,14 @@ class GzipMiddleware:
         if not compressible:
             return
         body = response.body
-        if plain and type(body) is list and sum(map(len, body)) < self.min_length:
-            # PERF: the common small answer: it only needs to say that it varies.
-            headers.items.append(_VARY)
-            return
+        if type(body) is list and sum(map(len, body)) < self.min_length:
+            for name, _ in headers.items:
+                if len(name) in _READ_LATER_LENGTHS and name.lower() in _READ_LATER:
+                    break  # the full path below decides
+            else:
+                # PERF: the common small answer: it only needs to say that it varies.
+                headers.items.append(_VARY)
+                return
         _add_vary(headers)
         if headers.get("Content-Encoding"):
             return
