@@ -33,8 +33,11 @@ Rounds are interleaved (nginx, Tornado, micro, nginx, ...). The table gives medi
 requests and megabytes per second, median p99 latency, requests per server CPU-second
 (the CPU time of the server's processes, read from /proc around each wrk run), and the
 ratios to nginx, WhiteNoise (files) and Tornado, each the median of the ratios measured
-in the same round. Needs wrk and nginx (`apt-get install wrk nginx`) and the
-peers (`python -m pip install -r benchmarks/requirements.txt`).
+in the same round; for micro against WhiteNoise the lines under the table also give the
+range of those ratios over the rounds, for req/s and for req/CPU-s, since the target is
+decided by a few percent (`--rounds` buys a surer median). Needs wrk and nginx
+(`apt-get install wrk nginx`) and the peers (`python -m pip install -r
+benchmarks/requirements.txt`).
 
 `python benchmarks/bench_static.py --serve micro|micro-wsgi|tornado --root DIR --port N` runs one of
 the Python servers in the foreground; the bench uses it to start them.
@@ -264,6 +267,24 @@ def _ratio(by: dict[str, list[Run]], server: str, reference: str) -> float:
     return per_round_ratio([r.wrk.rps for r in by[server]], [r.wrk.rps for r in by[reference]])
 
 
+def _spread(by: dict[str, list[Run]], server: str, reference: str) -> str:
+    """The same-round ratios of req/s and of req/CPU-s, each as median and range.
+
+    A target decided by a few percent is only as sure as the rounds agree: the range
+    says how far apart they were (another process on the 2 cores moves one round).
+    """
+    out = []
+    for label, value in (("req/s", lambda r: r.wrk.rps), ("req/CPU-s", lambda r: r.per_cpu_s)):
+        pairs = [
+            value(a) / value(b)
+            for a, b in zip(by[server], by[reference], strict=False)
+            if value(b) and value(a) == value(a)
+        ]
+        if pairs:
+            out.append(f"{label} {median(pairs):.2f}x, rounds {min(pairs):.2f}-{max(pairs):.2f}x")
+    return "; ".join(out)
+
+
 def _x(value: float) -> str:
     return "-" if value != value else f"{value:.2f}x"
 
@@ -320,6 +341,8 @@ def report(results: Results, *, markdown: bool) -> tuple[str, list[str]]:
             if ratio == ratio:
                 ok = "met" if ratio > need else "MISSED"
                 lines.append(f"- {case.label}: micro {ratio:.2f}x {reference} (target > 1x: {ok})")
+                if reference == "whitenoise":
+                    lines.append(f"  (same-round ratios: {_spread(by, 'micro', reference)})")
         if case.label == "1 MB file" and "nginx" in by:
             ratio = _ratio(by, "micro", "nginx")
             ok = "met" if ratio >= 0.7 else "MISSED"

@@ -1,6 +1,6 @@
 """Where micro's server spends its time under wrk: py-spy samples, summed per function.
 
-    python benchmarks/profile_server.py [--case hello|close|file-1k|file-1m|json-gzip]
+    python benchmarks/profile_server.py [--case hello|close|file-1k|file-100k|file-1m|json-gzip]
 
 Starts micro on 127.0.0.1 (the hello app of bench_server.py, or the static/gzip app of
 bench_static.py), samples it with py-spy while wrk drives it, and prints the functions
@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +40,7 @@ CASES = {
     "hello": ("/", {}),
     "close": ("/", {"Connection": "close"}),
     "file-1k": ("/static/1k.bin", {}),
+    "file-100k": ("/static/100k.bin", {}),
     "file-1m": ("/static/1m.bin", {}),
     "json-gzip": ("/json", {"Accept-Encoding": "gzip"}),
 }
@@ -93,8 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             root = tmp / "root"
             root.mkdir()
-            (root / "1k.bin").write_bytes(b"x" * 1024)
-            (root / "1m.bin").write_bytes(b"x" * 1024 * 1024)
+            deployed = time.time() - 60  # settled, as in bench_static.py
+            for name, size in (("1k.bin", 1024), ("100k.bin", 100 * 1024), ("1m.bin", 1 << 20)):
+                (root / name).write_bytes(b"x" * size)
+                os.utime(root / name, (deployed, deployed))
             argv_ = [sys.executable, str(HERE / "bench_static.py"), "--serve", "micro",
                      "--root", str(root), "--port", str(port),
                      "--threads", str(args.threads)]  # fmt: skip
