@@ -7,10 +7,11 @@ requests; :data:`NEED_DATA` says the parser needs more bytes first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Final
 
 from micro.errors import ConfigError
+from micro.http.hosts import HostCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,10 @@ class Limits:
       arrives and against the running total of chunked data.
     - ``max_chunk_line`` (4096 bytes, without CRLF): a longer chunk-size line is a 400.
     - ``max_trailer_bytes`` (16384): the trailer section after the last chunk: 431.
+
+    ``hosts`` is no limit: the :class:`~micro.http.hosts.HostCache` of Host values
+    that passed their checks, shared by every parser given these Limits (one
+    server's connections); it takes no part in comparisons.
     """
 
     # ``help`` in a field's metadata makes it a ``micro serve`` option (micro.cli.serve).
@@ -42,9 +47,13 @@ class Limits:
     )
     max_chunk_line: int = 4096
     max_trailer_bytes: int = 16384
+    hosts: HostCache = field(default_factory=HostCache, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in self.__dataclass_fields__:
+        for f in fields(self):
+            if not f.init:
+                continue
+            name = f.name
             value = getattr(self, name)
             if type(value) is not int or value < (0 if name == "max_body_bytes" else 1):
                 raise ConfigError(f"Limits.{name} must be a positive int, got {value!r}")
