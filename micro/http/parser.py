@@ -188,7 +188,16 @@ class RequestParser:
         """Return the next event, NEED_DATA, or raise the ProtocolError to answer with."""
         if self._error is not None:
             raise self._error.with_traceback(None)
+        state = self._state
+        if state == _END:
+            # PERF: the usual second event of a request (no body), which cannot fail.
+            self._state = _HEAD
+            return EndOfMessage([])
+        if state == _HEAD and not self._buf and not self._eof:
+            return NEED_DATA  # PERF: the usual state after a response
         try:
+            if state == _HEAD:
+                return self._head()
             return self._next()
         except ProtocolError as exc:
             self._error = exc
@@ -252,12 +261,13 @@ class RequestParser:
             if self._eof:
                 return ConnectionClosed()
             return NEED_DATA
-        if buf.startswith(b"\r\n"):
+        if buf[0] == 13 and buf.startswith(b"\r\n"):
             # RFC 9112 §2.2: empty lines before a request-line are ignored.
             del buf[: _LEADING_CRLF.match(buf).end()]  # type: ignore[union-attr]
             self._scan = 0
             self._line_end = -1
-        end = buf.find(b"\r\n\r\n", max(0, self._scan - 3))
+        scan = self._scan
+        end = buf.find(b"\r\n\r\n", scan - 3 if scan > 3 else 0)
         if end < 0:
             if not buf and self._eof:
                 return ConnectionClosed()
