@@ -381,7 +381,8 @@ class IOLoop:
                 if channel.discard < 0:
                     self._close(channel)  # more than max_discard: stop reading now
             return
-        self._received(channel, data)
+        while self._received_one(channel, data):  # (_received, one call less)
+            data = None
 
     def _body_readable(self, channel: Channel) -> None:
         """Bytes of a body being read: straight into the Body when the parser allows

@@ -400,8 +400,9 @@ def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int
     if ctx.resume is not None:
         environ[DEFER_KEY] = ex.defer
     ex.environ = environ
-    ex.started = time.time() if ctx.access_log is not None else 0.0
-    ex.clock = time.perf_counter() if ctx.access_log is not None else 0.0
+    if ctx.access_log is not None:
+        ex.started = time.time()
+        ex.clock = time.perf_counter()
     outcome = _respond(ex, ctx.app)
     while outcome == _AGAIN:
         outcome = resume_exchange(ex)
@@ -448,6 +449,7 @@ def _respond(ex: Exchange, app: Any) -> int:
             if ex.status is None or ex.head_sent:
                 for chunk in pieces:
                     ex.write(chunk)
+                ex.finish()
             elif len(pieces) == 1 and type(pieces[0]) is bytes:
                 # PERF: the usual answer, one bytes object: head and body leave in one
                 # send, without write()'s general checks.
@@ -461,6 +463,7 @@ def _respond(ex: Exchange, app: Any) -> int:
                 else:
                     channel.sendall(head_bytes, ctx.write_timeout)
                     ex._body(body)
+                    ex.finish()
             else:
                 ex.known_length = total = sum(map(len, pieces))
                 if len(pieces) > 1 and total <= _COALESCE:
@@ -469,7 +472,7 @@ def _respond(ex: Exchange, app: Any) -> int:
                         pieces = (b"".join(pieces),)
                 for chunk in pieces:
                     ex.write(chunk)
-            ex.finish()
+                ex.finish()
         elif kind is FileWrapper and ex.status is not None and ex.send_file(result):  # type: ignore[arg-type]
             ex.finish()
         else:
