@@ -33,17 +33,9 @@ from micro.http import NEED_DATA, RequestHead
 
 from .channel import Channel, ConnectionLost, IOTimeout
 from .context import ServerContext
+from .exchange import Exchange
 from .limits import Overloaded, overloaded_answer
-from .wsgi import (
-    CLOSE,
-    DEFERRED,
-    KEEP,
-    LINGER,
-    UPGRADED,
-    Exchange,
-    resume_exchange,
-    run_exchange,
-)
+from .wsgi import CLOSE, DEFERRED, KEEP, LINGER, UPGRADED, resume_exchange, run_exchange
 
 __all__ = ["HandBack", "WorkerPool"]
 
