@@ -1,6 +1,6 @@
 """Static files and gzip: micro against nginx and Tornado, side by side under wrk.
 
-    python benchmarks/bench_static.py [--rounds 3] [--duration 5] [--markdown FILE]
+    python benchmarks/bench_static.py [--rounds 5] [--duration 5] [--pin] [--markdown FILE]
 
 Five servers, each its own process on 127.0.0.1, started and stopped by this script:
 
@@ -35,7 +35,10 @@ requests and megabytes per second, median p99 latency, requests per server CPU-s
 ratios to nginx, WhiteNoise (files) and Tornado, each the median of the ratios measured
 in the same round; for micro against WhiteNoise the lines under the table also give the
 range of those ratios over the rounds, for req/s and for req/CPU-s, since the target is
-decided by a few percent (`--rounds` buys a surer median). Needs wrk and nginx
+decided by a few percent (`--rounds` buys a surer median). With `--pin` (Linux) the
+Python servers run on the last CPU and wrk on the others, so that the scheduler does not
+move them onto one core in some rounds and apart in others (on 2 cores that is what
+spreads the rounds most); nginx keeps every CPU. Needs wrk and nginx
 (`apt-get install wrk nginx`) and the peers (`python -m pip install -r
 benchmarks/requirements.txt`).
 
@@ -421,6 +424,7 @@ def bench(args: argparse.Namespace) -> int:
     cases = [c for c in CASES if c.key in keys and any(s in servers for s in c.servers)]
     results: Results = {c.label: {s: [] for s in c.servers if s in servers} for c in cases}
     load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    server_cpu, wrk_cpus = _pinning() if args.pin else (None, None)
 
     with temp_dir("micro-bench-static-") as tmp, ExitStack() as stack:
         tmp.chmod(0o755)  # nginx workers run as an unprivileged user and must read the files
@@ -437,11 +441,15 @@ def bench(args: argparse.Namespace) -> int:
                 argv = [sys.executable, str(HERE / "bench_static.py"), "--serve", name,
                         "--root", str(root), "--port", str(port),
                         "--threads", str(args.threads)]  # fmt: skip
+                if server_cpu is not None:
+                    argv += ["--cpu", str(server_cpu)]
                 proc = ServerProcess(name, argv, port, env=child_env(), log_dir=tmp)
             stack.enter_context(proc)
             proc.wait_ready(checker(name, contents))
             procs[name] = proc
             print(f"{name}: ready on {HOST}:{port}", flush=True)
+        if wrk_cpus is not None:  # wrk, a child of this process, runs where it does
+            os.sched_setaffinity(0, wrk_cpus)
         measure(procs, cases, args.rounds, options, results)
         for name, proc in procs.items():  # still answering right after the load
             checker(name, contents)(proc.port)
@@ -455,6 +463,11 @@ def bench(args: argparse.Namespace) -> int:
         {"wrk": ["wrk", "--version"], "nginx": [require_tool("nginx"), "-v"]},
     )
     env.append(f"- load average before the run (1, 5, 15 min): {load_before}")
+    if server_cpu is not None:
+        env.append(
+            f"- pinned (--pin): the Python servers on CPU {server_cpu}, wrk on CPU(s) "
+            f"{', '.join(map(str, sorted(wrk_cpus or ())))}, nginx on every CPU"
+        )
     env.append(
         f"- settings: micro, micro-wsgi and whitenoise on micro's server, {args.threads} "
         f"threads; Tornado one process; nginx worker_processes {args.nginx_workers}, sendfile "
@@ -476,9 +489,20 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pinning() -> tuple[int, set[int]]:
+    """--pin: the CPU for the Python servers (the last one this process may use) and
+    the CPUs left for wrk."""
+    if not hasattr(os, "sched_setaffinity"):
+        raise BenchError("--pin needs os.sched_setaffinity (Linux)")
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise BenchError("--pin needs two CPUs at least (one for the servers, one for wrk)")
+    return cpus[-1], set(cpus[:-1])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (5)")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (5)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (2)")
@@ -486,6 +510,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--nginx-workers", default="auto", help="nginx worker_processes (auto)")
     parser.add_argument(
         "--servers", default=",".join(SERVERS), help=f"subset of {','.join(SERVERS)}"
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="Linux: run the Python servers on the last CPU and wrk on the others, so "
+        "that rounds agree better (nginx keeps every CPU)",
     )
     parser.add_argument("--markdown", type=Path, help="also write the report as markdown here")
     parser.add_argument("--svg", type=Path, help="also draw the table as an SVG chart here")
@@ -497,11 +527,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--serve", choices=PYTHON_SERVERS, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is None:
         return bench(args)
     if args.root is None or args.port is None:
         parser.error("--serve needs --root and --port")
+    if args.cpu is not None:  # before any thread starts: they all inherit it
+        os.sched_setaffinity(0, {args.cpu})
     if args.serve in ("micro", "micro-wsgi", "whitenoise"):
         serve_micro(args.root, args.port, args.threads, args.serve)
     else:
