@@ -55,8 +55,9 @@ from .accept import Acceptor
 from .body import BodyPolicy
 from .channel import Channel, State
 from .config import ServerConfig
+from .connections import Connections
 from .lead import Inline, Lead, LeadLost, Pace, Watchdog, switches
-from .limits import Overloaded, overloaded_answer
+from .limits import Overloaded
 from .logs import ERROR_LOGGER, AccessLog
 from .poller import Poller, new_poller
 from .upgrade import Upgraded, UpgradeProtocol
@@ -64,7 +65,6 @@ from .wsgi import CLOSE, KEEP, LINGER
 
 __all__ = ["IOLoop"]
 
-LINGER_SECONDS = 2.0
 BODY_READS = 4  # reads per wake-up while a body arrives (see _body_readable)
 DRAIN_IDLE_GRACE = 0.5  # a graceful stop still reads a request that is just arriving
 
@@ -83,12 +83,9 @@ class IOLoop:
         self._limits: Limits = config.limits
         self._idle_timeout = config.idle_timeout
         self._head_timeout = config.head_timeout
-        self._linger = min(LINGER_SECONDS, config.head_timeout)
         self._bodies = BodyPolicy.from_config(config)
-        self._max_discard = config.max_discard
         self._submit = submit
         self._error_bytes = error_bytes
-        self._access_log = AccessLog(config.access_log_format) if config.access_log else None
         self._log = logging.getLogger(ERROR_LOGGER)
         self._selector = new_poller()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -99,7 +96,10 @@ class IOLoop:
         self._calls: collections.deque[Callable[[], None]] = collections.deque()
         self._upgraded: dict[int, Upgraded] = {}
         self._submit_call = submit_call
-        self._channels: dict[int, Channel] = {}
+        access_log = AccessLog(config.access_log_format) if config.access_log else None
+        self._conns = Connections(self._selector, config, error_bytes, access_log)
+        # PERF: the loop looks a connection up here for every request it reads.
+        self._channels = self._conns.by_fd
         self._stopping = False
         self._closed = False
         self._sweep_every = max(
@@ -109,7 +109,7 @@ class IOLoop:
                 config.idle_timeout / 4,
                 config.head_timeout / 4,
                 config.body_timeout / 4,
-                self._linger / 4,
+                self._conns.linger / 4,
             ),
         )
         self._draining = False
@@ -212,7 +212,7 @@ class IOLoop:
         self._upgraded.pop(upgraded.channel.fd, None)
 
     def _adopt(self, channel: Channel, protocol: UpgradeProtocol) -> None:
-        self._unwatch(channel)  # served on the loop's thread, it may still be watched
+        self._conns.unwatch(channel)  # served on the loop's thread, it may still be watched
         upgraded = Upgraded(channel, protocol, self)
         self._upgraded[channel.fd] = upgraded
         upgraded.start(channel.parser.take_buffered())
@@ -259,7 +259,7 @@ class IOLoop:
                 # Whatever the stuck leader was serving is not the loop's to watch.
                 channel = lead.channel
                 if channel is not None:
-                    self._unwatch(channel)
+                    self._conns.unwatch(channel)
                 self._take_back()
             self._run()
         except LeadLost:
@@ -316,16 +316,7 @@ class IOLoop:
                 if data:
                     self._received(channel, data)
                     continue
-            self._watch(channel)
-
-    def _watch(self, channel: Channel) -> None:
-        if channel.fd not in self._channels:  # served on the loop, it stays watched
-            self._channels[channel.fd] = channel
-            self._selector.register(channel.sock, selectors.EVENT_READ, channel)
-
-    def _unwatch(self, channel: Channel) -> None:
-        if self._channels.pop(channel.fd, None) is not None:
-            self._selector.unregister(channel.sock)
+            self._conns.watch(channel)
 
     def _take_back(self) -> None:
         try:
@@ -347,9 +338,7 @@ class IOLoop:
         while returned:
             channel = returned.popleft()
             if channel.state == State.CLOSING:
-                channel.shutdown_write()
-                channel.deadline = now + self._linger
-                channel.discard = self._max_discard
+                self._conns.start_linger(channel)
             elif channel.head is not None:
                 # A worker read the next head but not all of its body.
                 channel.state = State.BODY
@@ -360,7 +349,7 @@ class IOLoop:
             else:
                 channel.state = State.IDLE
                 channel.deadline = now + self._idle_timeout
-            self._watch(channel)
+            self._conns.watch(channel)
 
     def _readable(self, channel: Channel) -> None:
         if channel.state == State.HANDSHAKE:
@@ -375,11 +364,11 @@ class IOLoop:
             return
         if state == State.CLOSING:
             if not data:
-                self._close(channel)
+                self._conns.close(channel)
             else:
                 channel.discard -= len(data)
                 if channel.discard < 0:
-                    self._close(channel)  # more than max_discard: stop reading now
+                    self._conns.close(channel)  # more than max_discard: stop reading now
             return
         while self._received_one(channel, data):  # (_received, one call less)
             data = None
@@ -411,7 +400,7 @@ class IOLoop:
             if count is None:
                 break
             if not count:
-                self._close(channel)  # EOF inside the body: nobody is left to answer
+                self._conns.close(channel)  # EOF inside the body: nobody is left to answer
                 return
             if count == left:
                 self._received(channel, None)  # the body is whole: on to the worker
@@ -439,34 +428,34 @@ class IOLoop:
                 if type(event) is not RequestHead:
                     if event is NEED_DATA:
                         if not watched:
-                            self._watch(channel)
+                            self._conns.watch(channel)
                         if channel.state == State.IDLE:
                             channel.set_deadline(State.HEAD, self._head_timeout)
                     else:
-                        self._close(channel)  # ConnectionClosed between requests
+                        self._conns.close(channel)  # ConnectionClosed between requests
                     return False
                 complete = self._start_request(channel, event)
         except ProtocolError as exc:
             if not watched:
-                self._watch(channel)
+                self._conns.watch(channel)
             if data is None or data:
-                self._refuse(channel, exc.status, exc.reason)
+                self._conns.refuse(channel, exc.status, exc.reason)
             else:
-                self._close(channel)  # EOF inside a request: nobody is left to answer
+                self._conns.close(channel)  # EOF inside a request: nobody is left to answer
             return False
         except Overloaded:
             if not watched:
-                self._watch(channel)
-            self._overloaded(channel)
+                self._conns.watch(channel)
+            self._conns.overloaded(channel)
             return False
         except OSError as exc:
             if not watched:
-                self._watch(channel)
+                self._conns.watch(channel)
             self._no_room(channel, exc)
             return False
         if not complete:
             if not watched:
-                self._watch(channel)
+                self._conns.watch(channel)
             # Only reads that brought body bytes move the deadline (EOF raised above).
             channel.deadline = self._bodies.deadline(channel.body, time.monotonic())  # type: ignore[arg-type]
             return False
@@ -474,15 +463,15 @@ class IOLoop:
         if inline is not None and not self._pace.off and not self._refusing and inline.free():
             return self._serve_inline(channel, inline)
         if watched:
-            self._unwatch(channel)
+            self._conns.unwatch(channel)
         channel.state = State.BUSY
         try:
             if self._refusing:
                 raise Overloaded("the server is stopping")
             self._submit(channel, channel.head)  # type: ignore[arg-type]
         except Overloaded:
-            self._watch(channel)
-            self._overloaded(channel)
+            self._conns.watch(channel)
+            self._conns.overloaded(channel)
         return False
 
     def _serve_inline(self, channel: Channel, inline: Inline) -> bool:
@@ -522,26 +511,21 @@ class IOLoop:
             channel.state = State.IDLE
             channel.deadline = now + self._idle_timeout
             if channel.fd not in self._channels:
-                self._watch(channel)
+                self._conns.watch(channel)
             return bool(channel.parser.buffered)
         if outcome == CLOSE:
-            self._close(channel)
+            self._conns.close(channel)
         elif outcome == LINGER:
-            self._watch(channel)
-            self._start_linger(channel)
+            self._conns.watch(channel)
+            self._conns.start_linger(channel)
         else:
-            self._unwatch(channel)  # UPGRADED (adopted through call_soon) or DEFERRED
+            self._conns.unwatch(channel)  # UPGRADED (adopted through call_soon) or DEFERRED
         return False
 
     def _no_room(self, channel: Channel, exc: OSError) -> None:
         """The spool file could not take the body (disk full, spool_dir gone): 503."""
         self._log.error("cannot store a request body: %s", exc)
-        self._refuse(channel, 503, "no room to store the request body")
-
-    def _overloaded(self, channel: Channel) -> None:
-        channel.end_request()
-        channel.send_nowait(overloaded_answer(self._error_bytes))
-        self._start_linger(channel)
+        self._conns.refuse(channel, 503, "no room to store the request body")
 
     def _start_request(self, channel: Channel, head: RequestHead) -> bool:
         """A head came: start reading its body; True when the request is already whole."""
@@ -561,20 +545,19 @@ class IOLoop:
     def _handshake(self, channel: Channel) -> None:
         if not isinstance(channel, tls.TLSChannel):  # pragma: no cover - by construction
             raise TypeError("a handshake on a connection without TLS")
-        self._unwatch(channel)  # the handshake may replace the socket object
+        self._conns.unwatch(channel)  # the handshake may replace the socket object
         step = channel.handshake()
         if step == tls.WANT_READ or step == tls.WANT_WRITE:
             events = selectors.EVENT_WRITE if step == tls.WANT_WRITE else selectors.EVENT_READ
-            self._channels[channel.fd] = channel
-            self._selector.register(channel.sock, events, channel)
+            self._conns.watch(channel, events)
         elif step == tls.DONE:
             channel.set_deadline(State.IDLE, self._idle_timeout)
-            self._watch(channel)
+            self._conns.watch(channel)
             self._readable(channel)  # a request may have come with the last flight
         elif step == tls.PLAINTEXT:
-            self._watch(channel)
+            self._conns.watch(channel)
             channel.send_nowait(self._error_bytes(400, "this port speaks HTTPS, not plain HTTP"))
-            self._start_linger(channel)
+            self._conns.start_linger(channel)
         else:
             channel.close()
 
@@ -588,7 +571,7 @@ class IOLoop:
             state = channel.state
             if state == State.IDLE:
                 if self._drained.is_set():
-                    self._close(channel)
+                    self._conns.close(channel)
                 else:
                     channel.deadline = min(channel.deadline, now + DRAIN_IDLE_GRACE)
                     arriving = True
@@ -602,37 +585,9 @@ class IOLoop:
         ):
             self._stopping = True
 
-    def _refuse(self, channel: Channel, status: int, reason: str) -> None:
-        """Answer a request the loop will not serve, then linger and close."""
-        channel.end_request()
-        self._reject(channel, status, reason)
-        self._start_linger(channel)
-
-    def _reject(self, channel: Channel, status: int, reason: str) -> None:
-        """Answer a request refused before any app saw it (the caller then lingers)."""
-        answer = self._error_bytes(status, reason)
-        channel.send_nowait(answer)
-        if self._access_log is not None:
-            self._access_log.refused(channel.peer[0], status, answer)
-
-    def _start_linger(self, channel: Channel) -> None:
-        channel.shutdown_write()
-        channel.set_deadline(State.CLOSING, self._linger)
-        channel.discard = self._max_discard
-
-    def _close(self, channel: Channel) -> None:
-        self._unwatch(channel)
-        channel.close()
-
     def _sweep(self, now: float) -> None:
         self._pace.sweep()
-        for channel in [c for c in self._channels.values() if c.deadline <= now]:
-            if channel.state == State.HEAD:
-                self._refuse(channel, 408, "request head timed out")
-            elif channel.state == State.BODY:
-                self._refuse(channel, 408, "request body too slow")
-            else:
-                self._close(channel)
+        self._conns.sweep(now)
         for upgraded in list(self._upgraded.values()):
             upgraded.check_deadline(now)
 
@@ -641,8 +596,7 @@ class IOLoop:
         self._watchdog.stop()
         for upgraded in list(self._upgraded.values()):
             upgraded.finish()
-        for channel in list(self._channels.values()):
-            self._close(channel)
+        self._conns.close_all()
         self._close_returned()
         self._selector.close()
         self._acceptor.shutdown()
