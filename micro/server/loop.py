@@ -1,20 +1,27 @@
 """Server layer: the I/O loop (one thread, one poller): accept, read requests, time out.
 
-The poller is a selector with a fast path for the loop (:mod:`micro.server.poller`).
-It also drives connections that switched protocols (``101``): :mod:`micro.server.upgrade`
-says how; the loop only dispatches their events, deadlines and stop to them.
+The loop owns every connection that is not being served, in three parts on its
+thread:
 
-The loop owns every connection that is not being served: it accepts, reads whatever
-arrives and feeds the connection's parser until a complete request comes out (its
-head, and its body into memory or a spool file: :mod:`micro.server.body`). Then,
-while a worker is free, the loop's thread serves the request itself and goes on
-(:meth:`IOLoop.lead`; a request that runs past ``inline_budget`` has a free worker
-take the loop over: :mod:`micro.server.lead`); otherwise it submits the connection
-to the worker pool and stops watching it. Workers give connections back
-(:meth:`IOLoop.resume`, :meth:`IOLoop.linger`) through a deque and a wake-up
-socketpair. Slow clients therefore cost the loop a buffer, never a thread: a
-request is served only once it is whole. Deadlines are checked by a sweep a few
-times per shortest timeout:
+- :mod:`micro.server.accept` takes new connections from the listener (and pauses
+  it at ``max_connections``);
+- :mod:`micro.server.intake` reads whatever arrives until a complete request comes
+  out (its head, and its body into memory or a spool file), then serves it on the
+  loop's own thread while a worker is free (:meth:`IOLoop.lead`; a request that
+  runs past ``inline_budget`` has a free worker take the loop over:
+  :mod:`micro.server.lead`), or submits it to the worker pool and stops watching
+  the connection;
+- :mod:`micro.server.connections` is the table of watched connections, with the
+  answers the loop gives itself (408, 413, 503) and lingering.
+
+Workers give connections back (:meth:`IOLoop.resume`, :meth:`IOLoop.linger`) through
+a deque and a wake-up socketpair. Slow clients therefore cost the loop a buffer,
+never a thread: a request is served only once it is whole. The poller is a selector
+with a fast path for the loop (:mod:`micro.server.poller`). The loop also drives
+connections that switched protocols (``101``): :mod:`micro.server.upgrade` says how;
+the loop only dispatches their events, deadlines and stop to them.
+
+Deadlines are checked by a sweep a few times per shortest timeout:
 
 - idle (nothing buffered): ``idle_timeout``, then close;
 - a head arriving: ``head_timeout`` since it started, then 408 and close;
@@ -23,15 +30,6 @@ times per shortest timeout:
 - lingering (answered, shut for writing, dropping input until EOF): a short grace
   and at most ``max_discard`` bytes, then close.
 
-``Expect: 100-continue``: the loop itself answers ``100 Continue`` as soon as a head
-that announces a body has passed every check (a Content-Length over
-``max_body_bytes`` gets its 413 instead, before any body byte is sent), so no
-worker ever waits for a client to decide.
-
-Production hooks: TLS handshakes run here (:mod:`micro.server.tls`), the
-``max_connections`` count pauses accepting (:mod:`micro.server.accept`) and a bounded
-submit that raises :class:`~micro.server.limits.Overloaded` gets a 503
-(:mod:`micro.server.limits`).
 :meth:`IOLoop.drain` starts a graceful stop: take what the kernel queued, stop
 accepting, finish the heads under way, close idle connections.
 """
@@ -47,25 +45,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from micro.errors import ProtocolError
-from micro.http import NEED_DATA, Limits, RequestHead
+from micro.http import Limits, RequestHead
 
-from . import tls
 from .accept import Acceptor
 from .body import BodyPolicy
 from .channel import Channel, State
 from .config import ServerConfig
 from .connections import Connections
-from .lead import Inline, Lead, LeadLost, Pace, Watchdog, switches
+from .intake import Intake
+from .lead import Inline, Lead, LeadLost, Pace, Watchdog
 from .limits import Overloaded
 from .logs import ERROR_LOGGER, AccessLog
 from .poller import Poller, new_poller
 from .upgrade import Upgraded, UpgradeProtocol
-from .wsgi import CLOSE, KEEP, LINGER
 
 __all__ = ["IOLoop"]
 
-BODY_READS = 4  # reads per wake-up while a body arrives (see _body_readable)
 DRAIN_IDLE_GRACE = 0.5  # a graceful stop still reads a request that is just arriving
 
 
@@ -116,7 +111,6 @@ class IOLoop:
         self._finishing = False
         self._finish_deadline = 0.0
         self._drained = threading.Event()
-        self._refusing = False  # set once drained: the worker pool may be stopping
         self._next_sweep = 0.0
         self._finished = threading.Event()  # set once the loop has shut down
         # Serving requests on the loop's own thread (micro.server.lead).
@@ -125,6 +119,17 @@ class IOLoop:
         self._budget = config.inline_budget
         self._lead = Lead()
         self._watchdog = Watchdog(self._offer_lead, config.inline_budget or 1.0)
+        self._intake = Intake(
+            self._conns,
+            config,
+            self._bodies,
+            submit,
+            error_bytes,
+            self._lead,
+            self._pace,
+            self._watchdog,
+            self.linger,
+        )
         self._thread: threading.Thread | None = None
         self._acceptor = Acceptor(listener, config, self._selector, self._wake)
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._wake_r)
@@ -141,7 +146,7 @@ class IOLoop:
         """Serve quick requests on the loop's own thread, with ``workers`` to take the
         loop over from a slow one (before the loop starts; off when inline_budget is 0)."""
         if self._budget > 0:
-            self._inline = workers
+            self._inline = self._intake.inline = workers
 
     # -- called from other threads ----------------------------------------------------
     def start(self) -> None:
@@ -176,7 +181,7 @@ class IOLoop:
         self._wake()
         running = self._lead.leader and not self._finished.is_set()
         drained = self._drained.wait(timeout) if running else True
-        self._refusing = True  # late heads get a 503, never a queue nobody serves
+        self._intake.refusing = True  # late heads get a 503, never a queue nobody serves
         return drained
 
     def resume(self, channel: Channel) -> None:
@@ -277,6 +282,7 @@ class IOLoop:
 
     def _run(self) -> None:
         selector = self._selector
+        intake = self._intake
         try:
             while not self._stopping:
                 timeout = max(0.0, self._next_sweep - time.monotonic())
@@ -288,7 +294,7 @@ class IOLoop:
                     elif type(data) is Upgraded:
                         data.ready(events)
                     else:
-                        self._readable(data)
+                        intake.readable(data)
                 now = time.monotonic()
                 if self._draining:
                     self._drain_step(now)
@@ -314,7 +320,7 @@ class IOLoop:
                 # now spares a registration, a wait and an unregistration.
                 data = channel.recv_nowait()
                 if data:
-                    self._received(channel, data)
+                    self._intake.received(channel, data)
                     continue
             self._conns.watch(channel)
 
@@ -351,216 +357,6 @@ class IOLoop:
                 channel.deadline = now + self._idle_timeout
             self._conns.watch(channel)
 
-    def _readable(self, channel: Channel) -> None:
-        if channel.state == State.HANDSHAKE:
-            self._handshake(channel)
-            return
-        state = channel.state
-        if state == State.BODY:
-            self._body_readable(channel)
-            return
-        data = channel.recv_nowait()
-        if data is None:
-            return
-        if state == State.CLOSING:
-            if not data:
-                self._conns.close(channel)
-            else:
-                channel.discard -= len(data)
-                if channel.discard < 0:
-                    self._conns.close(channel)  # more than max_discard: stop reading now
-            return
-        while self._received_one(channel, data):  # (_received, one call less)
-            data = None
-
-    def _body_readable(self, channel: Channel) -> None:
-        """Bytes of a body being read: straight into the Body when the parser allows
-        (a Content-Length body with nothing buffered), through the parser otherwise.
-
-        PERF: a body arriving fast fills the socket faster than one read per wake-up
-        empties it; a few more reads save as many select calls, and the bound keeps
-        one fast uploader from holding the loop.
-        """
-        parser = channel.parser
-        for _ in range(BODY_READS):
-            left = parser.raw_body_left if channel.direct_body else 0
-            if not left:
-                data = channel.recv_nowait()
-                if data is None:
-                    break
-                self._received(channel, data)
-                if channel.state != State.BODY or not data:
-                    return
-                continue
-            try:
-                count = channel.recv_body(left)
-            except OSError as exc:
-                self._no_room(channel, exc)
-                return
-            if count is None:
-                break
-            if not count:
-                self._conns.close(channel)  # EOF inside the body: nobody is left to answer
-                return
-            if count == left:
-                self._received(channel, None)  # the body is whole: on to the worker
-                return
-        channel.deadline = self._bodies.deadline(channel.body, time.monotonic())  # type: ignore[arg-type]
-
-    def _received(self, channel: Channel, data: bytes | None) -> None:
-        """Feed what arrived (None: nothing new, go on with what the parser holds);
-        the channel may not be watched yet (fresh from accept)."""
-        # A request served here may leave the next one (pipelined) in the parser.
-        while self._received_one(channel, data):
-            data = None
-
-    def _received_one(self, channel: Channel, data: bytes | None) -> bool:
-        """:meth:`_received` for one request; True when the next one is to be parsed."""
-        watched = channel.fd in self._channels
-        parser = channel.parser
-        try:
-            if data is not None:
-                parser.feed(data)
-            if channel.state == State.BODY:
-                complete = channel.read_body()
-            else:
-                event = parser.next_event()
-                if type(event) is not RequestHead:
-                    if event is NEED_DATA:
-                        if not watched:
-                            self._conns.watch(channel)
-                        if channel.state == State.IDLE:
-                            channel.set_deadline(State.HEAD, self._head_timeout)
-                    else:
-                        self._conns.close(channel)  # ConnectionClosed between requests
-                    return False
-                complete = self._start_request(channel, event)
-        except ProtocolError as exc:
-            if not watched:
-                self._conns.watch(channel)
-            if data is None or data:
-                self._conns.refuse(channel, exc.status, exc.reason)
-            else:
-                self._conns.close(channel)  # EOF inside a request: nobody is left to answer
-            return False
-        except Overloaded:
-            if not watched:
-                self._conns.watch(channel)
-            self._conns.overloaded(channel)
-            return False
-        except OSError as exc:
-            if not watched:
-                self._conns.watch(channel)
-            self._no_room(channel, exc)
-            return False
-        if not complete:
-            if not watched:
-                self._conns.watch(channel)
-            # Only reads that brought body bytes move the deadline (EOF raised above).
-            channel.deadline = self._bodies.deadline(channel.body, time.monotonic())  # type: ignore[arg-type]
-            return False
-        inline = self._inline
-        if inline is not None and not self._pace.off and not self._refusing and inline.free():
-            return self._serve_inline(channel, inline)
-        if watched:
-            self._conns.unwatch(channel)
-        channel.state = State.BUSY
-        try:
-            if self._refusing:
-                raise Overloaded("the server is stopping")
-            self._submit(channel, channel.head)  # type: ignore[arg-type]
-        except Overloaded:
-            self._conns.watch(channel)
-            self._conns.overloaded(channel)
-        return False
-
-    def _serve_inline(self, channel: Channel, inline: Inline) -> bool:
-        """Serve a complete request on this thread (:mod:`micro.server.lead`); True when
-        the connection kept a pipelined request in its parser to go on with.
-
-        PERF: the connection stays registered in the selector while it is served:
-        unregistering and registering it again would cost two system calls.
-        """
-        channel.state = State.BUSY
-        lead = self._lead
-        pace = self._pace
-        self._watchdog.arm()
-        probe = switches if pace.probing else None  # did the request wait? (lead.Pace)
-        before = probe() if probe is not None else 0
-        lead.begin(channel)
-        started = lead.since
-        outcome = inline.serve_here(channel, channel.head)  # type: ignore[arg-type]
-        now = time.monotonic()
-        waited = probe is not None and probe() > before
-        if not lead.end():
-            # A worker runs the loop now (it stopped watching this connection): go on
-            # with the connection the way any worker does, and become one. (Given
-            # back as it is, a request the client pipelined would wait in the parser
-            # for bytes that are not coming.)
-            if outcome == KEEP:
-                inline.carry_on(channel)
-            elif outcome == CLOSE:
-                channel.close()
-            elif outcome == LINGER:
-                self.linger(channel)
-            raise LeadLost  # UPGRADED: adopted through call_soon; DEFERRED: resumed later
-        # An app that waits (a database, a service) is better served by the workers,
-        # side by side: Pace says when, from how the requests served here went.
-        pace.record(now - started, waited)
-        if outcome == KEEP:
-            channel.state = State.IDLE
-            channel.deadline = now + self._idle_timeout
-            if channel.fd not in self._channels:
-                self._conns.watch(channel)
-            return bool(channel.parser.buffered)
-        if outcome == CLOSE:
-            self._conns.close(channel)
-        elif outcome == LINGER:
-            self._conns.watch(channel)
-            self._conns.start_linger(channel)
-        else:
-            self._conns.unwatch(channel)  # UPGRADED (adopted through call_soon) or DEFERRED
-        return False
-
-    def _no_room(self, channel: Channel, exc: OSError) -> None:
-        """The spool file could not take the body (disk full, spool_dir gone): 503."""
-        self._log.error("cannot store a request body: %s", exc)
-        self._conns.refuse(channel, 503, "no room to store the request body")
-
-    def _start_request(self, channel: Channel, head: RequestHead) -> bool:
-        """A head came: start reading its body; True when the request is already whole."""
-        channel.start_request(head, self._bodies)
-        if channel.read_body():
-            return True
-        if self._refusing:
-            # Stopping: a body would be read for a request nobody will serve.
-            raise Overloaded("the server is stopping")
-        channel.state = State.BODY
-        # Every check a head can fail has passed: ask for the body now. No worker
-        # is involved, so a client that never sends it costs nothing but this
-        # connection, until the body deadlines close it.
-        channel.ask_for_body()
-        return False
-
-    def _handshake(self, channel: Channel) -> None:
-        if not isinstance(channel, tls.TLSChannel):  # pragma: no cover - by construction
-            raise TypeError("a handshake on a connection without TLS")
-        self._conns.unwatch(channel)  # the handshake may replace the socket object
-        step = channel.handshake()
-        if step == tls.WANT_READ or step == tls.WANT_WRITE:
-            events = selectors.EVENT_WRITE if step == tls.WANT_WRITE else selectors.EVENT_READ
-            self._conns.watch(channel, events)
-        elif step == tls.DONE:
-            channel.set_deadline(State.IDLE, self._idle_timeout)
-            self._conns.watch(channel)
-            self._readable(channel)  # a request may have come with the last flight
-        elif step == tls.PLAINTEXT:
-            self._conns.watch(channel)
-            channel.send_nowait(self._error_bytes(400, "this port speaks HTTPS, not plain HTTP"))
-            self._conns.start_linger(channel)
-        else:
-            channel.close()
-
     def _drain_step(self, now: float) -> None:
         if not self._acceptor.closed:
             for upgraded in list(self._upgraded.values()):
@@ -578,7 +374,7 @@ class IOLoop:
             elif state == State.HEAD or state == State.HANDSHAKE or state == State.BODY:
                 arriving = True
         if not arriving and not self._returned:
-            self._refusing = True
+            self._intake.refusing = True
             self._drained.set()
         if self._finishing and (
             (not self._channels and not self._upgraded) or now >= self._finish_deadline
