@@ -22,7 +22,8 @@ win over routes there), so nothing else runs for a file.
 - Files above ``static_inline_max`` bytes go out as a ``FileBody``, i.e.
   ``wsgi.file_wrapper`` (sendfile under micro's server); smaller ones are
   read into memory, which is cheaper than a file wrapper for a few kilobytes.
-- The usual request, a plain GET of a file served before, takes the fast road
+- The usual request, a plain GET of a file served before (or a browser's revalidation
+  of it with If-None-Match), takes the fast road
   (:mod:`micro_static.ready`): one ``stat`` of the path proves it is still the same
   version of the same file, and the answer comes from what the first one kept (its
   header fields, and the bytes of a small file or an open descriptor of a big one,

@@ -1,7 +1,7 @@
 """micro-static, the fast road: a plain GET of a file version answered before.
 
-A plain GET (no query, no Range, no validator, no percent sign in the request
-target) of a file without a ``.gz`` sibling gets the same answer for as long as the
+A plain GET (no query, no Range, no If-Modified-Since alone, no percent sign in the
+request target) of a file without a ``.gz`` sibling gets the same answer for as long as the
 file is the same version. Once the full road (:class:`micro_static.StaticFiles`)
 has answered one, what the answer needs is kept per URL path (:class:`Ready`), and
 the next one costs a single ``stat`` of the path. It must give the device, inode,
@@ -16,6 +16,10 @@ it, a regular file inside the root, still holds) in the very version.
 - A file whose mtime is less than ``settle`` seconds old is not remembered: it may
   still be being written, and a write within the same clock tick can leave size and
   times unchanged. Until it has settled, its requests take the full road.
+- A GET whose only validator is If-None-Match (a browser revalidating a file served
+  with ``Cache-Control: no-cache`` sends it, often with If-Modified-Since, which it
+  then overrides) takes the fast road too: 304 with the ETag, Last-Modified and
+  Cache-Control when it names this version, else the whole file.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 from micro.web import FileBody, Response, ResponseHeaders
 from micro_static.files import OPEN_FLAGS, File, SharedFd, SharedFile
+from micro_static.http import etag_matches
 
 __all__ = ["MAX_ENTRIES", "Ready", "ReadyFiles", "not_plain", "sendfile_server", "version_key"]
 
@@ -65,9 +70,24 @@ def sendfile_server(environ: Mapping[str, Any]) -> bool:
 
 
 class Ready:
-    """What the plain GET of one file version needs; ``due``: when to look for a ``.gz``."""
+    """What the plain GET of one file version needs; ``due``: when to look for a ``.gz``.
 
-    __slots__ = ("content", "due", "fields", "key", "path", "shared", "size")
+    ``fields`` must name the version's ETag, Last-Modified and Cache-Control: a
+    revalidation (If-None-Match) is answered 304 with those three, as the full road
+    answers it.
+    """
+
+    __slots__ = (
+        "content",
+        "due",
+        "etag",
+        "fields",
+        "key",
+        "not_modified",
+        "path",
+        "shared",
+        "size",
+    )
 
     def __init__(self, path: str, key: Key, fields: Fields, due: float) -> None:
         self.path = path
@@ -75,6 +95,11 @@ class Ready:
         self.size = key[2]
         self.fields = fields
         self.due = due
+        named = dict(fields)
+        self.etag = named["ETag"]
+        self.not_modified: Fields = tuple(
+            (name, named[name]) for name in ("Last-Modified", "Cache-Control", "ETag")
+        )
         self.content: bytes | None = None
         self.shared: SharedFd | None = None
 
@@ -114,12 +139,15 @@ class ReadyFiles:
         if ready is None:
             return None
         get = environ.get
-        # PERF: not_plain and _kept written out: this is every request's road.
+        if_none_match = get("HTTP_IF_NONE_MATCH")
+        # PERF: not_plain and _kept written out: this is every request's road. A
+        # browser revalidating (Cache-Control: no-cache) sends If-None-Match, which
+        # then decides alone (RFC 9110 13.2.2): answered here too; If-Modified-Since
+        # without it takes the full road.
         if (
             get("QUERY_STRING")
             or get("HTTP_RANGE")
-            or get("HTTP_IF_NONE_MATCH")
-            or get("HTTP_IF_MODIFIED_SINCE")
+            or (not if_none_match and get("HTTP_IF_MODIFIED_SINCE"))
             or "%" in (get("RAW_URI") or get("REQUEST_URI") or "")
             or ready.due <= _monotonic()  # a .gz sibling may have come: look
         ):
@@ -131,6 +159,10 @@ class ReadyFiles:
         if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != ready.key:
             return None
         # Every field was built from checked parts (see micro_static._trusted).
+        if if_none_match and etag_matches(if_none_match, ready.etag, weak=True):
+            headers = ResponseHeaders(list(ready.not_modified))
+            return Response(None, 304, headers=headers)
+        # No If-None-Match, or one naming other versions only: the whole file.
         headers = ResponseHeaders(list(ready.fields))
         content = ready.content
         if content is not None:

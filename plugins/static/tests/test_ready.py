@@ -124,6 +124,48 @@ def test_a_new_version_in_place_is_served_at_once(root: Path, name: str) -> None
     assert before[2] != after[2]
 
 
+@pytest.mark.parametrize("name", ["hello.txt", "big.bin"])
+def test_a_revalidation_is_answered_from_what_was_kept_as_the_full_road_answers_it(
+    root: Path, opens: list[str], name: str
+) -> None:
+    app = make_app(root)
+    first = get(app, f"/static/{name}")
+    etag, modified = first[1]["ETag"], first[1]["Last-Modified"]
+    browser = {"If-None-Match": etag, "If-Modified-Since": modified}  # as browsers send
+    del opens[:]
+    kept = [get(app, f"/static/{name}", browser) for _ in range(3)]
+    assert opens == []  # answered from what the first answer kept
+    full = get(app, f"/static/{name}?full=1", browser)  # a query takes the full road
+    assert len(opens) == 1
+    assert kept == [full] * 3
+    assert full[0] == 304
+    assert full[2] == b""
+    assert full[1]["ETag"] == etag
+    # If-None-Match decides alone: a tag of another version gets the whole file,
+    # whatever If-Modified-Since says; a list naming this version (weakly) gets 304.
+    stale = {"If-None-Match": '"other"', "If-Modified-Since": modified}
+    assert get(app, f"/static/{name}", stale) == first
+    assert get(app, f"/static/{name}", {"If-None-Match": f'"other", W/{etag}'}) == full
+    assert get(app, f"/static/{name}", {"If-None-Match": "*"}) == full
+    assert len(opens) == 1
+
+
+@pytest.mark.parametrize("name", ["hello.txt", "big.bin"])
+def test_a_revalidation_after_a_new_version_gets_the_new_version(root: Path, name: str) -> None:
+    app = make_app(root)
+    etag = get(app, f"/static/{name}")[1]["ETag"]
+    assert get(app, f"/static/{name}", {"If-None-Match": etag})[0] == 304
+    path = root / name
+    new = bytes(reversed(path.read_bytes()))  # same size, same inode, same mtime
+    with path.open("r+b") as f:
+        f.write(new)
+    settle(path)
+    status, headers, body = get(app, f"/static/{name}", {"If-None-Match": etag})
+    assert (status, body) == (200, new)
+    assert headers["ETag"] != etag
+    assert get(app, f"/static/{name}", {"If-None-Match": headers["ETag"]})[0] == 304
+
+
 def test_a_file_replaced_by_rename_is_served_at_once(root: Path) -> None:
     app = make_app(root)
     get(app, "/static/big.bin")
