@@ -52,16 +52,18 @@ FIELD_CONTENT = re.compile(rf"{FIELD_CONTENT_CHAR}*")
 # PERF: what parse_head tries first, the usual request line and field lines; a
 # head they refuse is parsed by the strict rules above, which decide the error.
 # USUAL_REQUEST_LINE: an origin-form target without "#" in HTTP/1.x, split into
-# path and query, followed by the CRLF of the first field line. USUAL_FIELD_LINE:
-# FIELD_LINE without trailing OWS (the lookbehind refuses a value ending in SP or
-# HTAB, which the strict path strips).
+# path and query (after the first "?", if any: empty without one), followed by the
+# CRLF of the first field line. USUAL_FIELD_LINE: FIELD_LINE without trailing OWS
+# (the lookbehind refuses a value ending in SP or HTAB, which the strict path
+# strips), or else just the CRLF: findall gives one pair per CRLF, ("", "") for
+# each line that is not a usual valid field line (no valid name is empty).
 _PATH_CHAR = r"[\x21\x22\x24-\x3e\x40-\x7e\x80-\xff]"  # a target's, but "#" and "?"
 _QUERY_CHAR = r"[\x21\x22\x24-\x7e\x80-\xff]"  # a target's, but "#"
 USUAL_REQUEST_LINE = re.compile(
-    rf"({TOKEN}) ((/{_PATH_CHAR}*+)(?:\?({_QUERY_CHAR}*+))?) HTTP/1\.([0-9])(?=\r\n)"
+    rf"({TOKEN}) ((/{_PATH_CHAR}*+)\??({_QUERY_CHAR}*+)) HTTP/1\.([0-9])(?=\r\n)"
 )
 USUAL_FIELD_LINE = re.compile(
-    rf"\r\n({TOKEN}):[ \t]*+({FIELD_CONTENT_CHAR}*+)(?<![ \t])(?=\r\n|\Z)"
+    rf"\r\n(?:({TOKEN}):[ \t]*+({FIELD_CONTENT_CHAR}*+)(?<![ \t])(?=\r\n|\Z)|)"
 )
 
 # RFC 3986 §3.2: authority without userinfo (RFC 9110 §4.2.4 forbids it for http).

@@ -62,32 +62,38 @@ def parse_head(head: str, limits: Limits, known_host: str = "") -> RequestHead:
     match = grammar.USUAL_REQUEST_LINE.match(head)
     if match is not None:
         line_end = match.end()
+        # One pair per line (a bare CR or LF spoils the line it is in); ("", "")
+        # for a line that is not a usual valid field line.
         pairs = grammar.USUAL_FIELD_LINE.findall(head, line_end)
-        # Each match holds one LF (its leading CRLF's), so every line matched iff
-        # there are as many matches as LFs (a bare CR or LF spoils its line).
         if (
-            len(pairs) == head.count("\n")
-            and len(pairs) <= limits.max_header_count
+            len(pairs) <= limits.max_header_count
             and line_end <= limits.max_request_line
             and len(head) - line_end <= limits.max_header_bytes
         ):
             headers = [(n.lower(), v) for n, v in pairs]
             fields = dict(headers)
             host = fields.get("host")
-            # A field sent twice is judged by the rules for lists and singletons.
             if (
+                # A field sent twice is judged by the rules for lists and singletons.
                 len(fields) == len(headers)
+                and "" not in fields
                 and host
                 and (host == known_host or host in limits.hosts.passed or _usual_host(host, limits))
             ):
                 method, target, path, query, minor = match.groups()
                 version = "1.0" if minor == "0" else "1.1"
                 content_length: int | None = None
-                chunked = False
+                chunked = expect_continue = False
                 if "content-length" in fields or "transfer-encoding" in fields:
                     # The strict path would get here with the same headers (every
                     # check before framing passed), so its errors are the same.
                     content_length, chunked = _framing(headers, version, limits)
+                    expect_continue = (
+                        (chunked or bool(content_length))
+                        and version == "1.1"
+                        and "expect" in fields
+                        and "100-continue" in _list_elements([fields["expect"]])
+                    )
                 connection = fields.get("connection")
                 if connection is None:
                     keep_alive = version == "1.1"
@@ -104,7 +110,7 @@ def parse_head(head: str, limits: Limits, known_host: str = "") -> RequestHead:
                     method,
                     target,
                     path,
-                    query or "",
+                    query,
                     version,
                     headers,
                     host,
@@ -112,10 +118,7 @@ def parse_head(head: str, limits: Limits, known_host: str = "") -> RequestHead:
                     content_length,
                     chunked,
                     keep_alive,
-                    (chunked or bool(content_length))
-                    and version == "1.1"
-                    and "expect" in fields
-                    and "100-continue" in _list_elements([fields["expect"]]),
+                    expect_continue,
                 )
     return parse_head_strict(head, limits, known_host)
 
