@@ -11,7 +11,7 @@ One call is three named steps:
    around the endpoint; an HTTPError becomes an error response (a custom
    ``@app.error_handler(status)`` or the default HTML/JSON page), any other exception
    a logged 500;
-3. **send** (:meth:`App._send`): Content-Length for buffered bodies, no body for
+3. **send** (:func:`micro.web.send.send_response`): Content-Length for buffered bodies, no body for
    HEAD, ``wsgi.file_wrapper`` for files, and every cookie marked ``Secure`` when
    the request came over https (directly or through a trusted proxy).
 
@@ -45,7 +45,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from micro.errors import ConfigError, HTTPError, MicroError, ProtocolError, RoutingError
@@ -59,9 +59,7 @@ from micro.routing import (
     Route,
     TrailingSlashRedirect,
 )
-from micro.status import PHRASES, STATUS_LINES, reason_phrase
 from micro.web.aio import LoopThread, build_async_chain
-from micro.web.cookies import mark_secure
 from micro.web.endpoint import Answer, AppRouter, Endpoint, make_endpoint
 from micro.web.errorpages import default_error_page
 from micro.web.forms import check_media_type
@@ -69,7 +67,8 @@ from micro.web.groups import RouteGroup, route_decorator
 from micro.web.middleware import CallNext, Middleware, build_chain, check_names
 from micro.web.mount import Mount, Mounts, mounted_environ
 from micro.web.request import Request
-from micro.web.response import FileBody, Response, to_response
+from micro.web.response import Response, to_response
+from micro.web.send import send_response
 from micro.web.signing import create_signed_value, decode_signed_value
 from micro.wsgitypes import DEFER_KEY, Environ, ExcInfo, StartResponse
 
@@ -126,62 +125,10 @@ class URLSpec:
         return f"URLSpec({self.pattern!r}, {self.handler!r}, name={self.name!r})"
 
 
-class _ClosingBody:
-    """A streamed body that closes the request's uploads when the server closes it.
-
-    A class, not a generator: a generator closed before its first chunk (a client
-    gone, a HEAD request) would skip its ``finally``.
-    """
-
-    __slots__ = ("body", "files")
-
-    def __init__(self, body: Iterable[bytes], files: tuple[Any, ...]) -> None:
-        self.body = body
-        self.files = files
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.body)
-
-    def close(self) -> None:
-        try:
-            close = getattr(self.body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            for f in self.files:
-                f.close()
-
-
-def _close_uploads(files: tuple[Any, ...], response: Response) -> None:
-    """Close spooled upload files once the response no longer needs them."""
-    if type(response.body) is list:
-        for f in files:
-            f.close()
-        return
-    response.body = _ClosingBody(response.body, files)
-
-
 _MISSES_MAX = 4096
 # Only paths up to this long are remembered: 4,096 paths of up to 8 KB each (the
 # request line's limit) would let a client make the App hold 32 MB of them.
 _MISS_PATH_MAX = 256
-
-
-def _has_length(headers: list[tuple[str, str]]) -> bool:
-    """Whether a Content-Length is among ``headers``."""
-    # PERF: only a 14-letter name is lowercased and compared; a loop, not any(),
-    # which would build a generator on every response.
-    for key, _ in headers:  # noqa: SIM110
-        if len(key) == 14 and key.lower() == "content-length":
-            return True
-    return False
-
-
-def _status_line(status: int, reason: str) -> str:
-    if reason == PHRASES.get(status):
-        return STATUS_LINES[status]
-    safe = "".join(c if " " <= c <= "~" or "\xa0" <= c <= "\xff" else "?" for c in reason)
-    return f"{status} {safe or reason_phrase(status)}"
 
 
 class App:
@@ -517,7 +464,7 @@ class App:
         if endpoint.async_methods and request.method in endpoint.async_methods:
             return self._call_async(request, endpoint, start_response)
         response = self._run_chain(request, endpoint)
-        return self._send(request, response, start_response)
+        return send_response(request, response, start_response)
 
     def _route(self, environ: Environ) -> tuple[Request, Endpoint]:
         """The Request and what answers it: the matched route's endpoint, or an Answer."""
@@ -597,7 +544,7 @@ class App:
         coro = self._run_async_chain(request, endpoint)
         defer = request.environ.get(DEFER_KEY)
         if defer is None:  # another WSGI server, or WebTest: this thread waits
-            return self._send(request, self._aio.run(coro), start_response)
+            return send_response(request, self._aio.run(coro), start_response)
         resume = defer()
         future = self._aio.submit(coro)
 
@@ -608,7 +555,7 @@ class App:
                 response = self.handle_exception(request, Exception(f"not finished: {exc!r}"))
 
             def send(environ: Environ, start: StartResponse) -> Iterable[bytes]:
-                return self._send(request, response, start)
+                return send_response(request, response, start)
 
             resume(send)
 
@@ -636,52 +583,6 @@ class App:
             return self.handle_error(request, exc)
         except Exception as exc:
             return self.handle_exception(request, exc)
-
-    def _send(
-        self, request: Request, response: Response, start_response: StartResponse
-    ) -> Iterable[bytes]:
-        """Content-Length for buffered bodies, no body for HEAD, sendfile for files."""
-        files = request.open_files
-        if files:
-            _close_uploads(files, response)
-        status = response.status
-        headers = response.headers.items
-        if request.environ.get("wsgi.url_scheme") == "https":
-            mark_secure(headers)
-        body = response.body
-        reason = response.reason
-        method = request.method
-        line = (
-            STATUS_LINES[status] if reason is PHRASES.get(status) else _status_line(status, reason)
-        )
-        if type(body) is list:
-            if status >= 200 and status != 204 and status != 304 and not _has_length(headers):
-                size = len(body[0]) if len(body) == 1 else sum(map(len, body))
-                # A HEAD answered without a body: its length is GET's, unknown
-                # here; 0 would be a lie (RFC 9110 9.3.2 lets it be left out).
-                if size or method != "HEAD":
-                    headers.append(("Content-Length", str(size)))
-        elif type(body) is FileBody:
-            if body.length is not None and not _has_length(headers):
-                headers.append(("Content-Length", str(body.length)))
-            wrapper: Callable[..., Iterable[bytes]] | None = request.environ.get(
-                "wsgi.file_wrapper"
-            )
-            if wrapper is not None and method != "HEAD":
-                start_response(line, headers)
-                if body.offset is not None and getattr(wrapper, "micro_offset_length", False):
-                    # micro's own server: what the body knows spares it an fstat and a tell.
-                    return wrapper(
-                        body.fileobj, body.block_size, offset=body.offset, length=body.length
-                    )
-                return wrapper(body.fileobj, body.block_size)
-        start_response(line, headers)
-        if method == "HEAD":
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
-            return []
-        return body
 
     def _no_route(self, exc: MicroError, environ: Environ, path: str, method: str) -> Endpoint:
         """The App's own endpoint for a request no route takes."""
