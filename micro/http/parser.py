@@ -135,7 +135,8 @@ class RequestParser:
         self._host = ""
         limits = self._limits
         # Heads shorter than this cannot pass a size limit before they are complete.
-        self._quick_limit = min(limits.max_request_line + 1, limits.max_header_bytes + 4)
+        line, fields = limits.max_request_line + 1, limits.max_header_bytes + 4
+        self._quick_limit = line if line < fields else fields
 
     @property
     def buffered(self) -> int:
