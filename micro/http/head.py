@@ -8,13 +8,15 @@ bytes; the decisions that go beyond the RFC are listed in micro.http.parser.
 
 PERF: this runs once per request, in two tiers. :func:`parse_head` first tries
 the usual head (origin-form target, HTTP/1.x, a Host, no field sent twice): one
-regex ``fullmatch`` for the request line, one ``findall`` for all field lines,
-one comprehension that lower-cases the names, one ``dict`` of them, and dict
-lookups for the fields that matter to framing. It raises nothing itself: any
-doubt (a line that did not match, a field sent twice, an unusual Host or target)
-hands the head to :func:`parse_head_strict`, which checks every rule in order and
-diagnoses the first fault. Both give the same answer for every head (a test
-compares them on random heads); the first is only faster where it applies.
+regex ``match`` for the request line, one ``findall`` for all field lines, one
+comprehension that lower-cases the names, one ``dict`` of them, and dict lookups
+for the fields that matter to framing. Any doubt (a line that did not match, a
+field sent twice, an unusual Host or target) hands the head to
+:func:`parse_head_strict`, which checks every rule in order and diagnoses the
+first fault; the only errors the first tier raises itself are those of
+Content-Length and Transfer-Encoding, which the strict path would reach with the
+same fields. Both give the same answer for every head (a test compares them on
+random heads); the first is only faster where it applies.
 """
 
 from __future__ import annotations
