@@ -61,6 +61,7 @@ import re
 from micro.errors import BadRequest, HeaderFieldsTooLarge, ProtocolError, URITooLong
 from micro.http import chunked
 from micro.http.events import (
+    END_OF_MESSAGE,
     NEED_DATA,
     ConnectionClosed,
     Data,
@@ -193,7 +194,7 @@ class RequestParser:
         if state == _END:
             # PERF: the usual second event of a request (no body), which cannot fail.
             self._state = _HEAD
-            return EndOfMessage([])
+            return END_OF_MESSAGE
         if state == _HEAD and not self._buf and not self._eof:
             return NEED_DATA  # PERF: the usual state after a response
         try:
@@ -226,7 +227,7 @@ class RequestParser:
                 return Data(data)
             if state == _END:
                 self._state = _HEAD
-                return EndOfMessage([])
+                return END_OF_MESSAGE
             if state == _CHUNK_LINE:
                 parsed = chunked.parse_chunk_line(buf, self._limits.max_chunk_line, self._scan)
                 if parsed is None:
@@ -300,7 +301,7 @@ class RequestParser:
         if buf.startswith(b"\r\n"):
             del buf[:2]
             self._state = _HEAD
-            return EndOfMessage([])
+            return END_OF_MESSAGE
         end = buf.find(b"\r\n\r\n", max(0, self._scan - 3))
         self._check_section(end, head=False)
         if end < 0:

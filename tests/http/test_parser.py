@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from micro.errors import (
@@ -303,3 +305,19 @@ def test_a_connection_that_changes_its_host_has_the_new_one_checked(host: str, r
     parser.feed(b"GET / HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n")
     with pytest.raises(BadRequest, match=reason):
         parser.next_event()
+
+
+def test_end_of_message_is_an_immutable_value() -> None:
+    # The parser hands every bodiless or trailer-less request the same
+    # END_OF_MESSAGE: no consumer can change what the next request gets.
+    parser = RequestParser()
+    ends = []
+    for _ in range(2):
+        parser.feed(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        assert isinstance(parser.next_event(), RequestHead)
+        ends.append(parser.next_event())
+    assert ends[0] == ends[1] == EndOfMessage([]) == EndOfMessage()
+    assert ends[0].trailers == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ends[0].trailers = [("x", "y")]  # type: ignore[misc]
+    assert EndOfMessage([("x", "y")]).trailers == (("x", "y"),)

@@ -227,5 +227,5 @@ def test_valid_requests_round_trip_whatever_the_split(
             parsed[-1]["body"] = item
         else:
             assert isinstance(item, EndOfMessage)
-            parsed[-1]["trailers"] = item.trailers
+            parsed[-1]["trailers"] = list(item.trailers)
     assert parsed == [expected for _, expected in reqs]
