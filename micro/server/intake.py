@@ -91,7 +91,7 @@ class Intake:
                 if channel.discard < 0:
                     self._conns.close(channel)  # more than max_discard: stop reading now
             return
-        while self._received_one(channel, data):  # (_received, one call less)
+        while self._received_one(channel, data):  # received(), one call less
             data = None
 
     def _body_readable(self, channel: Channel) -> None:
@@ -136,7 +136,7 @@ class Intake:
             data = None
 
     def _received_one(self, channel: Channel, data: bytes | None) -> bool:
-        """:meth:`_received` for one request; True when the next one is to be parsed."""
+        """:meth:`received` for one request; True when the next one is to be parsed."""
         watched = channel.fd in self._channels
         parser = channel.parser
         try:

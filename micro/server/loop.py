@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from micro.http import Limits, RequestHead
+from micro.http import RequestHead
 
 from .accept import Acceptor
 from .body import BodyPolicy
@@ -75,12 +75,9 @@ class IOLoop:
         error_bytes: Callable[[int, str], bytes],
         submit_call: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
-        self._limits: Limits = config.limits
         self._idle_timeout = config.idle_timeout
         self._head_timeout = config.head_timeout
         self._bodies = BodyPolicy.from_config(config)
-        self._submit = submit
-        self._error_bytes = error_bytes
         self._log = logging.getLogger(ERROR_LOGGER)
         self._selector = new_poller()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -93,8 +90,6 @@ class IOLoop:
         self._submit_call = submit_call
         access_log = AccessLog(config.access_log_format) if config.access_log else None
         self._conns = Connections(self._selector, config, error_bytes, access_log)
-        # PERF: the loop looks a connection up here for every request it reads.
-        self._channels = self._conns.by_fd
         self._stopping = False
         self._closed = False
         self._sweep_every = max(
@@ -366,7 +361,7 @@ class IOLoop:
                 upgraded.stopping()
             self._accept(self._acceptor.close())
         arriving = False
-        for channel in list(self._channels.values()):
+        for channel in list(self._conns.by_fd.values()):
             state = channel.state
             if state == State.IDLE:
                 if self._drained.is_set():
@@ -380,7 +375,7 @@ class IOLoop:
             self._intake.refusing = True
             self._drained.set()
         if self._finishing and (
-            (not self._channels and not self._upgraded) or now >= self._finish_deadline
+            (not self._conns.by_fd and not self._upgraded) or now >= self._finish_deadline
         ):
             self._stopping = True
 

@@ -225,13 +225,10 @@ class WorkerPool:
         A server bug ends the connection (CLOSE), never the loop.
         """
         try:
-            outcome = run_exchange(self._ctx, channel, head)
+            return self._exchange(channel, head)
         except Exception:
             self._ctx.error_log.exception("unexpected server error; connection closed")
-            return CLOSE  # the loop closes the connection, and its body with it
-        if outcome != DEFERRED:  # a deferred app may still read its body
-            channel.end_request()  # the body's memory or temporary file goes now
-        return outcome
+            return CLOSE
 
     def _exchange(
         self, channel: Channel, head: RequestHead, resumed: Exchange | None = None
