@@ -11,7 +11,8 @@ Settings (defaults in :attr:`WebSocketPlugin.settings`):
 
 - ``websocket_allowed_origins``: browser origins besides the page's own host that
   may connect (``"https://app.example"``, or ``"*"`` for any);
-- ``websocket_max_message_size`` (10 MiB): larger messages close with 1009;
+- ``websocket_max_message_size`` (10 MiB): larger messages close with 1009; it also
+  bounds inflating, so a compressed message cannot grow past it in memory;
 - ``websocket_ping_interval`` (20 s, None for never) and ``websocket_ping_timeout``
   (20 s): ping a silent peer, drop it when no answer comes;
 - ``websocket_max_send_buffer`` (4 MiB): bytes queued for a peer that does not read

@@ -9,7 +9,9 @@ them on the worker pool in order.
 
 Limits (from the handler's :class:`Options`):
 
-- a message longer than ``max_message_size`` closes the connection with 1009;
+- a message longer than ``max_message_size`` bytes (UTF-8 for text, after inflating
+  when compressed) closes the connection with 1009; a compressed one is never inflated
+  much past the limit (:mod:`micro_websocket.deflate`), whatever its ratio;
 - silence for ``ping_interval`` sends a ping; no pong (or any frame) within
   ``ping_timeout`` after it closes the connection (the peer is gone or stuck);
 - more than ``max_send_buffer`` bytes queued for a peer that does not read closes
@@ -45,6 +47,7 @@ from wsproto.extensions import Extension
 from wsproto.frame_protocol import CloseReason
 
 from micro.errors import MicroError
+from micro_websocket.deflate import BoundedDeflate
 from micro_websocket.serial import Serial
 
 __all__ = ["Options", "Transport", "WebSocketClosedError", "WebSocketConnection", "server_frame"]
@@ -74,6 +77,10 @@ def server_frame(message: str | bytes) -> bytes:
     else:
         head = bytes((opcode, 127)) + size.to_bytes(8, "big")
     return head + payload
+
+
+class _MessageTooBig(Event):
+    """Stands in for the frame whose inflating went past ``max_message_size``."""
 
 
 class WebSocketClosedError(MicroError, ConnectionError):
@@ -135,8 +142,10 @@ class WebSocketConnection:
         self._asyncio_loop = asyncio_loop
         self.transport: Transport | None = None
         self.serial: Serial | None = None
+        self._deflate = next((e for e in extensions if isinstance(e, BoundedDeflate)), None)
         self._fragments: list[Any] = []
         self._fragment_size = 0
+        self._too_big = False  # closing with 1009: later data messages are dropped
         self._last_seen = 0.0
         self._ping_sent = 0.0  # when the ping we wait a pong for left; 0 when none
         self._closing_since = 0.0
@@ -231,10 +240,20 @@ class WebSocketConnection:
                 self._ws.receive_data(data)
             except Exception:  # bytes after the peer's close: nothing more to read
                 return
-            events = list(self._ws.events())
+            events: list[Event] = []
+            tripped = self._too_big
+            for event in self._ws.events():
+                # The inflater refuses a message as it reads the frame wsproto then
+                # yields: that frame, not a later one, is where the message became too big.
+                if not tripped and self._deflate is not None and self._deflate.overflowed:
+                    tripped = True
+                    event = _MessageTooBig()
+                events.append(event)
         for event in events:
             if isinstance(event, Message):
                 self._message(event)
+            elif isinstance(event, _MessageTooBig):
+                self._message_too_big()
             elif isinstance(event, Ping):
                 self.send(event.response(), strict=False)
             elif isinstance(event, Pong):
@@ -280,10 +299,16 @@ class WebSocketConnection:
         return lambda: self.handler._ws_pong(payload)
 
     def _message(self, event: Message[Any]) -> None:
-        size = self._fragment_size + len(event.data)
+        if self._too_big:
+            return  # the rest of a refused message, or what followed it: nobody reads it
+        data = event.data
+        # Bytes, as the inflater counts: a str's UTF-8 length (cheap when ASCII).
+        if isinstance(data, str) and not data.isascii():
+            size = self._fragment_size + len(data.encode("utf-8"))
+        else:
+            size = self._fragment_size + len(data)
         if size > self.options.max_message_size:
-            self._fragments, self._fragment_size = [], 0
-            self.close(MESSAGE_TOO_BIG, f"message over {self.options.max_message_size} bytes")
+            self._message_too_big()
             return
         if not event.message_finished:
             self._fragments.append(event.data)
@@ -299,6 +324,11 @@ class WebSocketConnection:
             return
         if self.serial is not None:
             self.serial.call(lambda: self.handler._ws_message(message))
+
+    def _message_too_big(self) -> None:
+        self._too_big = True
+        self._fragments, self._fragment_size = [], 0
+        self.close(MESSAGE_TOO_BIG, f"message over {self.options.max_message_size} bytes")
 
     def _remote_close(self, event: CloseConnection) -> None:
         if self.close_code is None:

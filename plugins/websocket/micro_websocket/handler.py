@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from wsproto.events import BytesMessage, Ping, TextMessage
-from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.extensions import Extension
 
 from micro import HTTPError, RequestHandler
 from micro.wsgitypes import UPGRADE_KEY
@@ -46,6 +46,7 @@ from micro_websocket.connection import (
     WebSocketClosedError,
     WebSocketConnection,
 )
+from micro_websocket.deflate import BoundedDeflate
 
 if TYPE_CHECKING:
     from micro_websocket.groups import Groups
@@ -113,7 +114,10 @@ class WebSocketHandler(RequestHandler):
 
     def get_compression_options(self) -> dict[str, Any] | None:
         """permessage-deflate options (None: no compression); follows the
-        ``websocket_compression`` setting (on by default)."""
+        ``websocket_compression`` setting (on by default). The keys are
+        :class:`~micro_websocket.deflate.BoundedDeflate`'s (wsproto's window and
+        context-takeover options); incoming messages inflate to at most
+        ``websocket_max_message_size`` bytes whatever is chosen here."""
         return {} if self.settings.get("websocket_compression", True) else None
 
     # -- what handlers call (any thread) ------------------------------------------------
@@ -204,12 +208,13 @@ class WebSocketHandler(RequestHandler):
                 "WebSockets need micro's own server: this WSGI server cannot hand the"
                 " connection over (run it with 'micro serve')",
             )
+        options = options_from(self.settings)
         extensions: list[Extension] = []
         compression = self.get_compression_options()
         if compression is not None:
             for offer in headers.get("Sec-WebSocket-Extensions", "").split(","):
                 if offer.split(";")[0].strip().lower() == "permessage-deflate":
-                    deflate = PerMessageDeflate(**compression)
+                    deflate = BoundedDeflate(options.max_message_size, **compression)
                     accepted = deflate.accept(offer)
                     if accepted is not None and accepted is not False:
                         value = "permessage-deflate"
@@ -224,9 +229,7 @@ class WebSocketHandler(RequestHandler):
             self.set_header("Sec-WebSocket-Protocol", chosen)
         accept = base64.b64encode(hashlib.sha1(key.encode("ascii") + _GUID).digest())
         self._open_args = (args, kwargs)
-        self._connection = WebSocketConnection(
-            self, extensions, options_from(self.settings), self.app.asyncio_loop
-        )
+        self._connection = WebSocketConnection(self, extensions, options, self.app.asyncio_loop)
         upgrade(self._connection)
         self.set_status(101)
         self.clear_header("Content-Type")
