@@ -74,6 +74,10 @@ class ServerConfig:
       408 and close (a client dripping a byte now and then cannot hold a connection).
     - ``write_timeout``: a response write that makes no progress for this long
       closes the connection.
+    - ``defer_timeout``: an exchange the app deferred (``environ["micro.defer"]``,
+      ``async def`` routes) and did not resume within this time is answered ``504
+      Gateway Timeout`` and closed; a later resume is ignored (:mod:`micro.server.defer`).
+      0: no limit.
     - ``inline_budget``: while a worker is free, the thread running the I/O loop
       serves a complete request itself (:mod:`micro.server.lead`); a request that
       runs longer than this hands the loop over to that worker. 0 sends every
@@ -118,6 +122,11 @@ class ServerConfig:
     head_timeout: float = _option(10.0, "a request head must arrive within this, else 408", SECONDS)
     body_timeout: float = _option(30.0, "longest wait for a body's next bytes, else 408", SECONDS)
     write_timeout: float = _option(30.0, "a write making no progress this long closes", SECONDS)
+    defer_timeout: float = _option(
+        60.0,
+        "a deferred (async) request not resumed within this is answered 504 (0: no limit)",
+        SECONDS,
+    )
     backlog: int = _option(1024, "the listen queue", "N")
     url_scheme: str = "http"
     server_name: str = "micro"
@@ -191,6 +200,8 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be a positive number of seconds, got {value}")
         if self.backlog < 1:
             raise ConfigError(f"backlog must be at least 1, got {self.backlog}")
+        if not self.defer_timeout >= 0:
+            raise ConfigError(f"defer_timeout must not be negative, got {self.defer_timeout}")
         if not self.inline_budget >= 0:
             raise ConfigError(f"inline_budget must not be negative, got {self.inline_budget}")
         if self.max_discard < 0:

@@ -52,7 +52,7 @@ class ServerContext:
         self.adopt: Callable[[Any, Any], None] | None = None
         # Set by the Server to the worker pool's resume (micro.server.defer).
         self.resume: Callable[[Any], None] | None = None
-        self.parked = Parked()
+        self.parked = Parked(config.defer_timeout, self.error_log)
 
     def error_bytes(self, status: int, reason: str) -> bytes:
         return error_response(status, reason, date=self.clock.now(), server=self.server_name)

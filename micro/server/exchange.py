@@ -94,13 +94,23 @@ class Exchange:
         self.started = 0.0
         self.clock = 0.0  # perf_counter() when the app was first called, for the access log
 
-    def defer(self) -> Callable[[Any], None]:
+    def defer(self) -> Callable[[Any], bool]:
         """``environ["micro.defer"]()``: the app answers later; returns ``resume(app)``."""
         resume = self.ctx.resume
         if resume is None or self.deferral is not None or self.head_sent:
             raise InvalidResponse("micro.defer called twice, or after the head was sent")
-        self.deferral = Deferral(self.ctx.parked, lambda: resume(self))
+        self.deferral = Deferral(self.ctx.parked, self.head, lambda: resume(self), self.drop)
         return self.deferral.resume
+
+    def drop(self, answer: bytes) -> None:
+        """Send ``answer`` (a whole response) if no head went out, without waiting, and
+        close: a parked exchange that no worker will finish (the server stops)."""
+        channel = self.channel
+        if not self.head_sent:
+            self.head_sent = True
+            channel.send_nowait(answer)
+        channel.shutdown_write()
+        channel.close()
 
     def set_upgrade(self, protocol: UpgradeProtocol) -> None:
         """``environ["micro.upgrade"]``: if the app answers 101, ``protocol`` gets the socket."""

@@ -28,7 +28,8 @@ Deadlines are checked by a sweep a few times per shortest timeout:
 - a body arriving: ``body_timeout`` between reads and the ``min_body_rate`` floor,
   then 408 and close;
 - lingering (answered, shut for writing, dropping input until EOF): a short grace
-  and at most ``max_discard`` bytes, then close.
+  and at most ``max_discard`` bytes, then close;
+- parked by the app (``micro.defer``): ``defer_timeout``, then 504 (``expire_parked``).
 
 :meth:`IOLoop.drain` starts a graceful stop: take what the kernel queued, stop
 accepting, finish the heads under way, close idle connections.
@@ -74,6 +75,7 @@ class IOLoop:
         submit: Callable[[Channel, RequestHead], None],
         error_bytes: Callable[[int, str], bytes],
         submit_call: Callable[[Callable[[], None]], None] | None = None,
+        expire_parked: Callable[[float], None] | None = None,
     ) -> None:
         self._idle_timeout = config.idle_timeout
         self._head_timeout = config.head_timeout
@@ -88,6 +90,7 @@ class IOLoop:
         self._calls: collections.deque[Callable[[], None]] = collections.deque()
         self._upgraded: dict[int, Upgraded] = {}
         self._submit_call = submit_call
+        self._expire_parked = expire_parked
         access_log = AccessLog(config.access_log_format) if config.access_log else None
         self._conns = Connections(self._selector, config, error_bytes, access_log)
         self._stopping = False
@@ -100,6 +103,7 @@ class IOLoop:
                 config.head_timeout / 4,
                 config.body_timeout / 4,
                 self._conns.linger / 4,
+                config.defer_timeout / 4 or 1.0,
             ),
         )
         self._draining = False
@@ -382,6 +386,8 @@ class IOLoop:
     def _sweep(self, now: float) -> None:
         self._pace.sweep()
         self._conns.sweep(now)
+        if self._expire_parked is not None:
+            self._expire_parked(now)
         for upgraded in list(self._upgraded.values()):
             upgraded.check_deadline(now)
 

@@ -32,6 +32,8 @@ from .workers import WorkerPool
 
 __all__ = ["Server", "serve"]
 
+PARKED_AT_STOP = "the server stopped before the app answered"
+
 
 def _listen(config: ServerConfig) -> socket.socket:
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
@@ -98,7 +100,12 @@ class Server:
                     pool.submit(channel, head)
 
             loop = IOLoop(
-                listener, self.config, submit, ctx.error_bytes, lambda fn: pool.submit_call(fn)
+                listener,
+                self.config,
+                submit,
+                ctx.error_bytes,
+                lambda fn: pool.submit_call(fn),
+                ctx.parked.expire,
             )
             pool = WorkerPool(ctx, self.config.threads, loop)
             loop.serve_inline(pool)
@@ -106,7 +113,13 @@ class Server:
             ctx.resume = pool.resume
 
             def stats() -> ServerStats:
-                return ServerStats(loop.open_connections, pool.pending(), pool.busy(), pool.threads)
+                return ServerStats(
+                    loop.open_connections,
+                    pool.pending(),
+                    pool.busy(),
+                    pool.threads,
+                    ctx.parked.count,
+                )
 
             ctx.base_environ[STATS_KEY] = stats
             self._listener, self._ctx, self._loop, self._pool = listener, ctx, loop, pool
@@ -128,9 +141,12 @@ class Server:
             if self._loop is not None:
                 finished = self._loop.drain(timeout)
             # Exchanges an app deferred (micro.defer) are finished by the workers once
-            # resumed: they get their share of the timeout before the workers stop.
-            parked = self._ctx.parked.wait_empty(max(0.0, deadline - time.monotonic()))
-            finished = finished and parked
+            # resumed (or timed out): they get their share of the timeout before the
+            # workers stop; those still parked then get a 503 and are closed.
+            parked = self._ctx.parked
+            if not parked.wait_empty(max(0.0, deadline - time.monotonic())):
+                parked.abandon(self._ctx.error_bytes(503, PARKED_AT_STOP))
+                finished = False
             if self._pool is not None:
                 self._pool.stop(max(0.0, deadline - time.monotonic()))
                 finished = finished and self._pool.idle()

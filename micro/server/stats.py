@@ -31,6 +31,9 @@ class ServerStats(NamedTuple):
     threads, and the I/O loop's thread while it serves one itself."""
     threads: int
     """Worker threads in all (the thread running the I/O loop aside)."""
+    parked: int = 0
+    """Requests the app deferred (``micro.defer``, ``async def`` routes) that wait for
+    their answer, holding no thread (until ``defer_timeout``)."""
 
 
 StatsSource = Callable[[], ServerStats]

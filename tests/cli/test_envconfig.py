@@ -69,6 +69,10 @@ def test_help_names_the_variables() -> None:
     text = " ".join(result.stdout.split())
     for name in ("MICRO_BIND", "MICRO_THREADS", "MICRO_DEBUG", "MICRO_RELOAD"):
         assert f"[env {name}]" in text
+    assert (
+        "--defer-timeout SECONDS a deferred (async) request not resumed within this is"
+        " answered 504 (0: no limit) (default 60) [env MICRO_DEFER_TIMEOUT]"
+    ) in text
 
 
 @pytest.mark.parametrize(
@@ -141,3 +145,15 @@ def test_body_settings_come_from_flags_or_the_environment(
     assert args.max_discard == 0
     with pytest.raises(SystemExit):
         serve_args("--min-body-rate", "-1")
+
+
+def test_defer_timeout_comes_from_a_flag_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert serve_args().defer_timeout == 60.0
+    monkeypatch.setenv("MICRO_DEFER_TIMEOUT", "0")
+    assert serve_args().defer_timeout == 0
+    assert serve_args("--defer-timeout", "2.5").defer_timeout == 2.5
+    with pytest.raises(SystemExit):
+        serve_args("--defer-timeout", "-1")
+    assert "defer_timeout must not be negative, got -1" in capsys.readouterr().err

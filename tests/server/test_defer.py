@@ -8,10 +8,13 @@ awaits are all awaiting at once on four worker threads.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
 from typing import Any
+
+import pytest
 
 from micro import App, Request
 
@@ -133,3 +136,188 @@ def test_200_awaiting_requests_on_four_threads(harness: Harness) -> None:
             sock.close()
     assert all(a.startswith(b"HTTP/1.1 200 ") for a in answers), answers[0]
     assert [a.rpartition(b"\r\n\r\n")[2] for a in answers] == [b"slept"] * 200
+
+
+# -- defer_timeout: a parked exchange nobody resumes --------------------------------
+
+
+class Deferring:
+    """An app that defers every request but /stats, keeping each ``resume`` it got."""
+
+    def __init__(self) -> None:
+        self.resumes: list[Any] = []
+        self.parked = threading.Semaphore(0)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/stats":
+            stats = environ["micro.server_stats"]()
+            body = f"parked={stats.parked}".encode()
+            start_response("200 OK", [("Content-Length", str(len(body)))])
+            return [body]
+        self.resumes.append(environ["micro.defer"]())
+        self.parked.release()
+        return []
+
+    def wait_parked(self, count: int = 1) -> None:
+        for _ in range(count):
+            assert self.parked.acquire(timeout=5), "the app was not called"
+
+
+def parked_now(harness: Harness, address: tuple[str, int]) -> bytes:
+    client = harness.client(address)
+    client.send(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
+    return client.response().body
+
+
+def test_a_request_nobody_resumes_gets_504_and_is_closed(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = Deferring()
+    address = harness.serve(app, defer_timeout=0.3)
+    client = harness.client(address)
+    caplog.set_level(logging.ERROR, logger="micro.error")
+    started = time.monotonic()
+    client.send(b"GET /never?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    app.wait_parked()
+    assert parked_now(harness, address) == b"parked=1"
+    response = client.response()
+    waited = time.monotonic() - started
+    assert response.status == 504
+    assert response.reason == "Gateway Timeout"
+    assert response.body == b"504 Gateway Timeout: the app did not answer in time\n"
+    assert response.header("connection") == "close"
+    assert 0.3 <= waited < 3.0
+    assert client.closed_by_server()  # keep-alive asked, but the connection ends cleanly
+    assert parked_now(harness, address) == b"parked=0"
+    lines = [r.getMessage() for r in caplog.records if r.name == "micro.error"]
+    assert lines == ["GET /never?x=1 was not resumed within 0.3 s (defer_timeout); answered 504"]
+
+
+def test_a_resume_after_the_timeout_is_ignored(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = Deferring()
+    address = harness.serve(app, defer_timeout=0.2)
+    client = harness.client(address)
+    client.send(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n")
+    app.wait_parked()
+    assert client.response().status == 504
+    outcome: list[Any] = []
+
+    def late() -> None:  # the app's own thread: it must see no exception
+        try:
+            outcome.append(app.resumes[0](answer(b"too late")))
+        except Exception as exc:  # pragma: no cover - the failure this test looks for
+            outcome.append(exc)
+
+    with caplog.at_level(logging.WARNING, logger="micro.error"):
+        thread = threading.Thread(target=late)
+        thread.start()
+        thread.join(5)
+    assert outcome == [False]
+    assert "GET /late was resumed after the server answered it; resume ignored" in [
+        r.getMessage() for r in caplog.records
+    ]
+    assert client.closed_by_server()  # and "too late" never went out
+    assert parked_now(harness, address) == b"parked=0"  # the server serves on
+
+
+def test_a_resume_before_the_timeout_answers_normally(harness: Harness) -> None:
+    app = Deferring()
+    address = harness.serve(app, defer_timeout=0.5)
+    client = harness.client(address)
+    client.send(b"GET /soon HTTP/1.1\r\nHost: x\r\n\r\n")
+    app.wait_parked()
+    time.sleep(0.3)
+    assert app.resumes[0](answer(b"in time")) is True
+    response = client.response()
+    assert (response.status, response.body) == (200, b"in time")
+    assert response.header("connection") is None
+    time.sleep(0.5)  # past the deadline: nothing more comes for that request
+    client.send(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert client.response().body == b"parked=0"
+
+
+def test_resumes_racing_the_timeout_give_one_answer_each(harness: Harness) -> None:
+    app = Deferring()
+    timeout = 0.3
+    address = harness.serve(app, defer_timeout=timeout)
+    clients = [harness.client(address) for _ in range(16)]
+    for client in clients:
+        client.send(b"GET /race HTTP/1.1\r\nHost: x\r\n\r\n")
+    app.wait_parked(len(clients))
+    parked_at = time.monotonic()
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def resume_at(resume: Any, delay: float) -> None:
+        time.sleep(max(0.0, parked_at + delay - time.monotonic()))
+        result = resume(answer(b"resumed"))
+        with lock:
+            results.append(result)
+
+    # Resumes spread around the deadline (and the sweep that finds it), the last
+    # ones well past it.
+    threads = [
+        threading.Thread(target=resume_at, args=(resume, timeout - 0.1 + 0.6 * i / 15))
+        for i, resume in enumerate(app.resumes)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    statuses = []
+    for client in clients:
+        response = client.response()
+        statuses.append(response.status)
+        if response.status == 200:
+            assert response.body == b"resumed"
+            client.send(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")  # still usable
+            assert client.response().status == 200
+        else:
+            assert response.status == 504
+            assert client.closed_by_server()  # nothing after the one answer
+    assert 504 in statuses
+    assert sorted(results, reverse=True) == [s == 200 for s in sorted(statuses)]
+    assert parked_now(harness, address) == b"parked=0"
+
+
+def test_a_stop_answers_what_is_still_parked_503(harness: Harness) -> None:
+    app = Deferring()
+    address = harness.serve(app, defer_timeout=0)  # no limit: only the stop ends it
+    client = harness.client(address)
+    client.send(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+    app.wait_parked()
+    time.sleep(0.3)  # longer than the sweep: with no limit nothing times it out
+    started = time.monotonic()
+    assert harness.servers[0].stop(timeout=0.5) is False  # not every request finished
+    assert time.monotonic() - started < 3.0
+    response = client.response()
+    assert response.status == 503
+    assert response.body == b"503 Service Unavailable: the server stopped before the app answered\n"
+    assert client.closed_by_server()
+    assert app.resumes[0](answer(b"after the stop")) is False
+
+
+def test_an_async_route_past_the_timeout_gets_504(harness: Harness) -> None:
+    app = App()
+    finished = threading.Event()
+
+    @app.route("/slow")
+    async def slow(request: Request) -> str:
+        await asyncio.sleep(0.6)
+        finished.set()  # its answer comes too late and is dropped quietly
+        return "slow"
+
+    @app.route("/quick")
+    async def quick(request: Request) -> str:
+        return "quick"
+
+    address = harness.serve(app, defer_timeout=0.2)
+    client = harness.client(address)
+    client.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert client.response().status == 504
+    assert finished.wait(5)
+    other = harness.client(address)
+    other.send(b"GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert other.response().body == b"quick"

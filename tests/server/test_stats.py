@@ -47,4 +47,4 @@ def test_an_app_reads_connections_queue_and_busy_workers() -> None:
     finally:
         server.stop()
     # The blocked request, the idle connection and this one; two threads at work.
-    assert stats == {"connections": 3, "pending": 0, "busy": 2, "threads": 3}
+    assert stats == {"connections": 3, "pending": 0, "busy": 2, "threads": 3, "parked": 0}
