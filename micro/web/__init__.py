@@ -16,7 +16,7 @@ from micro.web.handler import HandlerError, RequestHandler
 from micro.web.headers import InvalidHeader, RequestHeaders, ResponseHeaders, check_header
 from micro.web.middleware import CallNext, Middleware, skip_middleware
 from micro.web.request import Request
-from micro.web.response import FileBody, Response
+from micro.web.response import FileBody, Response, ready_response
 from micro.web.signing import create_signed_value, decode_signed_value, normalize_secrets
 
 __all__ = [
@@ -42,5 +42,6 @@ __all__ = [
     "create_signed_value",
     "decode_signed_value",
     "normalize_secrets",
+    "ready_response",
     "skip_middleware",
 ]

@@ -455,7 +455,7 @@ class App:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if self._forwarded is not None:
             self._forwarded.fix(environ)
-        if self._mounts:
+        if self._mounts.any:
             mount = self._mounts.find(environ.get("PATH_INFO") or "/")
             if mount is not None:
                 result: Iterable[bytes] = mount.app(mounted_environ(environ, mount), start_response)

@@ -40,9 +40,11 @@ class Mounts:
     def __init__(self) -> None:
         self._by_first: dict[str, list[Mount]] = {}
         self._all: list[Mount] = []
+        # PERF: an attribute the App reads on every request (a __bool__ would be a call).
+        self.any = False
 
     def __bool__(self) -> bool:
-        return bool(self._all)
+        return self.any
 
     def __iter__(self) -> Any:
         return iter(list(self._all))
@@ -68,6 +70,7 @@ class Mounts:
         same.append(mount)
         same.sort(key=lambda m: len(m.raw), reverse=True)
         self._all.append(mount)
+        self.any = True
         return mount
 
     def find(self, raw_path: str) -> Mount | None:

@@ -81,3 +81,52 @@ def test_micro_server_sends_exactly_the_stated_bytes(tmp_path: Path) -> None:
             conn.close()
     finally:
         server.stop(timeout=5.0)
+
+
+def test_span_and_ready_response_make_the_same_answer_as_the_checked_constructors(
+    tmp_path: Path,
+) -> None:
+    """What the static plugin builds on its fast road (FileBody.span, ready_response,
+    both exported by micro.web) is sent exactly as the checked constructors' answer."""
+    import micro.web
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(DATA)
+    first, length = 512, 100 * 1024
+    app = App()
+
+    @app.route("/fast")
+    def fast(request: Request) -> Response:
+        f = path.open("rb", buffering=0)
+        body = micro.web.FileBody.span(f, first, length)
+        items = [("Content-Length", str(length)), ("Content-Type", "application/x-test")]
+        return micro.web.ready_response(body, 200, "OK", items)
+
+    @app.route("/checked")
+    def checked(request: Request) -> Response:
+        f = path.open("rb", buffering=0)
+        body = FileBody(f, offset=first, length=length)
+        headers = {"Content-Length": str(length), "Content-Type": "application/x-test"}
+        return Response(body, 200, headers=headers, reason="OK")
+
+    with path.open("rb") as f:
+        span = FileBody.span(f, 7, 9)
+        assert (span.offset, span.length, span.block_size) == (7, 9, 64 * 1024)
+    server = Server(app, ServerConfig(host="127.0.0.1", port=0, threads=2))
+    server.start()
+    try:
+        conn = http.client.HTTPConnection(*server.address, timeout=10)
+        try:
+            answers = []
+            for target in ("/fast", "/checked", "/fast"):
+                conn.request("GET", target)
+                response = conn.getresponse()
+                fields = sorted((k, v) for k, v in response.getheaders() if k != "Date")
+                answers.append((response.status, response.reason, fields, response.read()))
+        finally:
+            conn.close()
+    finally:
+        server.stop(timeout=5.0)
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][0] == 200 and answers[0][3] == DATA[first : first + length]
+    assert ("Content-Type", "application/x-test") in answers[0][2]

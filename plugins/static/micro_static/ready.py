@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from micro.web import FileBody, Response, ResponseHeaders
+from micro.web import FileBody, Response, ResponseHeaders, ready_response
 from micro_static.files import OPEN_FLAGS, File, SharedFd, SharedFile
 from micro_static.http import etag_matches
 
@@ -160,13 +160,11 @@ class ReadyFiles:
             return None
         # Every field was built from checked parts (see micro_static._trusted).
         if if_none_match and etag_matches(if_none_match, ready.etag, weak=True):
-            headers = ResponseHeaders(list(ready.not_modified))
-            return Response(None, 304, headers=headers)
+            return ready_response([], 304, "Not Modified", list(ready.not_modified))
         # No If-None-Match, or one naming other versions only: the whole file.
-        headers = ResponseHeaders(list(ready.fields))
         content = ready.content
         if content is not None:
-            return Response([content], 200, headers=headers, reason="OK")
+            return ready_response([content], 200, "OK", list(ready.fields))
         size = ready.size
         shared = ready.shared
         if shared is not None:
@@ -175,8 +173,9 @@ class ReadyFiles:
             # proved to be one that sends at explicit offsets, an identity test says so.
             if wrapper is self._offset_wrapper or sendfile_server(environ):
                 self._offset_wrapper = wrapper
-                body = FileBody(SharedFile(shared, size), offset=0, length=size)
-                return Response(body, 200, headers=headers, reason="OK")
+                body = FileBody.span(SharedFile(shared, size), 0, size)
+                return ready_response(body, 200, "OK", list(ready.fields))
+        headers = ResponseHeaders(list(ready.fields))
         try:
             file = File(os.open(ready.path, OPEN_FLAGS))
         except OSError:
