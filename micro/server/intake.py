@@ -219,8 +219,8 @@ class Intake:
             # back as it is, a request the client pipelined would wait in the parser
             # for bytes that are not coming.)
             if outcome == KEEP:
-                inline.carry_on(channel)
-            elif outcome == CLOSE:
+                raise LeadLost(lambda: inline.carry_on(channel))  # once the loop unwound
+            if outcome == CLOSE:
                 channel.close()
             elif outcome == LINGER:
                 self._linger(channel)

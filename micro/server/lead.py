@@ -78,7 +78,16 @@ class Inline(Protocol):
 
 
 class LeadLost(Exception):
-    """Raised on a thread whose lead was taken while it served a request: unwinds the loop."""
+    """Raised on a thread whose lead was taken while it served a request: unwinds the loop.
+
+    ``then`` is what the thread does next as a worker (go on with the connection it
+    served), called by :meth:`IOLoop.lead` once the loop has unwound and the thread
+    no longer carries the loop's name.
+    """
+
+    def __init__(self, then: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self.then = then
 
 
 class Lead:

@@ -254,6 +254,7 @@ class IOLoop:
             return
         thread = threading.current_thread()
         name, thread.name = thread.name, "micro-io"
+        then = None
         try:
             if first:
                 self._next_sweep = time.monotonic() + self._sweep_every
@@ -266,10 +267,12 @@ class IOLoop:
                     self._conns.unwatch(channel)
                 self._take_back()
             self._run()
-        except LeadLost:
-            pass
+        except LeadLost as lost:
+            then = lost.then
         finally:
             thread.name = name
+        if then is not None:
+            then()  # a worker again, under its own name: go on with its connection
 
     def _offer_lead(self, now: float) -> None:
         """The watchdog's tick: hand the loop on if its thread is stuck in a request."""
