@@ -61,7 +61,12 @@ _RUNNING, _PARKED, _RESUMED, _ENDED = range(4)
 
 
 def timeout_answer(status: int = 504, reason: str = DEFER_TIMEOUT_REASON) -> WSGIApp:
-    """A WSGI app answering ``status`` with ``reason`` as its text body, and closing."""
+    """A WSGI app answering ``status`` with ``reason`` as its text body, and closing.
+
+    It passes ``exc_info`` (PEP 3333's error path): what the deferring app may have
+    started before it deferred is replaced, and if a head already went out, the
+    exchange ends by closing the connection.
+    """
     body = f"{STATUS_LINES[status]}: {reason}\n".encode()
     headers = (
         ("Content-Type", "text/plain; charset=utf-8"),
@@ -70,7 +75,8 @@ def timeout_answer(status: int = 504, reason: str = DEFER_TIMEOUT_REASON) -> WSG
     )
 
     def answer(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        start_response(STATUS_LINES[status], list(headers))
+        error = TimeoutError(reason)
+        start_response(STATUS_LINES[status], list(headers), (TimeoutError, error, None))
         return [body]
 
     return answer

@@ -193,6 +193,23 @@ def test_a_request_nobody_resumes_gets_504_and_is_closed(
     assert lines == ["GET /never?x=1 was not resumed within 0.3 s (defer_timeout); answered 504"]
 
 
+def test_a_timeout_replaces_what_the_app_started_before_it_deferred(harness: Harness) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])  # then changed its mind
+        environ["micro.defer"]()
+        return []
+
+    address = harness.serve(app, defer_timeout=0.2)
+    client = harness.client(address)
+    client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    response = client.response()
+    assert (response.status, response.header("content-type")) == (
+        504,
+        "text/plain; charset=utf-8",
+    )
+    assert client.closed_by_server()
+
+
 def test_a_resume_after_the_timeout_is_ignored(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
