@@ -25,24 +25,41 @@ followed by a ``Z_SYNC_FLUSH`` so that what the app streams reaches the client
 without waiting for more: the body is never buffered whole. A strong ETag becomes
 weak, because the compressed bytes differ from the representation it named.
 
+A 200 with a strong ETag promises the same bytes every time that ETag is sent
+(RFC 9110 §8.8.1), so its compressed body is kept (:mod:`micro_transforms.cache`)
+and the next answer with the same key is sent from it: the app's body is closed
+unread and nothing is compressed again. The key holds everything that decides the
+compressed bytes or tells one resource from another: the ETag, the coding, the
+level, the Content-Type, the uncompressed length, and the request's host, path and
+query (two resources that happen to share an ETag value never share bytes). Only
+bodies that can be read whole cheaply take part, up to ``gzip_cache_entry_max``
+bytes: a list of bytes, or a ``FileBody`` of known length (read whole, compressed
+at once and sent with its exact Content-Length, then kept); no answer with a
+Content-Range. Everything else about the answer (fields, HEAD, 304) is what the
+path without the cache gives, since only the bytes are kept.
+
 Settings (defaults below): ``gzip_min_length``, ``gzip_content_types``,
-``gzip_level`` (1-9), ``gzip_encodings`` (the codings offered, in preference order).
+``gzip_level`` (0-9), ``gzip_encodings`` (the codings offered, in preference order),
+``gzip_cache_max`` (bytes for the whole cache; 0 turns it off),
+``gzip_cache_entry_max`` (the biggest uncompressed body kept; 0 turns it off too).
 """
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from micro.errors import ConfigError
+from micro.web import FileBody
+from micro_transforms.cache import CacheStats, CompressedCache
+from micro_transforms.codings import WBITS, CompressedStream, compress, read_whole
 from micro_transforms.negotiation import choose_encoding, is_compressible
 
 if TYPE_CHECKING:
     from micro.web import PluginApp, Request, Response, ResponseHeaders
 
-__all__ = ["CompressedStream", "GzipMiddleware", "GzipPlugin", "plugin"]
+__all__ = ["CacheKey", "CompressedStream", "GzipMiddleware", "GzipPlugin", "plugin"]
 
 DEFAULT_CONTENT_TYPES = (
     "text/*",
@@ -54,8 +71,9 @@ DEFAULT_CONTENT_TYPES = (
     "image/svg+xml",
 )
 
-# The window bits zlib needs for each HTTP content coding.
-_WBITS = MappingProxyType({"gzip": 31, "deflate": 15})
+# Defaults of gzip_cache_max (all kept bodies) and gzip_cache_entry_max (one body, uncompressed).
+CACHE_MAX = 8 * 1024 * 1024
+CACHE_ENTRY_MAX = 1024 * 1024
 
 _UNCOMPRESSED_STATUSES = frozenset({204, 206, 304})
 _VARY = ("Vary", "Accept-Encoding")
@@ -64,29 +82,23 @@ _READ_LATER = frozenset({"vary", "content-encoding", "content-length", "cache-co
 _READ_LATER_LENGTHS = frozenset(len(name) for name in _READ_LATER)
 
 
-class CompressedStream:
-    """A body compressed chunk by chunk, with a sync flush after each chunk.
+class CacheKey(NamedTuple):
+    """What decides a kept compressed body, and which resource it belongs to.
 
-    A class rather than a generator so that ``close()`` reaches the wrapped body
-    even when the server closes us before the first chunk (a generator that never
-    started would skip its ``finally``).
+    The ETag (strong: same bytes for the same tag), coding, level and uncompressed
+    length decide the bytes; the host, path and query name the resource, so that
+    another resource with the same ETag value never gets them; the Content-Type
+    guards against an app that gives two types of a resource one ETag.
     """
 
-    def __init__(self, body: Iterable[bytes], coding: str, level: int) -> None:
-        self._body = body
-        self._compressor = zlib.compressobj(level, zlib.DEFLATED, _WBITS[coding])
-
-    def __iter__(self) -> Iterator[bytes]:
-        compressor = self._compressor
-        for chunk in self._body:
-            if chunk:
-                yield compressor.compress(chunk) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        yield compressor.flush(zlib.Z_FINISH)
-
-    def close(self) -> None:
-        close = getattr(self._body, "close", None)
-        if close is not None:
-            close()
+    etag: str
+    coding: str
+    level: int
+    content_type: str
+    length: int
+    host: str
+    path: str
+    query: str
 
 
 class GzipMiddleware:
@@ -101,16 +113,23 @@ class GzipMiddleware:
         content_types: Sequence[str] = DEFAULT_CONTENT_TYPES,
         level: int = 6,
         encodings: Sequence[str] = ("gzip", "deflate"),
+        cache_max: int = CACHE_MAX,
+        cache_entry_max: int = CACHE_ENTRY_MAX,
     ) -> None:
-        unknown = [e for e in encodings if e not in _WBITS]
+        unknown = [e for e in encodings if e not in WBITS]
         if unknown:
             raise ConfigError(f"gzip_encodings: unsupported coding(s) {unknown}; use gzip/deflate")
         if not 0 <= level <= 9:
             raise ConfigError(f"gzip_level must be in 0..9, got {level!r}")
+        _check_size("gzip_cache_max", cache_max)
+        _check_size("gzip_cache_entry_max", cache_entry_max)
         self.min_length = int(min_length)
         self.content_types = tuple(content_types)
         self.level = level
         self.encodings = tuple(encodings)
+        self.cache_entry_max = cache_entry_max
+        # Compressed bodies of strong-ETag answers; None when gzip_cache_max is 0.
+        self.cache = CompressedCache(cache_max) if cache_max and cache_entry_max else None
         # PERF: Content-Type -> compressible, per middleware instance. An app uses
         # a handful of types; the bound only guards against types built per request.
         self._compressible: dict[str, bool] = {}
@@ -179,9 +198,14 @@ class GzipMiddleware:
             return
         if bodiless_head:
             headers.remove("Content-Length")  # GET's compressed length is unknown here
+        elif (cache := self.cache) is not None and (
+            key := self._cache_key(request, response, coding, content_type)
+        ) is not None:
+            data = self._compress_cached(cache, key, body, coding)
+            response.body = [data]
+            headers.set("Content-Length", str(len(data)))
         elif buffered:
-            compressor = zlib.compressobj(self.level, zlib.DEFLATED, _WBITS[coding])
-            data = compressor.compress(b"".join(body)) + compressor.flush()
+            data = compress(b"".join(body), coding, self.level)
             response.body = [data]
             headers.set("Content-Length", str(len(data)))
         else:
@@ -195,6 +219,70 @@ class GzipMiddleware:
         etag = headers.get("ETag")
         if etag and not etag.startswith("W/"):
             headers.set("ETag", "W/" + etag)
+
+    def _cache_key(
+        self, request: Request, response: Response, coding: str, content_type: str
+    ) -> CacheKey | None:
+        """The cache key of this answer, or None when it may not use the cache.
+
+        Only a 200 without Content-Range, with a strong ETag, whose body is read
+        whole cheaply (a list, or a FileBody of known length) of at most
+        ``cache_entry_max`` bytes.
+        """
+        if response.status != 200:
+            return None
+        body = response.body
+        length: int | None
+        if isinstance(body, list | tuple):
+            length = sum(map(len, body))
+        elif type(body) is FileBody:  # exactly: a subclass may send other bytes
+            length = body.length
+        else:
+            return None
+        if length is None or length > self.cache_entry_max:
+            return None
+        headers = response.headers
+        etag = headers.get("ETag")
+        if not etag or etag.startswith("W/") or headers.get("Content-Range") is not None:
+            return None
+        return CacheKey(
+            etag,
+            coding,
+            self.level,
+            content_type,
+            length,
+            request.host,
+            request.path,
+            request.query,
+        )
+
+    def _compress_cached(
+        self, cache: CompressedCache, key: CacheKey, body: Iterable[bytes], coding: str
+    ) -> bytes:
+        """The compressed body for ``key``: from the cache, else compressed and kept.
+
+        ``body`` is a list or a FileBody (see _cache_key); it is closed here, read
+        or not, since the answer sends the compressed bytes instead.
+        """
+        try:
+            data = cache.get(key)
+            if data is not None:
+                return data
+            raw = read_whole(body, key.length) if isinstance(body, FileBody) else b"".join(body)
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+        data = compress(raw, coding, self.level)
+        if len(raw) == key.length:  # a file that shrank under us is sent, not kept
+            cache.put(key, data)
+        return data
+
+    def cache_stats(self) -> CacheStats:
+        """The compressed-body cache's counters (all zero when it is off)."""
+        if self.cache is None:
+            return CacheStats(0, 0, 0, 0, 0, 0)
+        return self.cache.stats()
 
     def _coding(self, accept_encoding: str | None) -> str | None:
         """The coding for this Accept-Encoding, remembered per header value.
@@ -224,6 +312,11 @@ def _not_modified(request: Request, headers: ResponseHeaders) -> None:
     if condition and "W/" + etag in (tag.strip() for tag in condition.split(",")):
         headers.set("ETag", "W/" + etag)
         _add_vary(headers)
+
+
+def _check_size(name: str, value: object) -> None:
+    if type(value) is not int or value < 0:
+        raise ConfigError(f"{name} must be a whole number of bytes, 0 or more, got {value!r}")
 
 
 def _length(value: str | None) -> int | None:
@@ -260,6 +353,8 @@ class GzipPlugin:
             "gzip_content_types": DEFAULT_CONTENT_TYPES,
             "gzip_level": 6,
             "gzip_encodings": ("gzip", "deflate"),
+            "gzip_cache_max": CACHE_MAX,
+            "gzip_cache_entry_max": CACHE_ENTRY_MAX,
         }
     )
 
@@ -271,6 +366,8 @@ class GzipPlugin:
                 content_types=settings["gzip_content_types"],
                 level=settings["gzip_level"],
                 encodings=settings["gzip_encodings"],
+                cache_max=settings["gzip_cache_max"],
+                cache_entry_max=settings["gzip_cache_entry_max"],
             )
         )
 
