@@ -60,6 +60,27 @@ class Option:
         return self.dest or self.flag.lstrip("-").replace("-", "_")
 
 
+class _Switch(argparse.Action):
+    """``--flag`` turns it on, ``--no-flag`` off (the later one wins): a switch that
+    the environment or another flag turned on can be turned off again."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        flag = option_strings[0]
+        super().__init__([flag, "--no-" + flag[2:]], dest, nargs=0, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, not (option_string or "").startswith("--no-"))
+
+    def format_usage(self) -> str:
+        return " | ".join(self.option_strings)
+
+
 class _Repeat(argparse.Action):
     """``append``, except that the first flag replaces the default (from a variable, say)
     instead of adding to it: a flag wins over the environment for lists too."""
@@ -194,8 +215,11 @@ def add_options(
             target.add_argument(
                 option.flag,
                 dest=option.name,
-                action="store_true",
-                default=default.value,
+                action=_Switch,
+                # A dataclass field's switch that nothing set stays None, so that a
+                # command can tell "not said" from "said no" (dataclass_values gives
+                # the field's default for it).
+                default=None if option.field and variable not in environ else default.value,
                 help=help_text,
             )
         elif option.kind == "repeat":
@@ -226,5 +250,7 @@ def dataclass_values(args: argparse.Namespace, options: Sequence[Option]) -> dic
     for option in options:
         if option.field is not None:
             value = getattr(args, option.name)
+            if value is None and option.kind == "switch":
+                value = option.default  # not set by a flag or a variable
             found[option.field] = tuple(value) if option.kind == "repeat" else value
     return found

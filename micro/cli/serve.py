@@ -176,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
     app = load_app(args.target, full_traceback=args.debug or args.reload)
     if args.debug:
         _enable_debug(app, args.target)
-        args.access_log = True  # while developing, every request is worth a line
+        if args.access_log is None:  # unless --no-access-log or MICRO_ACCESS_LOG said no
+            args.access_log = True  # while developing, every request is worth a line
     host, port = args.bind
     from_flags = dataclass_values(args, options())
     limit_names = {f.name for f in fields(Limits)}
@@ -188,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         ssl_context=_ssl_context(args),
         **{k: v for k, v in from_flags.items() if k not in limit_names},
     )
-    _setup_logging(args.access_log)
+    _setup_logging(bool(args.access_log))
     if args.processes > 1:
         return _run_processes(args, app, config)
     server = Server(app, config)

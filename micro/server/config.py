@@ -130,7 +130,9 @@ class ServerConfig:
     backlog: int = _option(1024, "the listen queue", "N")
     url_scheme: str = "http"
     server_name: str = "micro"
-    access_log: bool = _option(False, "log each request on stdout (on by itself with --debug)")
+    access_log: bool = _option(
+        False, "log each request on stdout (--debug turns it on unless --no-access-log says no)"
+    )
     access_log_format: str = _option(
         "combined",
         "combined: Combined Log Format and the time taken in microseconds; json: an object a line",

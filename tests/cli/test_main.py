@@ -235,12 +235,14 @@ def test_python_m_micro_serve_starts_answers_and_stops_on_ctrl_c(micro_serve: An
     assert "Traceback" not in err
 
 
-def test_debug_turns_the_access_log_on(tmp_path: Path) -> None:
+def _served_stdout(*flags: str, env: dict[str, str] | None = None) -> str:
+    """What ``micro serve HELLO --bind 127.0.0.1:0 FLAGS`` prints for one GET /hi."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "micro", "serve", HELLO, "--bind", "127.0.0.1:0", "--debug"],
+        [sys.executable, "-m", "micro", "serve", HELLO, "--bind", "127.0.0.1:0", *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     try:
         assert process.stdout is not None
@@ -253,6 +255,23 @@ def test_debug_turns_the_access_log_on(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=15)
+    return banner + out
+
+
+def test_debug_turns_the_access_log_on() -> None:
+    out = _served_stdout("--debug")
     (line,) = [x for x in out.splitlines() if '"GET /hi HTTP/1.1"' in x]
     assert line.startswith("127.0.0.1 - - [") and " 404 " in line
     assert line.rsplit(" ", 1)[1].isdigit()  # the time taken, in microseconds
+
+
+@pytest.mark.parametrize(
+    ("flags", "env"),
+    [(("--debug", "--no-access-log"), {}), (("--debug",), {"MICRO_ACCESS_LOG": "0"})],
+)
+def test_debug_leaves_the_access_log_off_when_told_to(
+    flags: tuple[str, ...], env: dict[str, str]
+) -> None:
+    out = _served_stdout(*flags, env=env)
+    assert "127.0.0.1:" in out.splitlines()[0]  # the banner: it served, and /hi was asked
+    assert "GET /hi" not in out

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from micro.cli import build_parser
-from micro.cli.options import Option, add_options, dataclass_options
+from micro.cli.options import Option, add_options, dataclass_options, dataclass_values
+from micro.cli.serve import options as serve_options
 from micro.errors import ConfigError
 from micro.http import Limits
 from micro.server import ServerConfig
@@ -29,6 +30,7 @@ def serve_actions() -> dict[str, argparse.Action]:
 
 def test_every_documented_setting_is_a_serve_flag_with_the_dataclass_default() -> None:
     actions = serve_actions()
+    resolved = dataclass_values(build_parser().parse_args(["serve", "x.py"]), serve_options())
     config, limits = ServerConfig(), Limits()
     for owner, settings in ((ServerConfig, config), (Limits, limits)):
         for f in dataclasses.fields(owner):
@@ -37,7 +39,14 @@ def test_every_documented_setting_is_a_serve_flag_with_the_dataclass_default() -
             flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
             action = actions[flag]
             expected = getattr(settings, f.name)
-            assert action.default == (list(expected) if isinstance(expected, tuple) else expected)
+            assert resolved[f.name] == expected
+            if isinstance(expected, bool):
+                # A switch nothing set stays None on the namespace ("not said", which
+                # --debug reads for the access log); dataclass_values gives the default.
+                assert action.default is None
+            else:
+                listed = list(expected) if isinstance(expected, tuple) else expected
+                assert action.default == listed
             assert f.metadata["help"] in (action.help or "")
 
 
@@ -71,7 +80,8 @@ def test_a_new_field_becomes_a_flag_a_variable_and_a_help_line() -> None:
     parser = argparse.ArgumentParser()
     add_options(parser, options, environ={"MICRO_RATE": "4", "MICRO_NAME": "a, b"})
     args = parser.parse_args([])
-    assert (args.rate, args.names, args.loud) == (4.0, ["a", "b"], False)
+    assert (args.rate, args.names, args.loud) == (4.0, ["a", "b"], None)  # loud: not said
+    assert dataclass_values(args, options) == {"rate": 4.0, "names": ("a", "b"), "loud": False}
     assert parser.parse_args(["--loud", "--name", "c"]).names == ["c"]
     text = " ".join(parser.format_help().split())
     assert "how fast (default 2.5) [env MICRO_RATE]" in text
@@ -86,3 +96,16 @@ def test_a_positional_takes_no_variable() -> None:
     )
     with pytest.raises(SystemExit):
         parser.parse_args([])
+
+
+def test_a_switch_has_a_no_form_and_the_last_one_said_wins() -> None:
+    parser = argparse.ArgumentParser()
+    add_options(parser, [Option("--loud", "be loud", False, kind="switch")], environ={})
+    assert parser.parse_args([]).loud is False
+    assert parser.parse_args(["--loud"]).loud is True
+    assert parser.parse_args(["--loud", "--no-loud"]).loud is False
+    assert parser.parse_args(["--no-loud", "--loud"]).loud is True
+    on = argparse.ArgumentParser()
+    add_options(on, [Option("--loud", "be loud", False, kind="switch")], {"MICRO_LOUD": "1"})
+    assert on.parse_args([]).loud is True
+    assert on.parse_args(["--no-loud"]).loud is False  # a flag wins over the variable
