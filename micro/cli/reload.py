@@ -270,12 +270,18 @@ class Reloader:
                 return changed
 
     def _stop(self, child: subprocess.Popen[bytes]) -> int:
-        """Stop the child gracefully (SIGTERM), kill it after ``grace``; its status."""
+        """Stop the child gracefully (SIGTERM), kill it after ``grace``; its status.
+
+        A child that the SIGTERM ended before it could handle it (it was still
+        importing the app, and ``micro serve`` installs its handler after that)
+        stopped as asked: 0, as a graceful stop gives.
+        """
         if child.poll() is not None:
             return child.returncode
         child.send_signal(signal.SIGTERM)
         try:
-            return child.wait(self.grace)
+            status = child.wait(self.grace)
+            return 0 if status == -signal.SIGTERM else status
         except subprocess.TimeoutExpired:
             self._say(f"the app did not stop within {self.grace:g}s; killing it")
             child.kill()

@@ -331,3 +331,37 @@ def test_ctrl_c_under_reload_with_processes_lets_requests_finish(tmp_path: Path)
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         lines.close()
+
+
+def test_ctrl_c_while_the_child_still_imports_the_app_ends_the_supervisor_with_0(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "slow_import.py").write_text(
+        "import time\nfrom pathlib import Path\n"
+        "Path('importing').write_text('yes')\ntime.sleep(30)\n"
+        "from micro import App\napp = App()\n"
+    )
+    serve = [sys.executable, "-m", "micro", "serve", "slow_import.py", "--bind", "127.0.0.1:0"]
+    process = subprocess.Popen(
+        [*serve, "--reload", "--reload-interval", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    lines = Lines(process)
+    try:
+        deadline = time.monotonic() + PATIENCE
+        while not (tmp_path / "importing").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (tmp_path / "importing").exists()
+        started = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)  # the terminal's Ctrl-C, to the whole group
+        assert process.wait(timeout=PATIENCE) == 0
+        assert time.monotonic() - started < 20  # not after the 30 s import
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        lines.close()
