@@ -16,6 +16,8 @@ Limits (from the handler's :class:`Options`):
   ``ping_timeout`` after it closes the connection (the peer is gone or stuck);
 - more than ``max_send_buffer`` bytes queued for a peer that does not read closes
   with 1008 and drops the connection ``close_timeout`` later if it still does not read;
+- a frame wsproto cannot parse (bad UTF-8, corrupt deflate data) gets a Close with
+  wsproto's code (1007, 1002) and reason, and the connection ends;
 - more than ``max_pending`` messages waiting for the handler stops reading from the
   socket until the handler catches up (TCP then slows the sender down).
 
@@ -337,12 +339,17 @@ class WebSocketConnection:
         if transport is None:  # pragma: no cover - by construction
             return
         with self._lock:
-            answer = self._ws.state == ConnectionState.REMOTE_CLOSING
-            if answer:
+            state = self._ws.state
+            if state == ConnectionState.REMOTE_CLOSING:
                 code = event.code
                 if code in (CloseReason.NO_STATUS_RCVD, CloseReason.ABNORMAL_CLOSURE):
                     code = CloseReason.NORMAL_CLOSURE
                 transport.write(self._ws.send(CloseConnection(code=code)))
+            elif state == ConnectionState.OPEN:
+                # Not the peer's Close: wsproto met bytes it cannot parse (bad UTF-8,
+                # corrupt deflate data, a reserved bit) and reads no further. RFC 6455
+                # 7.1.7: fail the connection, but send a Close that says why first.
+                transport.write(self._ws.send(CloseConnection(event.code, event.reason)))
         transport.close()  # our Close went out first, or now: the handshake is complete
 
     def _start_close_timer(self) -> None:

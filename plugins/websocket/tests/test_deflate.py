@@ -260,3 +260,26 @@ def test_a_narrow_client_window_is_only_assumed_once_agreed(
         block = os.urandom(4096)
         ws.send([block, block])
         assert ws.recv(timeout=5) == block * 2
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (client_frame(BINARY, b"\xff\xff\xff\xff", rsv1=True), 1007),  # not deflate data
+        (client_frame(TEXT, b"caf\xe9"), 1007),  # not UTF-8
+        (client_frame(CONTINUATION, b"x", rsv1=True), 1002),  # RSV1 on a continuation
+    ],
+    ids=["corrupt deflate", "bad utf-8", "rsv1 on a continuation"],
+)
+def test_a_broken_frame_gets_a_close_frame_that_says_why(
+    limited: tuple[str, int], frame: bytes, code: int
+) -> None:
+    client = RawClient(*limited)
+    try:
+        assert client.frame() == (TEXT, b"hello a")
+        client.sock.sendall(frame)
+        received, reason, before = client.close_frame()
+        assert (received, before) == (code, [])
+        assert reason  # wsproto's words for what was wrong
+    finally:
+        client.sock.close()
