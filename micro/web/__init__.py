@@ -2,9 +2,10 @@
 
 Everything above the WSGI line: :mod:`micro.web.app` (the App and its three steps),
 :mod:`micro.web.endpoint` (what a route carries), :mod:`micro.web.request`,
-:mod:`micro.web.response`, :mod:`micro.web.handler`, :mod:`micro.web.middleware`,
-headers, cookies, signing, form bodies and error pages. This module only
-re-exports their public names; :mod:`micro` re-exports the most used of them.
+:mod:`micro.web.response`, :mod:`micro.web.handler` (run by :mod:`micro.web.runner`),
+:mod:`micro.web.middleware`, headers, cookies, signing, form bodies and error pages.
+This module only re-exports their public names; :mod:`micro` re-exports the most used
+of them.
 """
 
 from micro.plugins.bodies import UploadedFile

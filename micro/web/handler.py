@@ -1,9 +1,10 @@
-"""Framework layer: Tornado-style RequestHandler classes and the runner that drives them.
+"""Framework layer: Tornado-style RequestHandler classes, the API a handler writes with.
 
-The App makes one handler per request: ``initialize(**kwargs)`` (from the URL spec),
-``prepare()`` (which may finish early), the method (``get``, ``post`` ...), ``finish``,
-then ``on_finish``. Output is buffered until the method returns, so an exception can
-still become a clean error page; ``flush()`` only marks chunk boundaries.
+The App makes one handler per request and :mod:`micro.web.runner` drives it:
+``initialize(**kwargs)`` (from the URL spec), ``prepare()`` (which may finish early),
+the method (``get``, ``post`` ...), ``finish``, then ``on_finish``. Output is
+buffered until the method returns, so an exception can still become a clean error
+page; ``flush()`` only marks chunk boundaries.
 
 Streaming: WSGI cannot push bytes out of a plain method while it runs, so a method
 that wants to stream is written as a generator. Every ``yield`` flushes: what was
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any, ClassVar, TypeVar, Unpack, overload
@@ -38,7 +39,6 @@ from micro.web.templating import content_type_for
 
 __all__ = [
     "HandlerError",
-    "HandlerRunner",
     "RequestHandler",
     "async_methods",
     "handler_methods",
@@ -50,7 +50,6 @@ _OK = reason_phrase(200)
 _HTML_HEADER = ("Content-Type", HTML)
 _JSON_HEADER = ("Content-Type", JSON)
 _D = TypeVar("_D")
-_new = object.__new__
 
 
 class HandlerError(MicroError, RuntimeError):
@@ -79,12 +78,16 @@ class RequestHandler:
     _current_user: Any = _UNSET
 
     def __init__(self, app: AppContext, request: Request, **kwargs: Any) -> None:
-        self._begin(app, request)
+        self.begin_request(app, request)
         if kwargs or type(self).initialize is not RequestHandler.initialize:
             self.initialize(**kwargs)
 
-    def _begin(self, app: AppContext, request: Request) -> None:
-        """The state every handler starts with (``__init__`` without ``initialize``)."""
+    def begin_request(self, app: AppContext, request: Request) -> None:
+        """The state every handler starts with (``__init__`` without ``initialize``).
+
+        Part of the runner's interface (below): the runner calls it on a handler it
+        made without ``__init__`` when the class keeps the standard one.
+        """
         self.app = self.application = app
         self.request = request
         self.path_args = request.path_args
@@ -365,7 +368,7 @@ class RequestHandler:
             error = HTTPError(status, self._reason)
             if isinstance(exc, ProtocolError):
                 exc_info = None  # the client's fault: no traceback, even in debug
-        # _execute logged the exception (and an HTTPError's log_message) already.
+        # The runner logged the exception (and an HTTPError's log_message) already.
         response = self.app.error_page(self.request, error, exc_info)
         self._status, self._reason = response.status, response.reason
         self._header_list = response.headers
@@ -374,9 +377,22 @@ class RequestHandler:
         pending.extend(response.body)
         self._buffer = pending or None
 
-    # -- execution -------------------------------------------------------------------
+    # -- the runner's side -------------------------------------------------------------
+    # micro.web.runner drives a handler through prepare, the method and on_finish with
+    # these methods and nothing private. Public so that no module reads another's
+    # private names; they are the framework's, not for a handler to call or override.
 
-    def _take(self) -> list[bytes]:
+    @property
+    def output_finished(self) -> bool:
+        """Whether ``finish()`` was called (by ``prepare``, the method or ``send_error``)."""
+        return self._finished
+
+    @property
+    def output_streamed(self) -> bool:
+        """Whether bytes have left (:meth:`stream_output`): the status cannot change."""
+        return self._streaming
+
+    def take_output(self) -> list[bytes]:
         """Flush, and hand over what was flushed so far."""
         self.flush()
         chunks = self._chunks
@@ -385,135 +401,47 @@ class RequestHandler:
         self._chunks = None
         return chunks
 
-    def _method(self, method: str) -> Any:
-        if method == "HEAD" and type(self).head is RequestHandler.head:
-            method = "GET"  # HEAD wherever GET: same code, the App drops the body
-        elif method not in self.SUPPORTED_METHODS:
-            raise HTTPError(405)
-        return getattr(self, method.lower())
+    def stream_output(self) -> list[bytes]:
+        """:meth:`take_output` for a batch that leaves now: the response is streaming."""
+        batch = self.take_output()
+        self._streaming = True
+        return batch
 
-    def _execute(self, runner: HandlerRunner) -> list[bytes] | Iterator[list[bytes]]:
-        """Run ``prepare`` and the method: the body's chunks, or batches while streaming.
+    def finish_output(self, plain: bool) -> list[bytes] | None:
+        """Finish the response if the method did not; the body when that took it whole.
 
-        PERF: a method that is not a generator (most are) is run by plain calls, so
-        that a handler costs little more than a function route; only a streaming
-        method goes through :meth:`_stream`, a generator of flushed batches. What the
-        class overrides was looked at once (``runner``): the no-op hooks are not
-        called, and a method that returns without finishing is finished here in one
-        step when ``finish`` and ``flush`` are the standard ones.
+        None means: take the body with :meth:`take_output`. PERF: ``plain`` says that
+        ``finish`` and ``flush`` are the standard ones (the runner looked once); then
+        a method that wrote and returned (most do) is finished and its body taken in
+        this one call, without ``finish()``'s and ``take_output()``'s steps.
         """
-        finished = True  # whether on_finish is ours to run (else _stream runs it)
-        try:
-            try:
-                if runner.prepare:
-                    self.prepare()
-                if not self._finished:
-                    name = runner.methods.get(self.request.method)
-                    if name is None:
-                        raise HTTPError(405)
-                    method = getattr(self, name)
-                    args, kwargs = self.path_args, self.path_kwargs
-                    result = method(*args, **kwargs) if args or kwargs else method()
-                    if result is not None:
-                        if inspect.isgenerator(result):
-                            finished = False
-                            return self._stream(result)
-                        raise TypeError(f"handler methods return None, got {result!r}")
-                    if not self._finished:
-                        if runner.plain_finish and self._chunks is None:
-                            # finish() then _take(), the ending of most methods
-                            self._committed = self._finished = True
-                            buffer = self._buffer
-                            if buffer is None:
-                                return []
-                            self._buffer = None
-                            return [b"".join(buffer) if isinstance(buffer, list) else buffer]
-                        self.finish()
-            except Exception as exc:
-                self._answer_exception(exc)
-            return self._take()
-        finally:
-            if finished and runner.on_finish:
-                self._run_on_finish(None)
+        if not self._finished:
+            if plain and self._chunks is None:
+                # finish() then take_output(), the ending of most methods
+                self._committed = self._finished = True
+                buffer = self._buffer
+                if buffer is None:
+                    return []
+                self._buffer = None
+                return [b"".join(buffer) if isinstance(buffer, list) else buffer]
+            self.finish()
+        return None
 
-    def _stream(self, method: Generator[Any, Any, Any]) -> Iterator[list[bytes]]:
-        """Batches of a streaming method: each ``yield`` flushes what was written."""
-        request = self.request
-        try:
-            try:
-                item: Any
-                for item in method:
-                    if item is not None:
-                        self.write(item)
-                    batch = self._take()
-                    self._streaming = True
-                    yield batch
-                if not self._finished:
-                    self.finish()
-            except Exception as exc:
-                if self._streaming:
-                    log.error("%s %s failed while streaming", request.method, request.path)
-                    raise
-                self._answer_exception(exc)
-            yield self._take()
-        finally:
-            self._run_on_finish(method)
+    def output_response(self, body: Iterable[bytes]) -> Response:
+        """The Response the App sends: this handler's status and headers with ``body``.
 
-    def _run_on_finish(self, method: Generator[Any, Any, Any] | None) -> None:
-        try:
-            if method is not None:
-                # Stopped mid-stream (the server closed the body): the method's own
-                # finally runs before on_finish, as it does when the method ends.
-                method.close()
-            self.on_finish()
-        except Exception:
-            log.exception("closing the method or on_finish failed")
-
-    def _answer_exception(self, exc: Exception) -> None:
-        """Log ``exc`` and replace the response with its error page."""
-        request = self.request
-        status, reason = 500, None
-        if isinstance(exc, HTTPError | ProtocolError):
-            status, reason = exc.status, exc.reason
-            if isinstance(exc, HTTPError) and exc.log_message:
-                log.warning("%s %s: %s", request.method, request.path, exc.log_message)
-        else:
-            log.error("%s %s failed", request.method, request.path, exc_info=exc)
-        self.send_error(status, reason=reason, exc_info=(type(exc), exc, exc.__traceback__))
-
-    async def _execute_async(self) -> list[bytes]:
-        """:meth:`_execute` for a handler whose method (or prepare/on_finish) is async.
-
-        Any of the three may be ``async def``; a plain one is called as usual. Async
-        methods cannot stream (an async generator is refused): write, then return.
+        PERF: built from parts already checked (the headers went through set_header), as
+        a function route's answers are; headers the handler never touched are the default.
         """
-        request = self.request
-        try:
-            try:
-                prepared = self.prepare()
-                if prepared is not None:
-                    await prepared
-                result: Any
-                if not self._finished:
-                    result = self._method(request.method)(*self.path_args, **self.path_kwargs)
-                    if inspect.isawaitable(result):
-                        result = await result
-                    if inspect.isasyncgen(result) or inspect.isgenerator(result):
-                        raise TypeError("an async handler method cannot stream; write() instead")
-                    if result is not None:
-                        raise TypeError(f"handler methods return None, got {result!r}")
-                    if not self._finished:
-                        self.finish()
-            except Exception as exc:
-                self._answer_exception(exc)
-            return self._take()
-        finally:
-            try:
-                done = self.on_finish()
-                if inspect.isawaitable(done):
-                    await done
-            except Exception:
-                log.exception("on_finish failed")
+        status = self._status
+        headers = self._header_list
+        if status == 204 or status == 304:
+            if headers is None:
+                return ready_response(body, status, self._reason, [])
+            headers.remove("Content-Type")
+        if headers is None:
+            return ready_response(body, status, self._reason, [self._content_type])
+        return ready_response(body, status, self._reason, headers.items)
 
     # Stubs: a subclass overrides the ones it supports (handler_methods looks for that).
     def get(self, *args: Any, **kwargs: Any) -> Any:
@@ -564,103 +492,3 @@ def async_methods(cls: type[RequestHandler]) -> frozenset[str]:
     if "GET" in found and cls.head is RequestHandler.head:
         found.add("HEAD")
     return frozenset(found)
-
-
-def _stream(first: list[bytes], rest: Iterator[list[bytes]]) -> Iterator[bytes]:
-    try:
-        for chunk in first:
-            if chunk:
-                yield chunk
-        for batch in rest:
-            for chunk in batch:
-                if chunk:
-                    yield chunk
-    finally:
-        close = getattr(rest, "close", None)
-        if close is not None:
-            close()
-
-
-def _response(handler: RequestHandler, batches: list[bytes] | Iterator[list[bytes]]) -> Response:
-    """What ``handler`` answered (its body, or its batches up to the first streamed one),
-    as the Response the App sends.
-
-    PERF: built from parts already checked (the headers went through set_header), as
-    a function route's answers are; headers the handler never touched are the default.
-    """
-    body: Iterable[bytes]
-    if isinstance(batches, list):
-        body = batches
-    else:
-        first = next(batches)
-        if handler._streaming:
-            body = _stream(first, batches)
-        else:
-            for batch in batches:
-                first.extend(batch)
-            body = first
-    status = handler._status
-    headers = handler._header_list
-    if status == 204 or status == 304:
-        if headers is None:
-            return ready_response(body, status, handler._reason, [])
-        headers.remove("Content-Type")
-    if headers is None:
-        return ready_response(body, status, handler._reason, [handler._content_type])
-    return ready_response(body, status, handler._reason, headers.items)
-
-
-class HandlerRunner:
-    """Runs a RequestHandler class: one new handler for each request.
-
-    PERF: what the class overrides is looked at once, when its route is added (as the
-    methods it implements are), not on every request: ``prepare`` and ``on_finish``
-    are called only when the class has its own, and the handler method of each HTTP
-    method is found in a table (HEAD runs ``get`` unless the class has a ``head``).
-    """
-
-    __slots__ = (
-        "cls",
-        "init_kwargs",
-        "initialize",
-        "methods",
-        "on_finish",
-        "plain_finish",
-        "plain_init",
-        "prepare",
-    )
-
-    def __init__(self, cls: type[RequestHandler], init_kwargs: Mapping[str, Any]) -> None:
-        self.cls = cls
-        self.init_kwargs = dict(init_kwargs)
-        self.plain_init = cls.__init__ is RequestHandler.__init__ and cls.__new__ is object.__new__
-        self.initialize = bool(init_kwargs) or cls.initialize is not RequestHandler.initialize
-        self.prepare = cls.prepare is not RequestHandler.prepare
-        self.on_finish = cls.on_finish is not RequestHandler.on_finish
-        self.plain_finish = (
-            cls.finish is RequestHandler.finish and cls.flush is RequestHandler.flush
-        )
-        methods = {m: m.lower() for m in cls.SUPPORTED_METHODS}
-        if cls.head is RequestHandler.head:
-            methods["HEAD"] = "get"  # HEAD wherever GET: same code, the App drops the body
-        self.methods: Mapping[str, str] = methods  # never changed: a dict reads fastest
-
-    def run(self, request: Request) -> Response:
-        """Run a handler up to its first streamed chunk (or to the end); its Response."""
-        if self.plain_init:
-            # PERF: RequestHandler.__init__'s steps without the type call's machinery
-            handler = _new(self.cls)
-            handler._begin(request.app, request)
-            if self.initialize:
-                handler.initialize(**self.init_kwargs)
-        else:
-            handler = self.cls(request.app, request, **self.init_kwargs)
-        return _response(handler, handler._execute(self))
-
-    async def run_async(self, request: Request) -> Response:
-        """:meth:`run` for handlers with async methods (micro.web.aio)."""
-        handler = self.cls(request.app, request, **self.init_kwargs)
-        return _response(handler, await handler._execute_async())
-
-    def __repr__(self) -> str:
-        return f"HandlerRunner({self.cls.__name__})"
