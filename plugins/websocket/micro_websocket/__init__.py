@@ -35,7 +35,7 @@ from typing import Any
 
 from micro_websocket.connection import Options, WebSocketClosedError
 from micro_websocket.groups import SETTING, Broker, Groups, RedisBroker, groups_of
-from micro_websocket.handler import WebSocketHandler
+from micro_websocket.handler import WebSocketHandler, options_from
 
 __all__ = [
     "Broker",
@@ -73,6 +73,7 @@ class WebSocketPlugin:
     )
 
     def setup(self, app: Any) -> None:
+        options_from(app.settings)  # a bad limit is a ConfigError now, not a 500 per handshake
         url = app.settings.get("websocket_redis_url")
         broker = RedisBroker(url) if url else None
         app.settings[SETTING] = Groups(broker)

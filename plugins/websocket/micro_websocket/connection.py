@@ -48,7 +48,7 @@ from wsproto.events import (
 from wsproto.extensions import Extension
 from wsproto.frame_protocol import CloseReason
 
-from micro.errors import MicroError
+from micro.errors import ConfigError, MicroError
 from micro_websocket.deflate import BoundedDeflate
 from micro_websocket.serial import Serial
 
@@ -123,6 +123,20 @@ class Options:
     max_send_buffer: int = 4 * 1024 * 1024
     close_timeout: float = 5.0
     max_pending: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("max_message_size", "max_send_buffer", "max_pending"):
+            value = getattr(self, name)
+            if value < 1:
+                raise ConfigError(f"websocket_{name} must be at least 1, got {value!r}")
+        for name in ("ping_timeout", "close_timeout"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ConfigError(f"websocket_{name} must be above 0, got {value!r}")
+        if self.ping_interval is not None and not self.ping_interval > 0:
+            raise ConfigError(
+                f"websocket_ping_interval must be above 0 (None: never), got {self.ping_interval!r}"
+            )
 
 
 class WebSocketConnection:

@@ -438,3 +438,22 @@ def test_a_broadcast_reaches_plain_and_compressed_members_alike(serve: Serve) ->
             assert groups_of(app).publish("all", message) == 2
             for ws in (plain, deflated):
                 assert ws.recv(timeout=5) == message
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "says"),
+    [
+        ("websocket_max_message_size", -1, "websocket_max_message_size must be at least 1"),
+        ("websocket_max_send_buffer", 0, "websocket_max_send_buffer must be at least 1"),
+        ("websocket_ping_timeout", -2.0, "websocket_ping_timeout must be above 0"),
+        ("websocket_ping_interval", -5, "websocket_ping_interval must be above 0"),
+    ],
+)
+def test_a_bad_limit_fails_at_start_up_naming_the_setting(
+    setting: str, value: Any, says: str
+) -> None:
+    from micro.errors import ConfigError, PluginError
+
+    with pytest.raises(PluginError, match=says) as failed:
+        make_app(**{setting: value})
+    assert isinstance(failed.value.__cause__, ConfigError)
