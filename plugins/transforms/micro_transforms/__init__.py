@@ -121,9 +121,10 @@ class GzipMiddleware:
             raise ConfigError(f"gzip_encodings: unsupported coding(s) {unknown}; use gzip/deflate")
         if not 0 <= level <= 9:
             raise ConfigError(f"gzip_level must be in 0..9, got {level!r}")
+        _check_size("gzip_min_length", min_length)
         _check_size("gzip_cache_max", cache_max)
         _check_size("gzip_cache_entry_max", cache_entry_max)
-        self.min_length = int(min_length)
+        self.min_length = min_length
         self.content_types = tuple(content_types)
         self.level = level
         self.encodings = tuple(encodings)

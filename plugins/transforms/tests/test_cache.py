@@ -316,6 +316,8 @@ def test_a_file_shorter_than_its_length_is_sent_but_not_kept() -> None:
         ("gzip_cache_max", 1.5),
         ("gzip_cache_entry_max", -1),
         ("gzip_cache_entry_max", True),
+        ("gzip_min_length", -5),
+        ("gzip_min_length", "1k"),
     ],
 )
 def test_bad_cache_settings_are_refused_at_start_up(setting: str, value: Any) -> None:
