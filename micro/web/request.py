@@ -1,9 +1,10 @@
 """Framework layer: the Request, a lazy view of one WSGI environ.
 
 PERF: building a Request stores what every request has (app, environ, method, path,
-route and its arguments) and nothing more. Headers, query and body
-arguments, cookies, the body, JSON and uploads are parsed the first time they are
-asked for and cached in slots, so a handler that reads nothing pays for nothing.
+route and its arguments) and nothing more. Headers, cookies, the session and the
+user (here), and the body, JSON, form, uploads and arguments (its base class
+:class:`~micro.web.arguments.RequestArguments`) are parsed the first time they are
+asked for and cached on the instance, so a handler that reads nothing pays for nothing.
 
 ``remote_ip`` and ``scheme`` are the environ's ``REMOTE_ADDR`` and
 ``wsgi.url_scheme``. Forwarded headers are never read here: when the App's
@@ -16,19 +17,17 @@ directly cannot choose its own address.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
-from urllib.parse import parse_qs
+from typing import TYPE_CHECKING, Any, Protocol
 
 from micro.errors import ConfigError, HTTPError
 from micro.http.forwarded import default_port
-from micro.plugins.bodies import Form, FormBody, UploadedFile
+from micro.plugins.bodies import UploadedFile as UploadedFile  # the type of request.files
 from micro.routing import Match, Query, Route, Router
+from micro.web.arguments import NO_DEFAULT, RequestArguments
 from micro.web.cookies import parse_cookie_header
 from micro.web.flash import Flash, add_flash, take_flashes
-from micro.web.forms import URLENCODED, no_parser, parse_options_header, parse_urlencoded
 from micro.web.headers import RequestHeaders
 from micro.web.response import Response
 from micro.web.templating import content_type_for, no_engine
@@ -87,10 +86,6 @@ class AppContext(Protocol):
 
 __all__ = ["NO_DEFAULT", "AppContext", "Helpers", "Request"]
 
-_D = TypeVar("_D")
-
-NO_DEFAULT: Any = object()
-"""The ``default`` of ``get_argument`` and friends when none is given (missing: 400)."""
 _NOT_YET: Any = object()
 
 
@@ -118,31 +113,20 @@ class Helpers:
         return f"<Helpers of {self._request!r}>"
 
 
-class _NotJSONNumber(ValueError):
-    """NaN, Infinity or -Infinity in a request body: Python's json accepts them, JSON does not."""
+class Request(RequestArguments):
+    """One HTTP request, as the handler and the middleware see it.
 
+    The body, JSON, form, uploads and arguments come from :class:`RequestArguments`
+    (:mod:`micro.web.arguments`).
+    """
 
-def _refuse_constant(name: str) -> Any:
-    raise _NotJSONNumber(f"{name} is not a JSON number (RFC 8259)")
-
-
-class Request:
-    """One HTTP request, as the handler and the middleware see it."""
+    app: AppContext
 
     # PERF: no __slots__: the lazily parsed parts default to these class attributes,
     # so __init__ stores only what every request has, and a cache is filled on demand.
     _state: SimpleNamespace | None = None
     _headers: RequestHeaders | None = None
     _cookies: dict[str, str] | None = None
-    _query_arguments: dict[str, list[str]] | None = None
-    _body_arguments: dict[str, list[str]] | None = None
-    _arguments: dict[str, list[str]] | None = None
-    _files: dict[str, list[UploadedFile]] | None = None
-    #: the uploads parsed so far (the App closes them when the response is done);
-    #: empty until the body is read as multipart/form-data
-    open_files: tuple[UploadedFile, ...] = ()
-    _body: bytes | None = None
-    _json: Any = _NOT_YET
     _session: Session | None = None
     _flashed: list[Flash] | None = None
     _current_user: Any = _NOT_YET
@@ -289,10 +273,6 @@ class Request:
     def scheme(self) -> str:
         return str(self.environ.get("wsgi.url_scheme", "http"))
 
-    @property
-    def content_type(self) -> str:
-        return str(self.environ.get("CONTENT_TYPE", ""))
-
     # -- cookies -----------------------------------------------------------------
 
     @property
@@ -380,168 +360,6 @@ class Request:
         """A Response with template ``name`` rendered (for function routes)."""
         text = self.render_text(name, context, self.current_user)
         return Response(text, content_type=content_type_for(name))
-
-    # -- body --------------------------------------------------------------------
-
-    def _content_length(self) -> int | None:
-        raw = self.environ.get("CONTENT_LENGTH")
-        if not raw:
-            return None
-        # isascii: str.isdigit() also takes "\u00b2" (a latin-1 0xB2 byte), which int() refuses.
-        if not (raw.isascii() and raw.isdigit()):
-            raise HTTPError(400, "Invalid Content-Length")
-        return int(raw)
-
-    @property
-    def body(self) -> bytes:
-        """The whole request body (limited by the ``max_body_size`` setting: 413 past it)."""
-        if self._body is None:
-            limit = int(self.app.settings["max_body_size"])
-            length = self._content_length()
-            stream = self.environ.get("wsgi.input")
-            if stream is None or length == 0:
-                self._body = b""
-            elif length is not None:
-                if length > limit:
-                    raise HTTPError(413, "Request body too large")
-                self._body = stream.read(length)
-            elif self.environ.get("wsgi.input_terminated"):
-                data = stream.read(limit + 1)
-                if len(data) > limit:
-                    raise HTTPError(413, "Request body too large")
-                self._body = data
-            else:
-                self._body = b""
-        return self._body
-
-    @property
-    def json(self) -> Any:
-        """The body parsed as JSON; a 400 when it is not valid JSON."""
-        if self._json is _NOT_YET:
-            try:
-                self._json = json.loads(self.body, parse_constant=_refuse_constant)
-            except _NotJSONNumber as exc:
-                raise HTTPError(400, f"Invalid JSON body: {exc}") from None
-            except (ValueError, UnicodeDecodeError):
-                raise HTTPError(400, "Invalid JSON body") from None
-        return self._json
-
-    def _parse_body(self) -> tuple[dict[str, list[str]], dict[str, list[UploadedFile]]]:
-        if self._body_arguments is None or self._files is None:
-            self._body_arguments, self._files = self._read_form()
-            self.open_files = tuple(f for items in self._files.values() for f in items)
-        return self._body_arguments, self._files
-
-    def _read_form(self) -> Form:
-        """The body as a form: urlencoded here, other types by the app's body parser."""
-        media_type, options = parse_options_header(self.content_type)
-        if media_type == URLENCODED:
-            return parse_urlencoded(self.body)
-        parser = self.app.body_parser(media_type)
-        if parser is None:
-            error = no_parser(media_type)
-            if error is not None:
-                raise error
-            return Form({}, {})
-        settings = self.app.settings
-        length = self._content_length()
-        limit = int(settings["max_upload_size"])
-        if length is not None and length > limit:
-            raise HTTPError(413, "Upload too large")
-        stream = self.environ.get("wsgi.input")
-        if stream is None or (length is None and not self.environ.get("wsgi.input_terminated")):
-            # No Content-Length and no chunked framing: there is no body to read
-            # (reading on would block on, or run past, the connection's next request).
-            return Form({}, {})
-        body = FormBody(
-            stream,
-            media_type,
-            options,
-            length,
-            max_size=limit,
-            spool_size=int(settings["multipart_spool_size"]),
-            max_parts=int(settings["max_multipart_parts"]),
-        )
-        try:
-            return parser(body)
-        except BaseException:
-            body.close_uploads()
-            raise
-
-    @property
-    def body_arguments(self) -> dict[str, list[str]]:
-        return self._parse_body()[0]
-
-    @property
-    def files(self) -> dict[str, list[UploadedFile]]:
-        """Uploaded files of a multipart/form-data body, by field name.
-
-        The body parser comes from a plugin (``forms``); without one, a multipart body
-        raises ConfigError.
-        """
-        return self._parse_body()[1]
-
-    @property
-    def query_arguments(self) -> dict[str, list[str]]:
-        if self._query_arguments is None:
-            qs = self.environ.get("QUERY_STRING")
-            self._query_arguments = parse_qs(qs, keep_blank_values=True) if qs else {}
-        return self._query_arguments
-
-    @property
-    def arguments(self) -> dict[str, list[str]]:
-        """Query and body arguments together (query values first)."""
-        if self._arguments is None:
-            merged = {k: list(v) for k, v in self.query_arguments.items()}
-            for key, values in self.body_arguments.items():
-                merged.setdefault(key, []).extend(values)
-            self._arguments = merged
-        return self._arguments
-
-    # -- Tornado-style accessors -------------------------------------------------
-
-    @staticmethod
-    def _pick(source: Mapping[str, list[str]], name: str, default: Any, strip: bool) -> Any:
-        values = source.get(name)
-        if not values:
-            if default is NO_DEFAULT:
-                raise HTTPError(400, f"Missing argument {name}")
-            return default
-        return values[-1].strip() if strip else values[-1]
-
-    @overload
-    def get_argument(self, name: str, *, strip: bool = True) -> str: ...
-    @overload
-    def get_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
-    def get_argument(self, name: str, default: Any = NO_DEFAULT, strip: bool = True) -> Any:
-        """The last value of ``name`` from query or body; 400 when missing and no default."""
-        return self._pick(self.arguments, name, default, strip)
-
-    def get_arguments(self, name: str, strip: bool = True) -> list[str]:
-        values = self.arguments.get(name, [])
-        return [v.strip() for v in values] if strip else list(values)
-
-    @overload
-    def get_query_argument(self, name: str, *, strip: bool = True) -> str: ...
-    @overload
-    def get_query_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
-    def get_query_argument(self, name: str, default: Any = NO_DEFAULT, strip: bool = True) -> Any:
-        return self._pick(self.query_arguments, name, default, strip)
-
-    def get_query_arguments(self, name: str, strip: bool = True) -> list[str]:
-        values = self.query_arguments.get(name, [])
-        return [v.strip() for v in values] if strip else list(values)
-
-    @overload
-    def get_body_argument(self, name: str, *, strip: bool = True) -> str: ...
-    @overload
-    def get_body_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
-    def get_body_argument(self, name: str, default: Any = NO_DEFAULT, strip: bool = True) -> Any:
-        return self._pick(self.body_arguments, name, default, strip)
-
-    def get_body_arguments(self, name: str, strip: bool = True) -> list[str]:
-        values = self.body_arguments.get(name, [])
-        return [v.strip() for v in values] if strip else list(values)
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"

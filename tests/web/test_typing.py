@@ -93,6 +93,6 @@ def test_the_public_seams_are_typed(tmp_path: Path) -> None:
     assert len(errors) == 5, out
     assert 'Item "None" of "str | None" has no attribute "upper"' in out
     assert 'expression has type "str", variable has type "int"' in out
-    assert 'Argument 2 to "get_argument" of "Request" has incompatible type "None"' in out
+    assert 'Argument 2 to "get_argument" of "RequestArguments" has incompatible type "None"' in out
     assert 'expression has type "Route", variable has type "str"' in out
     assert '"Request" has no attribute "set_cookie"' in out
