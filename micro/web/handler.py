@@ -4,7 +4,9 @@ The App makes one handler per request and :mod:`micro.web.runner` drives it:
 ``initialize(**kwargs)`` (from the URL spec), ``prepare()`` (which may finish early),
 the method (``get``, ``post`` ...), ``finish``, then ``on_finish``. Output is
 buffered until the method returns, so an exception can still become a clean error
-page; ``flush()`` only marks chunk boundaries.
+page; ``flush()`` only marks chunk boundaries. What a handler reads of its request
+(``get_argument``, ``get_cookie``, ``url_for`` ...) comes from its base class
+:class:`~micro.web.shortcuts.RequestShortcuts`.
 
 Streaming: WSGI cannot push bytes out of a plain method while it runs, so a method
 that wants to stream is written as a generator. Every ``yield`` flushes: what was
@@ -26,15 +28,15 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from email.utils import format_datetime
-from typing import Any, ClassVar, TypeVar, Unpack, overload
+from typing import Any, ClassVar, Unpack
 
 from micro.errors import HTTPError, MicroError, ProtocolError, RoutingError
-from micro.routing import Query
 from micro.status import reason_phrase
 from micro.web.cookies import CookieOptions, format_set_cookie
 from micro.web.headers import ResponseHeaders
-from micro.web.request import NO_DEFAULT, AppContext, Helpers, Request
+from micro.web.request import AppContext, Request
 from micro.web.response import HTML, JSON, Response, json_bytes, ready_response
+from micro.web.shortcuts import RequestShortcuts
 from micro.web.templating import content_type_for
 
 __all__ = [
@@ -49,14 +51,13 @@ _UNSET: Any = object()
 _OK = reason_phrase(200)
 _HTML_HEADER = ("Content-Type", HTML)
 _JSON_HEADER = ("Content-Type", JSON)
-_D = TypeVar("_D")
 
 
 class HandlerError(MicroError, RuntimeError):
     """A handler used its API out of order (write after finish, redirect after flush)."""
 
 
-class RequestHandler:
+class RequestHandler(RequestShortcuts):
     """Subclass and define ``get``/``post``/...; see the module docstring for the life cycle."""
 
     SUPPORTED_METHODS: ClassVar[tuple[str, ...]] = (
@@ -131,60 +132,7 @@ class RequestHandler:
     def current_user(self, value: Any) -> None:
         self._current_user = value
 
-    # -- conveniences ----------------------------------------------------------------
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return self.app.settings
-
-    def reverse_url(self, name: str, *args: Any, **kwargs: Any) -> str:
-        """The path of the route called ``name`` (no script name, host or query)."""
-        return self.app.reverse_url(name, *args, **kwargs)
-
-    def url_for(
-        self,
-        name: str,
-        *args: Any,
-        _query: Query | None = None,
-        _external: bool = False,
-        **kwargs: Any,
-    ) -> str:
-        """``self.request.url_for``: the route's URL as this request reaches the App."""
-        return self.request.url_for(name, *args, _query=_query, _external=_external, **kwargs)
-
-    @overload
-    def get_argument(self, name: str, *, strip: bool = True) -> str: ...
-    @overload
-    def get_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
-    def get_argument(self, name: str, default: Any = NO_DEFAULT, strip: bool = True) -> Any:
-        return self.request.get_argument(name, default, strip)
-
-    def get_arguments(self, name: str, strip: bool = True) -> list[str]:
-        return self.request.get_arguments(name, strip)
-
-    @overload
-    def get_query_argument(self, name: str, *, strip: bool = True) -> str: ...
-    @overload
-    def get_query_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
-    def get_query_argument(self, name: str, default: Any = NO_DEFAULT, strip: bool = True) -> Any:
-        return self.request.get_query_argument(name, default, strip)
-
-    @overload
-    def get_body_argument(self, name: str, *, strip: bool = True) -> str: ...
-    @overload
-    def get_body_argument(self, name: str, default: _D, strip: bool = True) -> str | _D: ...
-    def get_body_argument(self, name: str, default: Any = NO_DEFAULT, strip: bool = True) -> Any:
-        return self.request.get_body_argument(name, default, strip)
-
-    @property
-    def helpers(self) -> Helpers:
-        """Plugin helpers (``self.helpers.xsrf_form_html()``); see :class:`Helpers`."""
-        return self.request.helpers
-
     # -- cookies -------------------------------------------------------------------
-
-    def get_cookie(self, name: str, default: str | None = None) -> str | None:
-        return self.request.cookies.get(name, default)
 
     def set_cookie(self, name: str, value: str, **options: Unpack[CookieOptions]) -> None:
         """Options: max_age, expires, path, domain, secure, httponly, samesite."""
@@ -210,9 +158,6 @@ class RequestHandler:
         options.setdefault("httponly", True)
         options.setdefault("max_age", int(max_age_days * 86400))
         self.set_cookie(name, signed, **options)
-
-    def get_signed_cookie(self, name: str, max_age_days: float = 31) -> bytes | None:
-        return self.request.get_signed_cookie(name, max_age_days)
 
     # -- output --------------------------------------------------------------------
 
