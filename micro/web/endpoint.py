@@ -26,11 +26,11 @@ from typing import Any
 from micro.errors import HTTPError, RoutingError
 from micro.routing import Route, Router
 from micro.web.aio import AsyncCallNext
-from micro.web.handler import RequestHandler, async_methods, handler_methods
+from micro.web.handler import RequestHandler
 from micro.web.middleware import CallNext, Middleware, skipped_middleware
 from micro.web.request import Request
 from micro.web.response import Response, to_response
-from micro.web.runner import HandlerRunner
+from micro.web.runner import HandlerRunner, async_methods, handler_methods
 
 __all__ = [
     "Answer",

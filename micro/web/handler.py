@@ -23,14 +23,13 @@ and re-raised so that the server cuts the connection instead of pretending succe
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any, ClassVar, Unpack
 
-from micro.errors import HTTPError, MicroError, ProtocolError, RoutingError
+from micro.errors import HTTPError, MicroError, ProtocolError
 from micro.status import reason_phrase
 from micro.web.cookies import CookieOptions, format_set_cookie
 from micro.web.headers import ResponseHeaders
@@ -39,12 +38,7 @@ from micro.web.response import HTML, JSON, Response, json_bytes, ready_response
 from micro.web.shortcuts import RequestShortcuts
 from micro.web.templating import content_type_for
 
-__all__ = [
-    "HandlerError",
-    "RequestHandler",
-    "async_methods",
-    "handler_methods",
-]
+__all__ = ["HandlerError", "RequestHandler"]
 
 log = logging.getLogger("micro.web")
 _UNSET: Any = object()
@@ -388,7 +382,7 @@ class RequestHandler(RequestShortcuts):
             return ready_response(body, status, self._reason, [self._content_type])
         return ready_response(body, status, self._reason, headers.items)
 
-    # Stubs: a subclass overrides the ones it supports (handler_methods looks for that).
+    # Stubs: a subclass overrides the ones it supports (runner.handler_methods looks).
     def get(self, *args: Any, **kwargs: Any) -> Any:
         raise HTTPError(405)
 
@@ -409,31 +403,3 @@ class RequestHandler(RequestShortcuts):
 
     def options(self, *args: Any, **kwargs: Any) -> Any:
         raise HTTPError(405)
-
-
-def handler_methods(cls: type[RequestHandler]) -> frozenset[str]:
-    """The methods a handler class implements (overrides), limited to SUPPORTED_METHODS."""
-    found = frozenset(
-        m
-        for m in cls.SUPPORTED_METHODS
-        if getattr(cls, m.lower(), None) is not getattr(RequestHandler, m.lower(), None)
-    )
-    if not found:
-        raise RoutingError(f"{cls.__name__} implements none of its SUPPORTED_METHODS")
-    return found
-
-
-def async_methods(cls: type[RequestHandler]) -> frozenset[str]:
-    """The methods of ``cls`` served as coroutines (all of them if prepare or
-    on_finish is ``async def``); HEAD follows GET unless ``head`` is its own."""
-    hooks_async = inspect.iscoroutinefunction(cls.prepare) or inspect.iscoroutinefunction(
-        cls.on_finish
-    )
-    found = {
-        m
-        for m in cls.SUPPORTED_METHODS
-        if hooks_async or inspect.iscoroutinefunction(getattr(cls, m.lower(), None))
-    }
-    if "GET" in found and cls.head is RequestHandler.head:
-        found.add("HEAD")
-    return frozenset(found)

@@ -1,4 +1,8 @@
-"""Framework layer: the runner that drives a RequestHandler class through one request.
+"""Framework layer: how a RequestHandler class is run, and the runner that runs it.
+
+When a class route is added, :func:`handler_methods` and :func:`async_methods` say
+which HTTP methods the class serves (the route's Allow) and which of them are
+coroutines (awaited on the App's loop).
 
 A :class:`HandlerRunner` belongs to a class route (the App's HandlerEndpoint makes it
 when the route is added). For each request it makes a handler, runs ``prepare()`` (which
@@ -19,15 +23,43 @@ import logging
 from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
-from micro.errors import HTTPError, ProtocolError
+from micro.errors import HTTPError, ProtocolError, RoutingError
 from micro.web.handler import RequestHandler
 from micro.web.request import Request
 from micro.web.response import Response
 
-__all__ = ["HandlerRunner"]
+__all__ = ["HandlerRunner", "async_methods", "handler_methods"]
 
 log = logging.getLogger("micro.web")
 _new = object.__new__
+
+
+def handler_methods(cls: type[RequestHandler]) -> frozenset[str]:
+    """The methods a handler class implements (overrides), limited to SUPPORTED_METHODS."""
+    found = frozenset(
+        m
+        for m in cls.SUPPORTED_METHODS
+        if getattr(cls, m.lower(), None) is not getattr(RequestHandler, m.lower(), None)
+    )
+    if not found:
+        raise RoutingError(f"{cls.__name__} implements none of its SUPPORTED_METHODS")
+    return found
+
+
+def async_methods(cls: type[RequestHandler]) -> frozenset[str]:
+    """The methods of ``cls`` served as coroutines (all of them if prepare or
+    on_finish is ``async def``); HEAD follows GET unless ``head`` is its own."""
+    hooks_async = inspect.iscoroutinefunction(cls.prepare) or inspect.iscoroutinefunction(
+        cls.on_finish
+    )
+    found = {
+        m
+        for m in cls.SUPPORTED_METHODS
+        if hooks_async or inspect.iscoroutinefunction(getattr(cls, m.lower(), None))
+    }
+    if "GET" in found and cls.head is RequestHandler.head:
+        found.add("HEAD")
+    return frozenset(found)
 
 
 class HandlerRunner:
