@@ -54,6 +54,11 @@ SERVER_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("pending", "worker_queue_depth", "Complete requests waiting for a worker thread"),
     ("busy", "workers_busy", "Worker threads running a request"),
     ("threads", "workers", "Worker threads in all"),
+    (
+        "parked",
+        "requests_parked",
+        "Requests an app deferred (async routes, micro.defer), not answered yet",
+    ),
 )
 
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db")

@@ -6,11 +6,13 @@ The plugin comes in through the entry point of the installed micro-metrics distr
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -68,6 +70,15 @@ def make_app(**settings: Any) -> tuple[App, threading.Event, threading.Event]:
         entered.set()
         release.wait(10)
         return "slow"
+
+    @app.route("/later")
+    async def later(request: Request) -> str:  # parked on the App's loop, holding no thread
+        entered.set()
+        for _ in range(1000):  # bounded: 10 s
+            if release.is_set():
+                break
+            await asyncio.sleep(0.01)
+        return "later"
 
     return app, entered, release
 
@@ -261,6 +272,28 @@ def test_the_server_gauges_come_from_micro_server(
     assert value(samples, "micro_workers_busy") == 2  # the slow request and the scrape
     assert value(samples, "micro_worker_queue_depth") == 0
     assert value(samples, "micro_open_connections") == 2
+    assert value(samples, "micro_requests_parked") == 0
+
+
+def test_a_deferred_request_is_counted_as_parked(
+    served: tuple[str, threading.Event, threading.Event],
+) -> None:
+    url, entered, release = served
+    later = threading.Thread(target=get, args=(url + "/later",))
+    later.start()
+    try:
+        assert entered.wait(10)
+        parked = value(parse(get(url + "/metrics")[2]), "micro_requests_parked")
+    finally:
+        release.set()
+        later.join(10)
+    assert parked == 1
+    for _ in range(100):  # answered: the count drops as the worker finishes (bounded: 1 s)
+        if value(parse(get(url + "/metrics")[2]), "micro_requests_parked") == 0:
+            break
+        time.sleep(0.01)
+    else:
+        raise AssertionError("the answered request still counts as parked")
 
 
 def test_under_another_server_the_server_gauges_are_absent() -> None:
