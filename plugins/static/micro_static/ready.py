@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from micro.web import FileBody, Response, ResponseHeaders, ready_response
+from micro.web import FileBody, Response, ready_response
 from micro_static.files import OPEN_FLAGS, File, SharedFd, SharedFile
 from micro_static.http import etag_matches
 
@@ -175,7 +175,6 @@ class ReadyFiles:
                 self._offset_wrapper = wrapper
                 body = FileBody.span(SharedFile(shared, size), 0, size)
                 return ready_response(body, 200, "OK", list(ready.fields))
-        headers = ResponseHeaders(list(ready.fields))
         try:
             file = File(os.open(ready.path, OPEN_FLAGS))
         except OSError:
@@ -183,35 +182,36 @@ class ReadyFiles:
         try:
             if version_key(os.fstat(file.fd)) != ready.key:
                 return None
-            return self._from_file(ready, file, headers)
+            return self._from_file(ready, file)
         finally:
             file.close()
 
     def respond(self, environ: Mapping[str, Any], ready: Ready, file: File) -> Response:
         """``ready``'s answer, for the full road that has the version open as ``file``."""
-        headers = ResponseHeaders(list(ready.fields))
-        kept = self._kept(environ, ready, headers)
-        return kept if kept is not None else self._from_file(ready, file, headers)
+        kept = self._kept(environ, ready)
+        return kept if kept is not None else self._from_file(ready, file)
 
-    def _kept(
-        self, environ: Mapping[str, Any], ready: Ready, headers: ResponseHeaders
-    ) -> Response | None:
-        """The answer from what ``ready`` keeps (bytes, a shared descriptor), if it can."""
+    def _kept(self, environ: Mapping[str, Any], ready: Ready) -> Response | None:
+        """The answer from what ``ready`` keeps (bytes, a shared descriptor), if it can.
+
+        :meth:`answer` writes the same out for the usual request (PERF: no call).
+        """
         content = ready.content
         if content is not None:
-            return Response([content], headers=headers)
+            return ready_response([content], 200, "OK", list(ready.fields))
         shared = ready.shared
         if shared is not None and sendfile_server(environ):
             size = ready.size
-            body = FileBody(SharedFile(shared, size), offset=0, length=size)
-            return Response(body, headers=headers)
+            body = FileBody.span(SharedFile(shared, size), 0, size)
+            return ready_response(body, 200, "OK", list(ready.fields))
         return None
 
-    def _from_file(self, ready: Ready, file: File, headers: ResponseHeaders) -> Response:
+    def _from_file(self, ready: Ready, file: File) -> Response:
         size = ready.size
         if size <= self.inline_max:
-            return Response([file.read(size, 0)], headers=headers)
-        return Response(FileBody(file.detach(0), offset=0, length=size), headers=headers)
+            return ready_response([file.read(size, 0)], 200, "OK", list(ready.fields))
+        body = FileBody.span(file.detach(0), 0, size)
+        return ready_response(body, 200, "OK", list(ready.fields))
 
     def remember(
         self,
