@@ -1,6 +1,7 @@
 """Static files and gzip: micro against nginx and Tornado, side by side under wrk.
 
-    python benchmarks/bench_static.py [--rounds 5] [--duration 5] [--pin] [--markdown FILE]
+    python benchmarks/bench_static.py [--rounds 5] [--duration 5] [--pairs 16] [--pin]
+        [--markdown FILE]
 
 Five servers, each its own process on 127.0.0.1, started and stopped by this script:
 
@@ -34,8 +35,19 @@ requests and megabytes per second, median p99 latency, requests per server CPU-s
 (the CPU time of the server's processes, read from /proc around each wrk run), and the
 ratios to nginx, WhiteNoise (files) and Tornado, each the median of the ratios measured
 in the same round; for micro against WhiteNoise the lines under the table also give the
-range of those ratios over the rounds, for req/s and for req/CPU-s, since the target is
-decided by a few percent (`--rounds` buys a surer median). With `--pin` (Linux) the
+range of those ratios over the rounds, for req/s and for req/CPU-s.
+
+micro against WhiteNoise is decided by a few percent, and this machine's speed moves by
+more than that within the seconds between two runs of one round. So after the rounds,
+for each file case, the two run back to back in `--pairs` pairs of short runs
+(`--pair-duration`, 2 s), micro first in odd pairs and WhiteNoise first in even ones
+(ABBA: a drift during a pair favours neither); each pair gives one ratio. The verdict
+on "ahead of WhiteNoise" comes from these pairs: met when micro is ahead in so many of
+them that a one-sided sign test gives p < 0.05 (12 of 16 pairs, for example), missed
+when WhiteNoise is ahead that often, "level" otherwise: a difference the pairs cannot
+tell from chance is not a lead either way. The sign test assumes nothing of how the
+ratios are spread, only that the pairs are independent; the median pair ratio says by
+how much. With `--pin` (Linux) the
 Python servers run on the last CPU and wrk on the others, so that the scheduler does not
 move them onto one core in some rounds and apart in others (on 2 cores that is what
 spreads the rounds most); nginx keeps every CPU. Needs wrk and nginx
@@ -51,6 +63,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import math
 import os
 import sys
 import time
@@ -264,6 +277,18 @@ class Run:
 Results = dict[str, dict[str, list[Run]]]  # case label -> server -> one Run per round
 
 
+@dataclass
+class Pair:
+    """micro and WhiteNoise on one case, run back to back."""
+
+    micro: Run
+    whitenoise: Run
+
+
+Pairs = dict[str, list[Pair]]  # case label -> its pairs, in the order they ran
+PAIRED = ("micro", "whitenoise")
+
+
 def _ratio(by: dict[str, list[Run]], server: str, reference: str) -> float:
     if reference not in by:
         return float("nan")
@@ -327,7 +352,82 @@ def _ahead(ratio: float, need: float) -> str:
     return "MISSED (level)" if shown == need else "MISSED"
 
 
-def report(results: Results, *, markdown: bool) -> tuple[str, list[str]]:
+def sign_test(wins: int, trials: int) -> float:
+    """One-sided sign test: the chance of ``wins`` or more heads in ``trials`` fair tosses."""
+    if trials <= 0:
+        return 1.0
+    return sum(math.comb(trials, k) for k in range(wins, trials + 1)) / 2**trials
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """micro / WhiteNoise over the pairs of one case, for one measure."""
+
+    ratios: tuple[float, ...]
+
+    @property
+    def ahead(self) -> int:
+        return sum(r > 1 for r in self.ratios)
+
+    @property
+    def behind(self) -> int:
+        return sum(r < 1 for r in self.ratios)
+
+    @property
+    def p_ahead(self) -> float:
+        """How likely micro would be ahead this often if the two were level (ties dropped)."""
+        return sign_test(self.ahead, self.ahead + self.behind)
+
+    @property
+    def p_behind(self) -> float:
+        return sign_test(self.behind, self.ahead + self.behind)
+
+    def verdict(self) -> str:
+        """met / MISSED / MISSED (level): a lead the sign test cannot tell from chance
+        is no lead."""
+        if self.p_ahead < 0.05:
+            return "met"
+        return "MISSED" if self.p_behind < 0.05 else "MISSED (level)"
+
+    def summary(self) -> str:
+        return (
+            f"{median(self.ratios):.2f}x, ahead in {self.ahead} of {len(self.ratios)} pairs "
+            f"(sign test p = {self.p_ahead:.3f})"
+        )
+
+
+def paired(pairs: list[Pair]) -> tuple[PairedRatio, PairedRatio]:
+    """The req/s and req/CPU-s ratios of micro to WhiteNoise, one per pair."""
+    rps = tuple(p.micro.wrk.rps / p.whitenoise.wrk.rps for p in pairs if p.whitenoise.wrk.rps)
+    cpu = tuple(
+        p.micro.per_cpu_s / p.whitenoise.per_cpu_s
+        for p in pairs
+        if p.whitenoise.per_cpu_s and p.micro.per_cpu_s == p.micro.per_cpu_s
+    )
+    return PairedRatio(rps), PairedRatio(cpu)
+
+
+def pairs_report(pairs: Pairs, *, markdown: bool) -> str:
+    headers = ["case", "pairs", "req/s micro / whitenoise", "pair range", "micro ahead",
+               "sign test p", "req/CPU-s micro / whitenoise", "ahead (CPU)", "verdict"]  # fmt: skip
+    rows = []
+    for case in CASES:
+        got = pairs.get(case.label)
+        if not got:
+            continue
+        rps, cpu = paired(got)
+        rows.append([
+            case.label, str(len(got)), _x(median(rps.ratios)),
+            f"{min(rps.ratios):.2f}-{max(rps.ratios):.2f}x" if rps.ratios else "-",
+            f"{rps.ahead} of {len(rps.ratios)}", f"{rps.p_ahead:.3f}",
+            _x(median(cpu.ratios)), f"{cpu.ahead} of {len(cpu.ratios)}", rps.verdict(),
+        ])  # fmt: skip
+    return table(headers, rows, markdown=markdown)
+
+
+def report(
+    results: Results, pairs: Pairs | None = None, *, markdown: bool
+) -> tuple[str, list[str]]:
     headers = ["case", "server", "req/s", "MB/s", "vs nginx", "vs whitenoise", "vs tornado",
                "p99 ms", "req/CPU-s", "errors"]  # fmt: skip
     rows = []
@@ -348,9 +448,22 @@ def report(results: Results, *, markdown: bool) -> tuple[str, list[str]]:
             ])  # fmt: skip
         if "micro" not in by:
             continue
+        got = (pairs or {}).get(case.label)
+        if got:
+            rps, cpu = paired(got)
+            lines.append(
+                f"- {case.label}: micro {rps.summary()} against whitenoise in paired runs "
+                f"(target > 1x: {rps.verdict()})"
+            )
+            lines.append(f"  (req/CPU-s in the same pairs: {cpu.summary()})")
         for reference, need in (("whitenoise", 1.0), ("tornado", 1.0)):
             ratio = _ratio(by, "micro", reference)
-            if ratio == ratio:
+            if got and reference == "whitenoise":
+                lines.append(
+                    f"- {case.label}: micro {ratio:.2f}x whitenoise over the rounds "
+                    f"({_spread(by, 'micro', reference)}; the pairs above decide)"
+                )
+            elif ratio == ratio:
                 ok = _ahead(ratio, need)
                 lines.append(f"- {case.label}: micro {ratio:.2f}x {reference} (target > 1x: {ok})")
                 if reference == "whitenoise":
@@ -398,17 +511,37 @@ def measure(procs: dict[str, ServerProcess], cases: Sequence[Case], rounds: int,
             names = list(results[case.label])
             order = names[rnd % len(names) :] + names[: rnd % len(names)]
             for name in order:
-                proc = procs[name]
-                before = proc.cpu_seconds()
-                res = run_wrk(f"http://{HOST}:{proc.port}{case.path}", options, case.headers)
-                run = Run(res, proc.cpu_seconds() - before)
-                if not proc.alive():
-                    raise BenchError(f"{name} died during the run:\n{proc.log_tail()}")
+                run = run_once(procs[name], case, options, f"round {rnd + 1}/{rounds}")
                 results[case.label][name].append(run)
-                print(f"round {rnd + 1}/{rounds} {case.label:17} {name:10} "
-                      f"{res.rps:9,.0f} req/s {res.transfer_bps / 1e6:8.1f} MB/s "
-                      f"p99 {res.p99_ms:8.2f} ms {run.per_cpu_s:8,.0f} req/CPU-s "
-                      f"errors {res.errors}", flush=True)  # fmt: skip
+
+
+def measure_pairs(procs: dict[str, ServerProcess], cases: Sequence[Case], count: int,
+                  options: WrkOptions, pairs: Pairs) -> None:  # fmt: skip
+    """micro and WhiteNoise back to back, ``count`` times per file case, ABBA order."""
+    for case in cases:
+        if case.label not in pairs:
+            continue
+        for i in range(count):
+            order = PAIRED if i % 2 == 0 else PAIRED[::-1]
+            runs = {
+                name: run_once(procs[name], case, options, f"pair {i + 1}/{count}")
+                for name in order
+            }
+            pairs[case.label].append(Pair(runs["micro"], runs["whitenoise"]))
+
+
+def run_once(proc: ServerProcess, case: Case, options: WrkOptions, what: str) -> Run:
+    """One wrk run of ``case`` against ``proc``, with the server's CPU time over it."""
+    before = proc.cpu_seconds()
+    res = run_wrk(f"http://{HOST}:{proc.port}{case.path}", options, case.headers)
+    run = Run(res, proc.cpu_seconds() - before)
+    if not proc.alive():
+        raise BenchError(f"{proc.name} died during the run:\n{proc.log_tail()}")
+    print(f"{what} {case.label:17} {proc.name:10} "
+          f"{res.rps:9,.0f} req/s {res.transfer_bps / 1e6:8.1f} MB/s "
+          f"p99 {res.p99_ms:8.2f} ms {run.per_cpu_s:8,.0f} req/CPU-s "
+          f"errors {res.errors}", flush=True)  # fmt: skip
+    return run
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -432,6 +565,8 @@ def bench(args: argparse.Namespace) -> int:
                          f"{', '.join(c.key for c in CASES)}")  # fmt: skip
     cases = [c for c in CASES if c.key in keys and any(s in servers for s in c.servers)]
     results: Results = {c.label: {s: [] for s in c.servers if s in servers} for c in cases}
+    both = all(name in servers for name in PAIRED) and args.pairs > 0
+    pairs: Pairs = {c.label: [] for c in cases if both and c.path.startswith(PREFIX)}
     load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     server_cpu, wrk_cpus = _pinning() if args.pin else (None, None)
 
@@ -460,12 +595,17 @@ def bench(args: argparse.Namespace) -> int:
         if wrk_cpus is not None:  # wrk, a child of this process, runs where it does
             os.sched_setaffinity(0, wrk_cpus)
         measure(procs, cases, args.rounds, options, results)
+        pair_options = WrkOptions(args.pair_duration, options.connections, options.threads)
+        measure_pairs(procs, cases, args.pairs, pair_options, pairs)
         for name, proc in procs.items():  # still answering right after the load
             checker(name, contents)(proc.port)
 
-    text, lines = report(results, markdown=False)
+    text, lines = report(results, pairs, markdown=False)
     print()
     print(text)
+    if pairs:
+        print()
+        print(pairs_report(pairs, markdown=False))
     print("\n".join(lines))
     env = environment(
         ["tornado", "whitenoise"],
@@ -486,7 +626,15 @@ def bench(args: argparse.Namespace) -> int:
         "gzip level 6 and minimum length 1024 on both micro (gzip plugin defaults) and "
         "Tornado (fixed)"
     )
-    md, _ = report(results, markdown=True)
+    if pairs:
+        env.append(
+            f"- micro against WhiteNoise: {args.pairs} pairs of back-to-back "
+            f"{args.pair_duration:g} s runs per file case after the rounds, micro first in "
+            "odd pairs; the verdict is a one-sided sign test over the pairs (met: p < 0.05)"
+        )
+    md, _ = report(results, pairs, markdown=True)
+    if pairs:
+        md += "\n\nmicro against WhiteNoise, paired runs:\n\n" + pairs_report(pairs, markdown=True)
     write_markdown(
         args.markdown,
         "Static files and gzip: micro, WhiteNoise, Tornado, nginx",
@@ -513,6 +661,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (5)")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (5)")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=16,
+        help="back-to-back micro/WhiteNoise pairs per file case after the rounds (16; 0: none)",
+    )
+    parser.add_argument(
+        "--pair-duration", type=float, default=2.0, help="seconds per paired wrk run (2)"
+    )
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--threads", type=int, default=4, help="micro's worker threads (4)")
