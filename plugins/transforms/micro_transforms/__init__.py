@@ -36,11 +36,13 @@ bodies that can be read whole cheaply take part, up to ``gzip_cache_entry_max``
 bytes: a list of bytes, or a ``FileBody`` of known length (read whole, compressed
 at once and sent with its exact Content-Length, then kept); no answer with a
 Content-Range. Everything else about the answer (fields, HEAD, 304) is what the
-path without the cache gives, since only the bytes are kept.
+path without the cache gives, since only the bytes are kept. In debug mode (the
+app's ``debug`` setting, ``micro serve --debug``) the cache is neither read nor
+filled: every answer is compressed from the body the app gave.
 
 Settings (defaults below): ``gzip_min_length``, ``gzip_content_types``,
 ``gzip_level`` (0-9), ``gzip_encodings`` (the codings offered, in preference order),
-``gzip_cache_max`` (bytes for the whole cache; 0 turns it off),
+``gzip_cache_max`` (bytes for the whole cache; 0 turns it off, and so does debug mode),
 ``gzip_cache_entry_max`` (the biggest uncompressed body kept; 0 turns it off too).
 """
 
@@ -199,9 +201,14 @@ class GzipMiddleware:
             return
         if bodiless_head:
             headers.remove("Content-Length")  # GET's compressed length is unknown here
-        elif (cache := self.cache) is not None and (
-            key := self._cache_key(request, response, coding, content_type)
-        ) is not None:
+        elif (
+            (cache := self.cache) is not None
+            # Debug mode (read per request: ``micro serve --debug`` sets it after
+            # setup): files and handlers change under the developer's hands, and an
+            # app that keeps an ETag across a change must not get old bytes back.
+            and not request.app.debug
+            and (key := self._cache_key(request, response, coding, content_type)) is not None
+        ):
             data = self._compress_cached(cache, key, body, coding)
             response.body = [data]
             headers.set("Content-Length", str(len(data)))

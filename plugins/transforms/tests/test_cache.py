@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from micro_transforms import GzipMiddleware
+from micro_transforms import CACHE_MAX, GzipMiddleware
 from micro_transforms.cache import ENTRY_OVERHEAD, CompressedCache
 from webob import Request as Blank
 
@@ -181,6 +181,58 @@ def test_gzip_cache_max_0_turns_the_cache_off(compressions: list[int]) -> None:
         assert gzip.decompress(call(app, "/page")[2]) == PAGE
     assert len(compressions) == 2
     assert gzip_middleware(app).cache_stats() == (0, 0, 0, 0, 0, 0)
+
+
+BEFORE = b"the page before the edit\n" * 100
+AFTER = BEFORE.replace(b"before", b"after!")  # the same length: only the bytes differ
+
+
+def edited_app(debug: bool) -> tuple[App, list[bytes]]:
+    """An app that breaks the strong-ETag promise, as a page being edited does.
+
+    Its one page is whatever the returned list's item holds now, always under the
+    same strong ETag.
+    """
+    app = App(plugins=["gzip"], debug=debug)
+    page = [BEFORE]
+
+    @app.route("/edited")
+    def edited(request: Any) -> Response:
+        return Response(page[0], content_type="text/plain", headers={"ETag": '"unchanged"'})
+
+    return app, page
+
+
+@pytest.mark.parametrize("how", ["App(debug=True)", "micro serve --debug"])
+def test_debug_mode_compresses_every_answer_afresh(how: str, compressions: list[int]) -> None:
+    app, page = edited_app(debug=how == "App(debug=True)")
+    if how == "micro serve --debug":
+        app.settings["debug"] = True  # what --debug does, after the plugins' setup
+    first = call(app, "/edited")
+    page[0] = AFTER
+    second = call(app, "/edited")
+    assert gzip.decompress(first[2]) == BEFORE
+    assert gzip.decompress(second[2]) == AFTER
+    for status, headers, _ in (first, second):
+        assert status == 200
+        assert dict(headers)["Content-Encoding"] == "gzip"
+        assert dict(headers)["ETag"] == 'W/"unchanged"'
+    assert len(compressions) == 2
+    assert gzip_middleware(app).cache_stats() == (0, 0, CACHE_MAX, 0, 0, 0)
+
+
+def test_outside_debug_mode_the_same_strong_etag_gets_the_kept_bytes(
+    compressions: list[int],
+) -> None:
+    app, page = edited_app(debug=False)
+    first = call(app, "/edited")
+    page[0] = AFTER
+    second = call(app, "/edited")
+    # The app broke its promise; the cache trusted it, which is what it is for.
+    assert gzip.decompress(first[2]) == gzip.decompress(second[2]) == BEFORE
+    assert len(compressions) == 1
+    stats = gzip_middleware(app).cache_stats()
+    assert (stats.entries, stats.hits, stats.misses) == (1, 1, 1)
 
 
 def test_the_cache_respects_its_byte_bound() -> None:
