@@ -2,7 +2,10 @@
 
 For several machines behind one name: every process of every machine sees the
 same sessions. Each session is one key, ``micro:session:<id>``, holding its JSON
-with Redis's own expiry (``SET ... EX``), so Redis forgets old sessions itself.
+with Redis's own expiry (``SET ... PX``: Redis keeps expiry times to the
+millisecond, so a lifetime with a fraction of a second is honoured as given, at
+least one millisecond), so Redis forgets old sessions itself; no clock of ours
+takes part.
 
 A Redis that is down or slow must not hang a worker: the client connects and
 reads with a timeout (the ``session_store_timeout`` setting) and does not
@@ -67,11 +70,12 @@ class RedisStore:
         data = load_session(raw)
         return None if data is None else (sid, data)
 
-    def save(self, sid: str | None, data: Mapping[str, Any], max_age: int) -> bytes:
+    def save(self, sid: str | None, data: Mapping[str, Any], max_age: float) -> bytes:
         value = dump_session(data)
         sid = sid or new_session_id()
         try:
-            self.client.set(self.prefix + sid, value, ex=max(1, max_age))
+            # Redis refuses a lifetime of 0; a session saved to live 0 s lives 1 ms.
+            self.client.set(self.prefix + sid, value, px=max(1, round(max_age * 1000)))
         except redis.RedisError as exc:
             raise self._fail(exc) from exc
         return sid.encode("ascii")

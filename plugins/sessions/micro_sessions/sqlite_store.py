@@ -12,8 +12,10 @@ sqlite3, nothing to run. Safe across threads and ``micro serve --processes``:
   for two processes to interleave.
 
 Expired rows are never returned and are deleted in passing, at most every five
-minutes, by whichever process saves a session then. Several machines cannot
-share the file: use the cookie store or Redis there.
+minutes, by whichever process saves a session then. Expiry is decided by the
+store's ``clock`` (``time.time`` unless given; a test passes its own to move time
+without waiting), and a lifetime may have a fraction of a second. Several machines
+cannot share the file: use the cookie store or Redis there.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from typing import Any
 
@@ -39,15 +41,27 @@ _PURGE_EVERY = 300.0
 
 
 class SQLiteStore:
-    """Sessions by id in the table ``micro_sessions`` of the SQLite file ``path``."""
+    """Sessions by id in the table ``micro_sessions`` of the SQLite file ``path``.
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0) -> None:
+    ``timeout``: SQLite's busy timeout, in seconds. ``clock``: the time in seconds
+    since the epoch that expiry is measured by (every process sharing the file must
+    agree on it, as wall clocks do).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = os.fspath(path)
         if not self.path:
             raise ConfigError(
                 "session_store 'sqlite://' needs a file: 'sqlite:///path/sessions.db'"
             )
         self.timeout = timeout
+        self.clock = clock
         self.description = f"sqlite://{self.path}"
         self._next_purge = 0.0
         folder = os.path.dirname(os.path.abspath(self.path))
@@ -74,17 +88,17 @@ class SQLiteStore:
         sid = payload.decode("ascii", "replace")
         with self._connect() as db:
             row = db.execute(
-                "SELECT data FROM micro_sessions WHERE id = ? AND expires > ?", (sid, time.time())
+                "SELECT data FROM micro_sessions WHERE id = ? AND expires > ?", (sid, self.clock())
             ).fetchone()
         if row is None:
             return None
         data = load_session(row[0])
         return None if data is None else (sid, data)
 
-    def save(self, sid: str | None, data: Mapping[str, Any], max_age: int) -> bytes:
+    def save(self, sid: str | None, data: Mapping[str, Any], max_age: float) -> bytes:
         text = dump_session(data).decode("utf-8")
         sid = sid or new_session_id()
-        now = time.time()
+        now = self.clock()
         with self._connect() as db:
             db.execute(
                 "INSERT OR REPLACE INTO micro_sessions (id, data, expires) VALUES (?, ?, ?)",

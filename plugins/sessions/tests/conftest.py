@@ -1,4 +1,5 @@
-"""Fixtures of the sessions tests: a real ``redis-server`` on a free loopback port.
+"""Fixtures of the sessions tests: a real ``redis-server`` on a free loopback port,
+and a clock for the stores that decide expiry themselves.
 
 Debian's ``redis-server`` (``.ci/run`` installs it) runs with no persistence in a
 temporary folder and is stopped after the tests that asked for it; without the
@@ -95,3 +96,19 @@ def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+class Clock:
+    """Seconds since the epoch, starting now, moved only by the test (``clock.now += 61``)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock to give a store (``SQLiteStore(path, clock=clock)``) instead of waiting."""
+    return Clock()

@@ -5,11 +5,13 @@ Redis that is gone or never answers."""
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +81,47 @@ def test_sqlite_keeps_sessions_by_id_and_forgets_them(tmp_path: Path) -> None:
     assert store.load(b"no such id") is None
 
 
-def test_sqlite_sessions_expire(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "sessions.db")
+def test_sqlite_sessions_expire_by_the_stores_clock(tmp_path: Path, clock: Any) -> None:
+    store = SQLiteStore(tmp_path / "sessions.db", clock=clock)
     sid = store.save(None, {"user": "ann"}, 1)
-    assert store.load(sid) is not None
-    time.sleep(1.1)
+    other = store.save(None, {"user": "bob"}, 60)
+    clock.now += 0.9
+    assert store.load(sid) == (sid.decode(), {"user": "ann"})
+    clock.now += 0.2
     assert store.load(sid) is None
+    assert store.load(other) == (other.decode(), {"user": "bob"})
+    # Saving again gives a session a new lifetime from now.
+    store.save(other.decode(), {"user": "bob"}, 60)
+    clock.now += 59
+    assert store.load(other) is not None
+
+
+def test_sqlite_expired_rows_are_deleted_in_passing(tmp_path: Path, clock: Any) -> None:
+    path = tmp_path / "sessions.db"
+    store = SQLiteStore(path, clock=clock)
+    store.save(None, {"user": "ann"}, 1)
+    store.save(None, {"user": "bob"}, 600)
+    clock.now += 301  # ann's has expired, and the five minutes between purges are over
+    store.save(None, {"user": "cy"}, 600)
+    with closing(sqlite3.connect(path)) as db:
+        users = sorted(row[0] for row in db.execute("SELECT data FROM micro_sessions"))
+    assert users == ['{"user":"bob"}', '{"user":"cy"}']
+
+
+def test_sqlite_expiry_follows_the_wall_clock_by_default(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "sessions.db")
+    assert store.clock is time.time
+    sid = store.save(None, {"user": "ann"}, 0.05)  # 50 ms
+    assert wait_until_gone(store, sid) < 5.0
+
+
+def wait_until_gone(store: Any, sid: bytes) -> float:
+    """Seconds until ``store`` no longer has ``sid`` (asserting that it goes within 5 s)."""
+    started = time.monotonic()
+    while store.load(sid) is not None:
+        assert time.monotonic() - started < 5.0, "the session did not expire"
+        time.sleep(0.01)
+    return time.monotonic() - started
 
 
 def test_sqlite_is_safe_across_threads(tmp_path: Path) -> None:
@@ -168,6 +205,19 @@ def test_redis_keeps_sessions_with_its_own_expiry(redis_server: Any) -> None:
     assert 0 < int(store.client.ttl(store.prefix + sid.decode())) <= 60
     store.delete(sid.decode())
     assert store.load(sid) is None
+
+
+def test_redis_expires_sessions_itself_to_the_millisecond(redis_server: Any) -> None:
+    store = RedisStore(redis_server.url)
+    other = store.save(None, {"user": "bob"}, 60)
+    sid = store.save(None, {"user": "ann"}, 60)
+    assert store.load(sid) == (sid.decode(), {"user": "ann"})
+    store.save(sid.decode(), {"user": "ann"}, 0.05)  # the same session, now for 50 ms
+    # -2 when the key is gone already (a slow machine); never -1 (no expiry) or whole seconds.
+    assert int(store.client.pttl(store.prefix + sid.decode())) <= 50
+    wait_until_gone(store, sid)  # Redis itself forgot it: nothing of ours looks at a clock
+    assert store.load(other) == (other.decode(), {"user": "bob"})
+    assert 30_000 < int(store.client.pttl(store.prefix + other.decode())) <= 60_000
 
 
 def test_a_redis_that_is_gone_is_unavailable_at_once(own_redis_server: Any) -> None:
