@@ -21,6 +21,7 @@ __all__ = [
     "Environ",
     "ExcInfo",
     "HeaderList",
+    "Resume",
     "StartResponse",
     "WSGIApp",
     "Write",
@@ -59,7 +60,19 @@ UPGRADE_KEY = "micro.upgrade"
 
 DEFER_KEY = "micro.defer"
 """``resume = environ[DEFER_KEY]()`` then ``resume(wsgi_app)`` later: the request holds no
-worker meanwhile (:mod:`micro.server.defer`)."""
+worker meanwhile (:mod:`micro.server.defer`). ``resume`` is a :class:`Resume`."""
+
+
+class Resume(Protocol):
+    """The handle ``environ[DEFER_KEY]()`` returns (:mod:`micro.server.defer`)."""
+
+    def __call__(self, app: WSGIApp, /) -> bool:
+        """Answer with ``app`` (any thread, once); False when the exchange was dropped."""
+
+    def on_drop(self, callback: Callable[[str], None], /) -> None:
+        """Have ``callback(reason)`` called once if the exchange ends without the app's
+        answer: the client went away, the 504 of ``defer_timeout``, a stop's 503."""
+
 
 STATS_KEY = "micro.server_stats"
 """``environ[STATS_KEY]()`` returns the server's :class:`micro.server.ServerStats` now."""

@@ -25,6 +25,7 @@ from micro.errors import MicroError
 from micro.http import Data, EndOfMessage, Limits, RequestHead, RequestParser
 
 from .body import CONTINUE, Body, BodyPolicy
+from .defer import Deferral
 from .environ import ConnectionEnviron
 
 __all__ = ["Channel", "ConnectionLost", "IOTimeout", "State", "poll_ready"]
@@ -52,6 +53,7 @@ class State:
     HANDSHAKE = 4  # a TLS handshake is under way (micro.server.tls): head_timeout applies
     BODY = 5  # a request body is arriving: the BodyPolicy's deadlines apply
     UPGRADED = 6  # switched protocols (101): micro.server.upgrade drives it on the loop
+    PARKED = 7  # its exchange waits for the app's resume: the loop reads it for a hang-up
 
 
 def poll_ready(fd: int, write: bool, timeout: float) -> bool:
@@ -70,6 +72,7 @@ class Channel:
         "body",
         "closed",
         "deadline",
+        "deferral",
         "discard",
         "environ",
         "fd",
@@ -93,6 +96,8 @@ class Channel:
         self.head: RequestHead | None = None  # the request being read or served
         self.body: Body | None = None  # its body, when it has one
         self.discard = 0  # CLOSING: input bytes still to drop before closing at once
+        # The exchange the app deferred on this connection, until it is resumed.
+        self.deferral: Deferral | None = None
         # What every request's environ on this connection starts from (set by the
         # first request a worker serves: micro.server.wsgi).
         self.environ: ConnectionEnviron | None = None

@@ -6,6 +6,9 @@ gives without any app: a refusal (408, 413, 503...) followed by lingering, and t
 sweep that enforces deadlines. Which connection is in which state, and why, is the
 loop's business (:mod:`micro.server.loop`); everything here runs on its thread.
 
+A parked connection (its exchange deferred by the app) is watched with no deadline
+of its own: :mod:`micro.server.intake` reads it for a hang-up or a pipelined request.
+
 Lingering: an answered connection that the client may still be writing to is shut
 for writing, then read and dropped until EOF, for a short grace and at most
 ``max_discard`` bytes, so that the answer is not lost to a reset.
@@ -13,11 +16,13 @@ for writing, then read and dropped until EOF, for a short grace and at most
 
 from __future__ import annotations
 
+import math
 import selectors
 from collections.abc import Callable
 
 from .channel import Channel, State
 from .config import ServerConfig
+from .defer import Deferral
 from .limits import overloaded_answer
 from .logs import AccessLog
 from .poller import Poller
@@ -58,6 +63,17 @@ class Connections:
     def close(self, channel: Channel) -> None:
         self.unwatch(channel)
         channel.close()
+
+    def park(self, channel: Channel, deferral: Deferral) -> bool:
+        """Watch a connection whose exchange the app deferred, for a hang-up or the
+        next request (:mod:`micro.server.defer`); False when it was resumed or ended
+        meanwhile (then it is not the loop's: this does nothing)."""
+        if not deferral.watch():
+            return False
+        channel.state = State.PARKED
+        channel.deadline = math.inf  # defer_timeout is the Parked sweep's business
+        self.watch(channel)
+        return True
 
     def close_all(self) -> None:
         for channel in list(self.by_fd.values()):

@@ -52,6 +52,9 @@ class ServerContext:
         self.adopt: Callable[[Any, Any], None] | None = None
         # Set by the Server to the worker pool's resume (micro.server.defer).
         self.resume: Callable[[Any], None] | None = None
+        # Set by the Server to the I/O loop's unpark: stop watching a parked
+        # connection, then call (micro.server.defer).
+        self.unpark: Callable[[Any, Callable[[], None]], None] | None = None
         self.parked = Parked(config.defer_timeout, self.error_log)
 
     def error_bytes(self, status: int, reason: str) -> bytes:

@@ -37,6 +37,35 @@ given app. Resuming twice before any timeout is a bug in the app and still raise
 A graceful stop waits (within its timeout) for parked exchanges to be resumed (or to
 time out) before it stops the workers, so they are still answered; those left when
 its time is up are answered ``503`` there and closed (:meth:`Parked.abandon`).
+
+A client that goes away: while an exchange is parked, the I/O loop watches its
+connection like an idle one (no thread or timer per exchange). End of input or a
+reset there drops the exchange at once (:meth:`Deferral.hang_up`): it no longer counts
+as parked, its connection is closed, nothing is written, and a later ``resume``
+returns False with a debug line only (the client simply left; compare the warning
+for a resume after a 504). Bytes that arrive instead are the client's next request,
+pipelined: the loop keeps them in the parser (up to :data:`PARKED_READAHEAD`, then
+it stops reading until the answer went out) and they are served after the answer.
+
+A half-close (the client shuts its side for writing after its request and waits
+for the answer) reads exactly like a close: an end of input, with nothing to tell
+the two apart short of writing to the socket. It drops the exchange too. A client
+that closed for good is by far the common case (a browser that navigated away, a
+proxy or a client library giving up on a timeout), and an answer nobody reads is the
+work this is meant to save; HTTP clients that half-close and still wait are rare.
+Tornado decides the same (an end of input on a connection whose request is still
+being handled closes the stream and calls ``on_connection_close``), and so does
+waitress when it reads ahead (``channel_request_lookahead``: an end of input marks
+the client disconnected for ``waitress.client_disconnected``).
+
+Telling the app: ``resume.on_drop(callback)`` registers ``callback(reason)``, called
+once if the exchange ends without the app's answer: :data:`GONE` (the client went
+away), :data:`TIMED_OUT` (the 504) or :data:`STOPPED` (a graceful stop's 503); never
+after a ``resume`` that won. It runs on a worker thread, never the I/O loop's; for a
+graceful stop's 503, on the thread that called ``Server.stop``, once the stop is
+over; registered after the drop, at once on the registering thread. The server
+holds none of its locks meanwhile, so it may call ``resume`` or anything else; its
+exceptions are logged. micro.App cancels an async route's coroutine with it.
 """
 
 from __future__ import annotations
@@ -51,13 +80,36 @@ from micro.http import RequestHead
 from micro.status import STATUS_LINES
 from micro.wsgitypes import DEFER_KEY, Environ, StartResponse, WSGIApp
 
-__all__ = ["DEFER_KEY", "DEFER_TIMEOUT_REASON", "Deferral", "Parked", "timeout_answer"]
+from .limits import Overloaded
+
+__all__ = [
+    "DEFER_KEY",
+    "DEFER_TIMEOUT_REASON",
+    "GONE",
+    "PARKED_READAHEAD",
+    "STOPPED",
+    "TIMED_OUT",
+    "Deferral",
+    "Parked",
+    "timeout_answer",
+]
 
 DEFER_TIMEOUT_REASON = "the app did not answer in time"
 
+# Why an exchange was dropped (the argument of an on_drop callback).
+GONE = "client gone"
+TIMED_OUT = "timed out"
+STOPPED = "server stopping"
+
+# Bytes of a pipelined next request the loop reads while an exchange is parked.
+PARKED_READAHEAD = 65536
+
 # A deferral's states: the deferring app still runs; it returned and nothing resumed
-# it yet; resumed by the app; answered by the server (timed out, or the stop).
-_RUNNING, _PARKED, _RESUMED, _ENDED = range(4)
+# it yet; resumed by the app; answered by the server (timed out, or the stop); the
+# client went away.
+_RUNNING, _PARKED, _RESUMED, _ENDED, _GONE = range(5)
+
+DropCallback = Callable[[str], None]
 
 
 def timeout_answer(status: int = 504, reason: str = DEFER_TIMEOUT_REASON) -> WSGIApp:
@@ -90,6 +142,8 @@ class Parked:
         self.timeout = timeout
         self.log = log
         self.late = timeout_answer()
+        # Runs drop callbacks on a worker (set by the Server: the pool's submit_call).
+        self.offload: Callable[[Callable[[], None]], None] | None = None
         # Deadline by deferral; the timeout is the same for all, so insertion order is
         # deadline order and expire() stops at the first one still in time.
         self._deadlines: dict[Deferral, float] = {}
@@ -128,22 +182,76 @@ class Parked:
         for deferral in due:
             deferral.time_out()
 
-    def abandon(self, answer: bytes) -> int:
+    def abandon(self, answer: bytes) -> list[Callable[[], None]]:
         """Answer every exchange still parked with ``answer`` (whole response bytes)
-        without waiting, and close its connection; how many (a graceful stop's end)."""
+        without waiting, and close its connection (a graceful stop's end).
+
+        Returns one call per exchange answered, which runs its drop callbacks: the
+        caller makes them once it holds no lock (the workers are stopping).
+        """
         with self._cond:
             left = list(self._deadlines)
-        return sum(deferral.abandon(answer) for deferral in left)
+        dropped = (deferral.abandon(answer) for deferral in left)
+        return [notify for notify in dropped if notify is not None]
+
+    def notify(
+        self,
+        callbacks: list[DropCallback] | None,
+        reason: str,
+        head: RequestHead,
+        here: bool = False,
+    ) -> None:
+        """Call each drop callback with ``reason``: on a worker if there is one, else
+        (or with ``here``) on this thread."""
+        if not callbacks:
+            return
+        log = self.log
+
+        def run() -> None:
+            for callback in callbacks:
+                try:
+                    callback(reason)
+                except Exception:
+                    log.exception("a drop callback of %s %s failed", head.method, head.target)
+
+        offload = self.offload
+        if offload is not None and not here:
+            try:
+                offload(run)
+                return
+            except Overloaded:  # the workers are stopping
+                pass
+        run()
 
 
 class Deferral:
     """One deferred exchange: the app that will answer, and where it stands.
 
-    ``wake`` has a worker finish the exchange with :attr:`app`; ``drop`` sends whole
-    response bytes without waiting and closes the connection.
+    The app gets it as its ``resume`` handle: call it with a WSGI app, and
+    :meth:`on_drop`. ``wake`` has a worker finish the exchange with :attr:`app`;
+    ``drop`` sends whole response bytes without waiting and closes the connection.
+    ``hand_over(fn)`` runs ``fn`` on the I/O loop once it stopped watching the
+    connection (None: the server has no loop to watch it).
+
+    Who owns the connection while parked: the loop, from the moment :meth:`watch`
+    said yes (it then reads it, for a hang-up or a pipelined request); before that,
+    nobody. Whatever ends the exchange after that goes through ``hand_over``, so a
+    worker never touches the socket while the loop still reads it.
     """
 
-    __slots__ = ("_drop", "_lock", "_parked", "_state", "_wake", "app", "head")
+    __slots__ = (
+        "_callbacks",
+        "_drop",
+        "_hand_over",
+        "_lock",
+        "_parked",
+        "_reason",
+        "_state",
+        "_wake",
+        "_watched",
+        "app",
+        "head",
+    )
 
     def __init__(
         self,
@@ -151,17 +259,26 @@ class Deferral:
         head: RequestHead,
         wake: Callable[[], None],
         drop: Callable[[bytes], None],
+        hand_over: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._parked = parked
         self._wake = wake
         self._drop = drop
+        self._hand_over = hand_over
         self._state = _RUNNING
+        self._watched = False
+        self._callbacks: list[DropCallback] | None = None
+        self._reason = ""  # why it was dropped, once it was
         self.head = head
         self.app: WSGIApp | None = None
 
+    def __call__(self, app: WSGIApp) -> bool:
+        return self.resume(app)
+
     def resume(self, app: WSGIApp) -> bool:
-        """Answer with ``app`` (any thread, once); False if the server answered already."""
+        """Answer with ``app`` (any thread, once); False if the server answered already,
+        or the client went away."""
         if not callable(app):
             raise InvalidResponse(f"resume takes a WSGI app, not {app!r}")
         with self._lock:
@@ -169,6 +286,8 @@ class Deferral:
             if state < _RESUMED:  # running or parked
                 self._state = _RESUMED
                 self.app = app
+                self._callbacks = None
+            watched = self._watched
         if state == _RESUMED:
             raise InvalidResponse("a deferred exchange was resumed twice")
         if state == _ENDED:
@@ -178,12 +297,32 @@ class Deferral:
                 self.head.target,
             )
             return False
+        if state == _GONE:
+            self._parked.log.debug(
+                "%s %s was resumed after its client went away; resume ignored",
+                self.head.method,
+                self.head.target,
+            )
+            return False
         if state == _PARKED:
-            # Woken before it is counted out, so that a graceful stop waiting for
-            # the count never stops the workers between the two.
-            self._wake()
-            self._parked.done(self)
+            self._finish(watched, self._wake)
         return True
+
+    def on_drop(self, callback: DropCallback) -> None:
+        """Have ``callback(reason)`` called once if the exchange ends without the app's
+        answer (see the module doc); at once if it already did."""
+        if not callable(callback):
+            raise InvalidResponse(f"on_drop takes a callable, not {callback!r}")
+        with self._lock:
+            state = self._state
+            if state < _RESUMED:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(callback)
+                return
+            reason = self._reason
+        if state != _RESUMED:
+            self._parked.notify([callback], reason, self.head, here=True)
 
     def park(self) -> bool:
         """The deferring app returned: True when nothing resumed it yet (it waits now)."""
@@ -194,6 +333,34 @@ class Deferral:
             self._parked.add(self)
             return True
 
+    def watch(self) -> bool:
+        """The I/O loop asks to watch the connection (on its thread): True when it
+        may, the exchange being still parked and not watched yet."""
+        with self._lock:
+            if self._state != _PARKED or self._watched or self._hand_over is None:
+                return False
+            self._watched = True
+            return True
+
+    def hang_up(self) -> bool:
+        """The loop read the end of the client's input (on its thread): drop the
+        exchange; False if a resume or the server's own answer came first."""
+        with self._lock:
+            if self._state != _PARKED:
+                return False
+            self._state = _GONE
+            callbacks, self._callbacks = self._callbacks, None
+            self._reason = GONE
+        parked = self._parked
+        parked.log.info(
+            "%s %s: the client went away while the app had not answered; dropped",
+            self.head.method,
+            self.head.target,
+        )
+        parked.done(self)
+        parked.notify(callbacks, GONE, self.head)
+        return True
+
     def time_out(self) -> None:
         """Not resumed in time: a worker answers 504 (unless a resume just won)."""
         parked = self._parked
@@ -202,26 +369,54 @@ class Deferral:
                 return
             self._state = _ENDED
             self.app = parked.late
+            callbacks, self._callbacks = self._callbacks, None
+            self._reason = TIMED_OUT
+            watched = self._watched
         parked.log.error(
             "%s %s was not resumed within %g s (defer_timeout); answered 504",
             self.head.method,
             self.head.target,
             parked.timeout,
         )
-        self._wake()
-        parked.done(self)
+        self._finish(watched, self._wake)
+        parked.notify(callbacks, TIMED_OUT, self.head)
 
-    def abandon(self, answer: bytes) -> bool:
-        """The server stops: answer now and close, unless a resume just won."""
+    def abandon(self, answer: bytes) -> Callable[[], None] | None:
+        """The server stops: answer now and close, unless a resume just won (None).
+
+        Returns the call that runs the drop callbacks (see :meth:`Parked.abandon`).
+        """
         with self._lock:
             if self._state != _PARKED:
-                return False
+                return None
             self._state = _ENDED
+            callbacks, self._callbacks = self._callbacks, None
+            self._reason = STOPPED
+            watched = self._watched
         self._parked.log.error(
             "%s %s was still parked when the server stopped; answered 503",
             self.head.method,
             self.head.target,
         )
-        self._drop(answer)
-        self._parked.done(self)
-        return True
+        self._finish(watched, lambda: self._drop(answer))
+        parked, head = self._parked, self.head
+        return lambda: parked.notify(callbacks, STOPPED, head, here=True)
+
+    def _finish(self, watched: bool, then: Callable[[], None]) -> None:
+        """Run ``then`` (which has the exchange answered), then count it out; through
+        the loop if the loop watches its connection.
+
+        Counted out after ``then``, so that a graceful stop waiting for the count
+        never stops the workers between the two.
+        """
+
+        def finish() -> None:
+            try:
+                then()
+            finally:
+                self._parked.done(self)
+
+        if watched and self._hand_over is not None:
+            self._hand_over(finish)
+        else:
+            finish()

@@ -94,13 +94,18 @@ class Exchange:
         self.started = 0.0
         self.clock = 0.0  # perf_counter() when the app was first called, for the access log
 
-    def defer(self) -> Callable[[Any], bool]:
-        """``environ["micro.defer"]()``: the app answers later; returns ``resume(app)``."""
-        resume = self.ctx.resume
+    def defer(self) -> Deferral:
+        """``environ["micro.defer"]()``: the app answers later; returns the ``resume``
+        handle (``resume(app)``, ``resume.on_drop(callback)``)."""
+        ctx = self.ctx
+        resume = ctx.resume
         if resume is None or self.deferral is not None or self.head_sent:
             raise InvalidResponse("micro.defer called twice, or after the head was sent")
-        self.deferral = Deferral(self.ctx.parked, self.head, lambda: resume(self), self.drop)
-        return self.deferral.resume
+        unpark = ctx.unpark
+        channel = self.channel
+        hand_over = None if unpark is None else lambda fn: unpark(channel, fn)
+        self.deferral = Deferral(ctx.parked, self.head, lambda: resume(self), self.drop, hand_over)
+        return self.deferral
 
     def drop(self, answer: bytes) -> None:
         """Send ``answer`` (a whole response) if no head went out, without waiting, and

@@ -30,10 +30,11 @@ from .body import BodyPolicy
 from .channel import Channel, State
 from .config import ServerConfig
 from .connections import Connections
+from .defer import PARKED_READAHEAD
 from .lead import Inline, Lead, LeadLost, Pace, Watchdog, switches
 from .limits import Overloaded
 from .logs import ERROR_LOGGER
-from .wsgi import CLOSE, KEEP, LINGER
+from .wsgi import CLOSE, DEFERRED, KEEP, LINGER
 
 __all__ = ["BODY_READS", "Intake"]
 
@@ -54,6 +55,7 @@ class Intake:
         pace: Pace,
         watchdog: Watchdog,
         linger: Callable[[Channel], None],
+        park: Callable[[Channel], None],
     ) -> None:
         self._conns = conns
         # PERF: looked up for every request read.
@@ -67,6 +69,7 @@ class Intake:
         self._pace = pace
         self._watchdog = watchdog
         self._linger = linger  # a connection back to whichever thread runs the loop
+        self._park = park  # the same, for a deferred exchange's connection
         self._log = logging.getLogger(ERROR_LOGGER)
         # Workers to take the loop over from a slow request; None: workers only.
         self.inline: Inline | None = None
@@ -83,16 +86,41 @@ class Intake:
         data = channel.recv_nowait()
         if data is None:
             return
-        if state == State.CLOSING:
-            if not data:
-                self._conns.close(channel)
-            else:
-                channel.discard -= len(data)
-                if channel.discard < 0:
-                    self._conns.close(channel)  # more than max_discard: stop reading now
-            return
+        if state > State.HEAD:  # PERF: one test on the usual road (IDLE, HEAD)
+            if state == State.CLOSING:
+                if not data:
+                    self._conns.close(channel)
+                else:
+                    channel.discard -= len(data)
+                    if channel.discard < 0:
+                        self._conns.close(channel)  # more than max_discard: stop reading now
+                return
+            if state == State.PARKED:
+                self._parked_input(channel, data)
+                return
         while self._received_one(channel, data):  # received(), one call less
             data = None
+
+    def _parked_input(self, channel: Channel, data: bytes) -> None:
+        """Input on a connection whose exchange waits for the app (micro.server.defer).
+
+        End of input or a reset: the client is gone (a half-close too: see
+        :mod:`micro.server.defer`), so the exchange is dropped and the connection
+        closed. Bytes: the client's next request, kept in the parser for the worker
+        that sends the answer; past :data:`PARKED_READAHEAD` the loop stops reading.
+        """
+        if not data:
+            self._conns.unwatch(channel)
+            deferral = channel.deferral
+            if deferral is not None and deferral.hang_up():
+                channel.close()
+            # else a resume or the server's answer won: it is on its way to a
+            # worker (through the loop), which will find the input ended.
+            return
+        parser = channel.parser
+        parser.feed(data)
+        if parser.buffered >= PARKED_READAHEAD:
+            self._conns.unwatch(channel)
 
     def _body_readable(self, channel: Channel) -> None:
         """Bytes of a body being read: straight into the Body when the parser allows
@@ -224,7 +252,9 @@ class Intake:
                 channel.close()
             elif outcome == LINGER:
                 self._linger(channel)
-            raise LeadLost  # UPGRADED: adopted through call_soon; DEFERRED: resumed later
+            elif outcome == DEFERRED:
+                self._park(channel)
+            raise LeadLost  # UPGRADED: adopted through call_soon
         # An app that waits (a database, a service) is better served by the workers,
         # side by side: Pace says when, from how the requests served here went.
         pace.record(now - started, waited)
@@ -239,8 +269,12 @@ class Intake:
         elif outcome == LINGER:
             self._conns.watch(channel)
             self._conns.start_linger(channel)
+        elif outcome == DEFERRED:
+            deferral = channel.deferral
+            if deferral is None or not self._conns.park(channel, deferral):
+                self._conns.unwatch(channel)  # resumed already: a worker has it
         else:
-            self._conns.unwatch(channel)  # UPGRADED (adopted through call_soon) or DEFERRED
+            self._conns.unwatch(channel)  # UPGRADED: adopted through call_soon
         return False
 
     def _no_room(self, channel: Channel, exc: OSError) -> None:

@@ -29,7 +29,9 @@ Deadlines are checked by a sweep a few times per shortest timeout:
   then 408 and close;
 - lingering (answered, shut for writing, dropping input until EOF): a short grace
   and at most ``max_discard`` bytes, then close;
-- parked by the app (``micro.defer``): ``defer_timeout``, then 504 (``expire_parked``).
+- parked by the app (``micro.defer``): ``defer_timeout``, then 504 (``expire_parked``);
+  the loop watches the connection meanwhile (:meth:`IOLoop.park`), to drop the exchange
+  when the client goes away (:mod:`micro.server.defer`).
 
 :meth:`IOLoop.drain` starts a graceful stop: take what the kernel queued, stop
 accepting, finish the heads under way, close idle connections.
@@ -128,6 +130,7 @@ class IOLoop:
             self._pace,
             self._watchdog,
             self.linger,
+            self.park,
         )
         self._thread: threading.Thread | None = None
         self._acceptor = Acceptor(listener, config, self._selector, self._wake)
@@ -190,6 +193,32 @@ class IOLoop:
     def linger(self, channel: Channel) -> None:
         channel.state = State.CLOSING
         self._give_back(channel)
+
+    def park(self, channel: Channel) -> None:
+        """Watch a connection whose exchange the app deferred (micro.server.defer):
+        for a hang-up, or its next request."""
+        deferral = channel.deferral
+        if deferral is not None:  # None: resumed already
+            conns = self._conns
+
+            def watch() -> None:
+                conns.park(channel, deferral)  # False: resumed meanwhile, a worker has it
+
+            self.call_soon(watch)
+
+    def unpark(self, channel: Channel, then: Callable[[], None]) -> None:
+        """Stop watching a parked connection, then call ``then`` (on the loop's thread;
+        at once if the loop has shut down)."""
+        if self._closed:
+            then()
+            return
+
+        def step() -> None:
+            self._conns.unwatch(channel)
+            channel.state = State.BUSY  # a worker's from now on
+            then()
+
+        self.call_soon(step)
 
     # -- upgraded connections (micro.server.upgrade's Hub) ------------------------------
     @property

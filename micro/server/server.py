@@ -111,6 +111,8 @@ class Server:
             loop.serve_inline(pool)
             ctx.adopt = loop.adopt
             ctx.resume = pool.resume
+            ctx.unpark = loop.unpark
+            ctx.parked.offload = pool.submit_call
 
             def stats() -> ServerStats:
                 return ServerStats(
@@ -132,6 +134,7 @@ class Server:
         Waits up to ``timeout`` seconds in all; True when every request the server
         had accepted was finished in that time.
         """
+        dropped: list[Callable[[], None]] = []  # drop callbacks, made once unlocked
         with self._lock:
             if self._listener is None or self._ctx is None:
                 return True
@@ -145,7 +148,7 @@ class Server:
             # workers stop; those still parked then get a 503 and are closed.
             parked = self._ctx.parked
             if not parked.wait_empty(max(0.0, deadline - time.monotonic())):
-                parked.abandon(self._ctx.error_bytes(503, PARKED_AT_STOP))
+                dropped = parked.abandon(self._ctx.error_bytes(503, PARKED_AT_STOP))
                 finished = False
             if self._pool is not None:
                 self._pool.stop(max(0.0, deadline - time.monotonic()))
@@ -154,7 +157,9 @@ class Server:
                 self._loop.stop(max(0.1, deadline - time.monotonic()))
             self._listener = self._loop = self._pool = self._ctx = None
             self._stopped.set()
-            return finished
+        for notify in dropped:
+            notify()
+        return finished
 
     def serve_forever(self) -> None:
         """Start if needed and block until :meth:`stop` or Ctrl-C (then stop gracefully,

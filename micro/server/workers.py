@@ -52,6 +52,9 @@ class HandBack(Protocol):
     def resume(self, channel: Channel) -> None:
         """Take back a connection to wait for its next request."""
 
+    def park(self, channel: Channel) -> None:
+        """Watch a connection whose exchange the app deferred, until it is resumed."""
+
     def linger(self, channel: Channel) -> None:
         """Take back a connection to shut, drain and close."""
 
@@ -269,8 +272,11 @@ class WorkerPool:
             outcome = self._exchange(channel, head, resumed)
             resumed = None
             if outcome != KEEP:
-                if outcome in (UPGRADED, DEFERRED):
-                    return  # the I/O loop owns it now, or a resume() will go on with it
+                if outcome == DEFERRED:
+                    self._loop.park(channel)  # watched for a hang-up until resume()
+                    return
+                if outcome == UPGRADED:
+                    return  # the I/O loop owns it now
                 if outcome == CLOSE:
                     channel.close()
                 else:

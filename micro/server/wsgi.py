@@ -75,6 +75,7 @@ def resume_exchange(ex: Exchange) -> int:
     app = ex.deferral.app if ex.deferral is not None else None
     if app is None:  # pragma: no cover - only resumed exchanges come here
         raise RuntimeError("resume_exchange on an exchange nobody resumed")
+    ex.channel.deferral = None
     return _respond(ex, app)
 
 
@@ -98,7 +99,9 @@ def _respond(ex: Exchange, app: Any) -> int:
         result = app(environ, ex.start_response)
         deferral = ex.deferral
         if deferral is not None and app is not deferral.app:
-            # The app deferred: the finally below closes what it returned.
+            # The app deferred: the finally below closes what it returned. Known to
+            # the channel first: once parked, a resume may come at any moment.
+            channel.deferral = deferral
             return DEFERRED if deferral.park() else _AGAIN
         if ex.upgrade is not None and ex.status is not None and ex.status[:4] == "101 ":
             ex.send_switch()

@@ -9,6 +9,8 @@ How a request gets there depends on the server:
 - micro's server puts ``micro.defer`` in the environ: the worker thread hands the
   request to the loop and goes back to serving others; when the coroutine is done,
   the response goes out from a worker again. An awaiting handler holds no thread.
+  When the server drops the request instead (the client went away, ``defer_timeout``,
+  a graceful stop: ``resume.on_drop``), the coroutine's task is cancelled.
 - Any other WSGI server (and WebTest): the calling thread submits the coroutine to
   the loop and waits for it. The app works the same; it just holds that thread.
 

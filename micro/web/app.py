@@ -70,7 +70,7 @@ from micro.web.request import Request
 from micro.web.response import Response, to_response
 from micro.web.send import send_response
 from micro.web.signing import create_signed_value, decode_signed_value
-from micro.wsgitypes import DEFER_KEY, Environ, ExcInfo, StartResponse
+from micro.wsgitypes import DEFER_KEY, Environ, ExcInfo, Resume, StartResponse
 
 if TYPE_CHECKING:
     import asyncio
@@ -540,15 +540,28 @@ class App:
     def _call_async(
         self, request: Request, endpoint: Endpoint, start_response: StartResponse
     ) -> Iterable[bytes]:
-        """Run the async chain on the loop; under micro's server without holding this thread."""
+        """Run the async chain on the loop; under micro's server without holding this thread.
+
+        When the server drops the exchange (the client went away, ``defer_timeout``,
+        a graceful stop), the coroutine is cancelled: nobody is left to answer.
+        """
         coro = self._run_async_chain(request, endpoint)
         defer = request.environ.get(DEFER_KEY)
         if defer is None:  # another WSGI server, or WebTest: this thread waits
             return send_response(request, self._aio.run(coro), start_response)
-        resume = defer()
+        resume: Resume = defer()
         future = self._aio.submit(coro)
+        dropped: list[str] = []
+
+        def drop(reason: str) -> None:
+            # Cancelling the concurrent future cancels the coroutine's task on the
+            # App's loop (asyncio hands the cancel over thread-safely).
+            dropped.append(reason)
+            future.cancel()
 
         def done(f: concurrent.futures.Future[Response]) -> None:
+            if dropped:
+                return  # the server answered, or the client left: nothing to send
             try:
                 response = f.result()
             except BaseException as exc:  # cancelled: the loop was stopped under it
@@ -560,6 +573,7 @@ class App:
             resume(send)
 
         future.add_done_callback(done)
+        resume.on_drop(drop)
         return []
 
     async def _run_async_chain(self, request: Request, endpoint: Endpoint) -> Response:

@@ -18,7 +18,7 @@ import pytest
 
 from micro import App, Request
 
-from .conftest import Harness
+from .conftest import Client, Harness
 
 
 def answer(text: bytes) -> Any:
@@ -322,8 +322,11 @@ def test_an_async_route_past_the_timeout_gets_504(harness: Harness) -> None:
 
     @app.route("/slow")
     async def slow(request: Request) -> str:
-        await asyncio.sleep(0.6)
-        finished.set()  # its answer comes too late and is dropped quietly
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            finished.set()  # cancelled: nobody is left to answer
+            raise
         return "slow"
 
     @app.route("/quick")
@@ -332,9 +335,214 @@ def test_an_async_route_past_the_timeout_gets_504(harness: Harness) -> None:
 
     address = harness.serve(app, defer_timeout=0.2)
     client = harness.client(address)
+    started = time.monotonic()
     client.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
     assert client.response().status == 504
     assert finished.wait(5)
+    assert time.monotonic() - started < 5
     other = harness.client(address)
     other.send(b"GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
     assert other.response().body == b"quick"
+
+
+# -- a client that goes away while its exchange is parked ---------------------------
+
+
+class Dropped:
+    """Drop callbacks registered on every ``resume`` of a :class:`Deferring` app."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []  # (reason, thread name)
+        self.called = threading.Semaphore(0)
+
+    def __call__(self, reason: str) -> None:
+        self.calls.append((reason, threading.current_thread().name))
+        self.called.release()
+
+    def wait(self) -> list[tuple[str, str]]:
+        assert self.called.acquire(timeout=5), "no drop callback within 5 s"
+        time.sleep(0.05)  # a second call, if any, would come at once
+        return self.calls
+
+
+class Watching(Deferring):
+    """A :class:`Deferring` app that registers a :class:`Dropped` on each resume, and
+    answers /now at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = Dropped()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/now":
+            start_response("200 OK", [("Content-Length", "3")])
+            return [b"now"]
+        result = super().__call__(environ, start_response)
+        if environ["PATH_INFO"] != "/stats":
+            self.resumes[-1].on_drop(self.dropped)
+        return result
+
+
+def wait_parked_count(harness: Harness, address: tuple[str, int], expected: bytes) -> float:
+    """Seconds until the server counts ``expected`` parked (asked over HTTP), within 5 s."""
+    started = time.monotonic()
+    while parked_now(harness, address) != expected:
+        assert time.monotonic() - started < 5, f"still not {expected!r} after 5 s"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def leave(client: Client, how: str) -> None:
+    if how == "reset":  # SO_LINGER 0: close() sends a reset instead of a FIN
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+    client.close()
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+def test_a_client_that_leaves_drops_its_parked_exchange(
+    harness: Harness, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    app = Watching()
+    address = harness.serve(app, defer_timeout=30)
+    client = harness.client(address)
+    caplog.set_level(logging.DEBUG, logger="micro.error")
+    client.send(b"GET /gone HTTP/1.1\r\nHost: x\r\n\r\n")
+    app.wait_parked()
+    assert parked_now(harness, address) == b"parked=1"
+    leave(client, how)
+    assert wait_parked_count(harness, address, b"parked=0") < 3  # not defer_timeout's 30
+    calls = app.dropped.wait()
+    assert [reason for reason, _ in calls] == ["client gone"]
+    assert calls[0][1].startswith("micro-worker-")  # a worker: never the I/O loop
+    answered: list[bool] = []
+
+    def late(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        answered.append(True)  # pragma: no cover - the failure this test looks for
+        return []  # pragma: no cover
+
+    assert app.resumes[0](late) is False  # no exception into the app's thread
+    assert answered == []  # nothing was sent for a client that left
+    records = [r for r in caplog.records if r.name == "micro.error"]
+    assert all(r.levelno <= logging.INFO and r.exc_info is None for r in records), records
+    assert "GET /gone was resumed after its client went away; resume ignored" in [
+        r.getMessage() for r in records
+    ]
+    other = harness.client(address)  # the server serves on
+    other.send(b"GET /now HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert other.response().body == b"now"
+
+
+def test_a_half_close_counts_as_leaving(harness: Harness) -> None:
+    # Shut for writing after the request: an end of input, as a close reads (see
+    # micro.server.defer for why it is treated the same).
+    app = Watching()
+    address = harness.serve(app, defer_timeout=30)
+    client = harness.client(address)
+    client.send(b"GET /half HTTP/1.1\r\nHost: x\r\n\r\n")
+    app.wait_parked()
+    client.sock.shutdown(socket.SHUT_WR)
+    assert [reason for reason, _ in app.dropped.wait()] == ["client gone"]
+    assert client.closed_by_server()  # closed, with no answer
+    assert parked_now(harness, address) == b"parked=0"
+    assert app.resumes[0](answer(b"too late")) is False
+
+
+@pytest.mark.parametrize("when", ["with the first", "while parked"])
+def test_a_request_pipelined_behind_a_parked_one_is_answered_after_it(
+    harness: Harness, when: str
+) -> None:
+    app = Watching()
+    address = harness.serve(app, defer_timeout=30)
+    client = harness.client(address)
+    first = b"POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+    second = b"GET /now HTTP/1.1\r\nHost: x\r\n\r\n"
+    if when == "with the first":
+        client.send(first + second)
+        app.wait_parked()
+    else:
+        client.send(first)
+        app.wait_parked()
+        client.send(second)  # read by the loop while /later is parked: no hang-up
+        time.sleep(0.1)
+    assert parked_now(harness, address) == b"parked=1"  # /now waits its turn
+    assert app.resumes[0](answer(b"later: ")) is True
+    assert client.response().body == b"later: hi"
+    assert client.response().body == b"now"
+    client.send(b"GET /now HTTP/1.1\r\nHost: x\r\n\r\n")  # and the connection goes on
+    assert client.response().body == b"now"
+    assert app.dropped.calls == []
+
+
+def test_the_drop_callback_fires_once_for_a_504(harness: Harness) -> None:
+    app = Watching()
+    address = harness.serve(app, defer_timeout=0.2)
+    client = harness.client(address)
+    client.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    app.wait_parked()
+    assert client.response().status == 504
+    calls = app.dropped.wait()
+    assert [reason for reason, _ in calls] == ["timed out"]
+    assert calls[0][1].startswith("micro-worker-")
+    client.close()  # a hang-up after the answer drops nothing more
+    time.sleep(0.1)
+    assert len(app.dropped.calls) == 1
+    late = Dropped()
+    app.resumes[0].on_drop(late)  # registered after the drop: called at once
+    assert late.calls == [("timed out", threading.current_thread().name)]
+
+
+def test_the_drop_callback_fires_once_for_a_stop(harness: Harness) -> None:
+    app = Watching()
+    address = harness.serve(app, defer_timeout=0)
+    client = harness.client(address)
+    client.send(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+    app.wait_parked()
+    assert harness.servers[0].stop(timeout=0.3) is False
+    assert client.response().status == 503
+    assert client.closed_by_server()
+    assert [reason for reason, _ in app.dropped.wait()] == ["server stopping"]
+
+
+def test_the_drop_callback_never_fires_for_an_answer(harness: Harness) -> None:
+    app = Watching()
+    address = harness.serve(app, defer_timeout=0.3)
+    client = harness.client(address)
+    client.send(b"GET /soon HTTP/1.1\r\nHost: x\r\n\r\n")
+    app.wait_parked()
+    assert app.resumes[0](answer(b"in time")) is True
+    assert client.response().body == b"in time"
+    client.close()  # leaving after the answer drops nothing
+    time.sleep(0.5)  # past defer_timeout too
+    assert app.dropped.calls == []
+    assert parked_now(harness, address) == b"parked=0"
+
+
+def test_an_async_route_is_cancelled_when_its_client_leaves(harness: Harness) -> None:
+    app = App()
+    cancelled = threading.Event()
+    ended = threading.Event()
+
+    @app.route("/slow")
+    async def slow(request: Request) -> str:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        finally:
+            ended.set()
+        return "slow"
+
+    @app.route("/stats")
+    def stats(request: Request) -> str:
+        return f"parked={request.environ['micro.server_stats']().parked}"
+
+    address = harness.serve(app, defer_timeout=30)
+    client = harness.client(address)
+    client.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    wait_parked_count(harness, address, b"parked=1")
+    started = time.monotonic()
+    client.close()
+    assert cancelled.wait(5) and ended.wait(5)
+    assert time.monotonic() - started < 5  # not defer_timeout's 30
+    assert wait_parked_count(harness, address, b"parked=0") < 3
