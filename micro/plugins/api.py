@@ -70,7 +70,8 @@ class Session(MutableMapping[str, Any]):
 
     An abstract class rather than a Protocol, so that a session is a real
     ``MutableMapping`` (``get``, ``pop``, ``setdefault`` ... come with it); a session
-    plugin subclasses it.
+    plugin subclasses it. Defined here, where the session interface that returns it
+    is; :mod:`micro.web` re-exports it for handlers that annotate with it.
     """
 
     __slots__ = ()

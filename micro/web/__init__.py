@@ -5,9 +5,12 @@ Everything above the WSGI line: :mod:`micro.web.app` (the App and its three step
 :mod:`micro.web.response`, :mod:`micro.web.handler` (run by :mod:`micro.web.runner`),
 :mod:`micro.web.middleware`, headers, cookies, signing, form bodies and error pages.
 This module only re-exports their public names; :mod:`micro` re-exports the most used
-of them.
+of them. Two types a handler meets are defined in the plugin layer, because the
+plugins that provide them implement them there, and re-exported here for handler
+authors: :class:`Session` (what ``request.session`` is) and :class:`UploadedFile`.
 """
 
+from micro.plugins.api import Session
 from micro.plugins.bodies import UploadedFile
 from micro.web.app import DEFAULT_SETTINGS, App, PluginApp, URLSpec
 from micro.web.auth import authenticated
@@ -36,6 +39,7 @@ __all__ = [
     "RequestHeaders",
     "Response",
     "ResponseHeaders",
+    "Session",
     "URLSpec",
     "UploadedFile",
     "authenticated",

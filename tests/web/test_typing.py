@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 HANDLERS = """
 from micro import App, PluginApp, Request, RequestHandler
+from micro.web import Session
 
 
 class Page(RequestHandler):
@@ -31,6 +32,15 @@ def status_of(request: Request) -> str:
     asked: str = request.get_argument("status", "200")
     maybe: str | None = request.get_query_argument("status", None)
     return sent or maybe or asked
+
+
+def log_in(request: Request, user: str) -> Session:
+    session: Session = request.session  # the framework's name for what it is
+    session.regenerate()
+    session["user"] = user
+    visits: int = session.setdefault("visits", 0)  # a MutableMapping[str, Any]
+    session["visits"] = visits + 1
+    return session
 
 
 app = App()

@@ -15,7 +15,7 @@ from micro_sessions import SQLiteStore
 from micro_sessions.redis_store import RedisStore
 from webtest import TestApp
 
-from micro import App, PluginError, Request, RequestHandler, Response
+from micro import App, PluginError, Request, RequestHandler, Response, plugins, web
 from micro.plugins import PluginRegistry
 from micro.web import create_signed_value, decode_signed_value
 
@@ -87,6 +87,19 @@ def session_cookie(answer: Any) -> str | None:
         if value.startswith("session="):
             return str(value)
     return None
+
+
+def test_request_session_is_the_frameworks_session_type(store: str) -> None:
+    """Handlers name it ``micro.web.Session``; plugins ``micro.plugins.Session``: one type."""
+    app = make_app(session_store=store)
+
+    @app.route("/types")
+    def types(request: Request) -> list[bool]:
+        session = request.session
+        return [isinstance(session, web.Session), isinstance(session, plugins.Session)]
+
+    assert web.Session is plugins.Session
+    assert TestApp(app).get("/types").json == [True, True]
 
 
 def test_the_plugin_is_the_installed_distributions_entry_point() -> None:
