@@ -2,8 +2,9 @@
 
 Everything above the WSGI line: :mod:`micro.web.app` (the App and its three steps),
 :mod:`micro.web.endpoint` (what a route carries), :mod:`micro.web.request`,
-:mod:`micro.web.response`, :mod:`micro.web.handler` (run by :mod:`micro.web.runner`),
-:mod:`micro.web.middleware`, headers, cookies, signing, form bodies and error pages.
+:mod:`micro.web.response`, :mod:`micro.web.handler` (run by :mod:`micro.web.runner`; the
+response it builds in :mod:`micro.web.output`), :mod:`micro.web.middleware`, headers,
+cookies, signing, form bodies and error pages.
 This module only re-exports their public names; :mod:`micro` re-exports the most used
 of them. Two types a handler meets are defined in the plugin layer, because the
 plugins that provide them implement them there, and re-exported here for handler

@@ -8,6 +8,12 @@ page; ``flush()`` only marks chunk boundaries. What a handler reads of its reque
 (``get_argument``, ``get_cookie``, ``url_for`` ...) comes from its base class
 :class:`~micro.web.shortcuts.RequestShortcuts`.
 
+A subclass's names are its own: the response being built (status, headers, output)
+lives in a :class:`~micro.web.output.HandlerOutput` that the runner holds too, and the
+runner calls nothing on the handler but its hooks, its method and the public API. The
+handler keeps one attribute for itself, ``_micro_output``; a subclass that defines a
+name beginning with ``_micro_`` is refused when the class is made (TypeError).
+
 Streaming: WSGI cannot push bytes out of a plain method while it runs, so a method
 that wants to stream is written as a generator. Every ``yield`` flushes: what was
 written (plus the yielded value, if any) goes to the server before the method
@@ -24,31 +30,36 @@ and re-raised so that the server cuts the connection instead of pretending succe
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
-from email.utils import format_datetime
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Unpack
 
-from micro.errors import HTTPError, MicroError, ProtocolError
+from micro.errors import HTTPError, ProtocolError
 from micro.status import reason_phrase
 from micro.web.cookies import CookieOptions, format_set_cookie
-from micro.web.headers import ResponseHeaders
+from micro.web.output import (
+    HTML_HEADER,
+    JSON_HEADER,
+    OK,
+    HandlerError,
+    HandlerOutput,
+    header_value,
+)
 from micro.web.request import AppContext, Request
-from micro.web.response import HTML, JSON, Response, json_bytes, ready_response
+from micro.web.response import HTML, json_bytes
 from micro.web.shortcuts import RequestShortcuts
 from micro.web.templating import content_type_for
 
-__all__ = ["HandlerError", "RequestHandler"]
+__all__ = ["RESERVED_PREFIX", "HandlerError", "RequestHandler", "handler_output", "start_handler"]
 
 log = logging.getLogger("micro.web")
 _UNSET: Any = object()
-_OK = reason_phrase(200)
-_HTML_HEADER = ("Content-Type", HTML)
-_JSON_HEADER = ("Content-Type", JSON)
+
+RESERVED_PREFIX = "_micro_"
+"""Attribute names a RequestHandler keeps for itself begin with this (``_micro_output``)."""
 
 
-class HandlerError(MicroError, RuntimeError):
-    """A handler used its API out of order (write after finish, redirect after flush)."""
+def _no_initialize(self: Any) -> None:
+    """Receives the URL spec's kwargs; override with the parameters your spec passes."""
 
 
 class RequestHandler(RequestShortcuts):
@@ -65,46 +76,34 @@ class RequestHandler(RequestShortcuts):
     )
     skip_middleware: ClassVar[frozenset[str]] = frozenset()
 
-    # The starting state the usual request never reads lives on the class. PERF: what
-    # it does read is set in __init__: in CPython 3.11 a class default read through
-    # the instance costs about three instance reads, more than the store.
-    _committed = False
-    _streaming = False
+    # Set by start_handler for each request (app and request: RequestShortcuts).
+    application: AppContext
+    path_args: tuple[Any, ...]
+    path_kwargs: dict[str, Any]
+    # What the handler writes: status, headers, output.
+    _micro_output: HandlerOutput
+    # The user, found the first time current_user is read. PERF: a class default, as
+    # the usual request never reads it (start_handler sets only what it does read).
     _current_user: Any = _UNSET
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in vars(cls):
+            if name.startswith(RESERVED_PREFIX):
+                raise TypeError(
+                    f"{cls.__qualname__} defines {name!r}: names beginning with "
+                    f"{RESERVED_PREFIX!r} are reserved for RequestHandler's own state"
+                )
+
     def __init__(self, app: AppContext, request: Request, **kwargs: Any) -> None:
-        self.begin_request(app, request)
+        start_handler(self, app, request)
         if kwargs or type(self).initialize is not RequestHandler.initialize:
             self.initialize(**kwargs)
 
-    def begin_request(self, app: AppContext, request: Request) -> None:
-        """The state every handler starts with (``__init__`` without ``initialize``).
-
-        Part of the runner's interface (below): the runner calls it on a handler it
-        made without ``__init__`` when the class keeps the standard one.
-        """
-        self.app = self.application = app
-        self.request = request
-        self.path_args = request.path_args
-        self.path_kwargs = request.path_kwargs
-        self._status = 200
-        self._reason = _OK  # the table's own string: the App's status line cache hits
-        self._finished = False
-        # The response headers, made the first time the handler touches them; until
-        # then the default Content-Type (JSON after a ``write(dict)``) is all there is.
-        self._header_list: ResponseHeaders | None = None
-        self._content_type = _HTML_HEADER
-        # Written since the last flush: one chunk as it is, a list from the second on.
-        self._buffer: bytes | list[bytes] | None = None
-        self._chunks: list[bytes] | None = None  # flushed and not yet taken
-
     # -- hooks ---------------------------------------------------------------------
 
-    def _initialize(self) -> None:
-        """Receives the URL spec's kwargs; override with the parameters your spec passes."""
-
     # Typed loosely so that subclasses may take any keyword parameters (as in Tornado).
-    initialize: Callable[..., None] = _initialize
+    initialize: Callable[..., None] = _no_initialize
 
     def prepare(self) -> Awaitable[None] | None:
         """Runs before the method; call ``finish()`` (or raise HTTPError) to answer early."""
@@ -130,8 +129,9 @@ class RequestHandler(RequestShortcuts):
 
     def set_cookie(self, name: str, value: str, **options: Unpack[CookieOptions]) -> None:
         """Options: max_age, expires, path, domain, secure, httponly, samesite."""
-        self._check_open("set a cookie")
-        self._headers.add("Set-Cookie", format_set_cookie(name, value, **options))
+        out = self._micro_output
+        out.check_open("set a cookie")
+        out.headers().add("Set-Cookie", format_set_cookie(name, value, **options))
 
     def clear_cookie(self, name: str, *, path: str | None = "/", domain: str | None = None) -> None:
         self.set_cookie(name, "", max_age=0, expires=0, path=path, domain=domain, samesite=None)
@@ -153,53 +153,38 @@ class RequestHandler(RequestShortcuts):
         options.setdefault("max_age", int(max_age_days * 86400))
         self.set_cookie(name, signed, **options)
 
-    # -- output --------------------------------------------------------------------
-
-    def _check_open(self, what: str) -> None:
-        if self._committed:
-            raise HandlerError(f"cannot {what}: the headers were already flushed")
-
-    @property
-    def _headers(self) -> ResponseHeaders:
-        """The response headers, made now if the handler has not touched them yet."""
-        headers = self._header_list
-        if headers is None:
-            headers = self._header_list = ResponseHeaders([self._content_type])
-        return headers
+    # -- output (kept in a HandlerOutput: micro.web.output) ------------------------
 
     def set_status(self, status: int, reason: str | None = None) -> None:
-        self._check_open("set the status")
+        out = self._micro_output
+        out.check_open("set the status")
         if not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError(f"HTTP status must be an int in 100..599, got {status!r}")
-        self._status = status
-        self._reason = reason or reason_phrase(status)
+        out.status = status
+        out.reason = reason or reason_phrase(status)
 
     def get_status(self) -> int:
-        return self._status
-
-    @staticmethod
-    def _header_value(value: Any) -> str:
-        if isinstance(value, datetime):
-            return format_datetime(value, usegmt=True)
-        if isinstance(value, int | float):
-            return str(value)
-        return value  # type: ignore[no-any-return]  # check_header rejects non-str
+        return self._micro_output.status
 
     def set_header(self, name: str, value: Any) -> None:
-        self._check_open("set a header")
-        self._headers.set(name, self._header_value(value))
+        out = self._micro_output
+        out.check_open("set a header")
+        out.headers().set(name, header_value(value))
 
     def add_header(self, name: str, value: Any) -> None:
-        self._check_open("add a header")
-        self._headers.add(name, self._header_value(value))
+        out = self._micro_output
+        out.check_open("add a header")
+        out.headers().add(name, header_value(value))
 
     def clear_header(self, name: str) -> None:
-        self._check_open("clear a header")
-        self._headers.remove(name)
+        out = self._micro_output
+        out.check_open("clear a header")
+        out.headers().remove(name)
 
     def write(self, chunk: str | bytes | dict[str, Any] | list[Any]) -> None:
         """Buffer output; a dict or list is sent as JSON with an application/json type."""
-        if self._finished:
+        out = self._micro_output
+        if out.finished:
             raise HandlerError("cannot write() after finish()")
         data: bytes
         if type(chunk) is str:  # PERF: the common case first, by identity
@@ -210,49 +195,39 @@ class RequestHandler(RequestShortcuts):
             data = chunk.encode("utf-8")
         elif isinstance(chunk, dict | list):
             data = json_bytes(chunk)
-            if not self._committed:
-                if self._header_list is None:
-                    self._content_type = _JSON_HEADER
+            if not out.committed:
+                if out.header_list is None:
+                    out.content_type = JSON_HEADER
                 else:
-                    self._header_list.set(*_JSON_HEADER)
+                    out.header_list.set(*JSON_HEADER)
         else:
             raise TypeError(f"write() takes str, bytes, dict or list, not {type(chunk).__name__}")
-        buffer = self._buffer
+        buffer = out.buffer
         if buffer is None:
-            self._buffer = data
+            out.buffer = data
         elif isinstance(buffer, list):
             buffer.append(data)
         else:
-            self._buffer = [buffer, data]
+            out.buffer = [buffer, data]
 
     def flush(self) -> None:
         """Commit the headers and close the current chunk (sent at the next ``yield``)."""
-        self._committed = True
-        buffer = self._buffer
-        if buffer is not None:
-            self._buffer = None
-            chunk = b"".join(buffer) if isinstance(buffer, list) else buffer
-            if self._chunks is None:
-                self._chunks = [chunk]
-            else:
-                self._chunks.append(chunk)
+        self._micro_output.flush()
 
     def finish(self, chunk: str | bytes | dict[str, Any] | list[Any] | None = None) -> None:
-        if self._finished:
+        out = self._micro_output
+        if out.finished:
             raise HandlerError("finish() called twice")
         if chunk is not None:
             self.write(chunk)
         self.flush()
-        self._finished = True
+        out.finished = True
 
     def clear(self) -> None:
         """Forget the status, headers and output written so far (not yet flushed)."""
-        self._check_open("clear the response")
-        self._status, self._reason = 200, _OK
-        self._header_list = None
-        self._content_type = _HTML_HEADER
-        self._buffer = None
-        self._chunks = None
+        out = self._micro_output
+        out.check_open("clear the response")
+        out.clear()
 
     def render(self, name: str, /, **context: Any) -> None:
         """Finish the response with template ``name`` (the app's template engine).
@@ -266,7 +241,7 @@ class RequestHandler(RequestShortcuts):
         self.finish(text)
 
     def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
-        self._check_open("redirect")
+        self._micro_output.check_open("redirect")
         if status is None:
             status = 301 if permanent else 302
         elif not 300 <= status <= 399:
@@ -277,11 +252,12 @@ class RequestHandler(RequestShortcuts):
 
     def send_error(self, status: int = 500, **kwargs: Any) -> None:
         """Replace the response with an error page (``write_error`` renders it)."""
-        if self._streaming:
+        out = self._micro_output
+        if out.streaming:
             raise HandlerError("cannot send_error: output was already streamed")
         # Flushed chunks of a plain method are still ours (nothing has left): drop them.
-        self._committed = False
-        self._finished = False
+        out.committed = False
+        out.finished = False
         self.clear()
         self.set_status(status, kwargs.get("reason"))
         try:
@@ -290,7 +266,7 @@ class RequestHandler(RequestShortcuts):
             log.exception("write_error failed")
             self.clear()
             self.set_status(500)
-        if not self._finished:
+        if not out.finished:
             self.finish()
 
     def write_error(self, status: int, **kwargs: Any) -> None:
@@ -299,88 +275,23 @@ class RequestHandler(RequestShortcuts):
         ``kwargs["exc_info"]`` is the exception being handled, if any; its traceback
         appears only in debug mode.
         """
+        out = self._micro_output
         exc_info = kwargs.get("exc_info")
         exc = exc_info[1] if exc_info else None
         if isinstance(exc, HTTPError):
             error, exc_info = exc, None
         else:
-            error = HTTPError(status, self._reason)
+            error = HTTPError(status, out.reason)
             if isinstance(exc, ProtocolError):
                 exc_info = None  # the client's fault: no traceback, even in debug
         # The runner logged the exception (and an HTTPError's log_message) already.
         response = self.app.error_page(self.request, error, exc_info)
-        self._status, self._reason = response.status, response.reason
-        self._header_list = response.headers
-        buffer = self._buffer
+        out.status, out.reason = response.status, response.reason
+        out.header_list = response.headers
+        buffer = out.buffer
         pending = [] if buffer is None else buffer if isinstance(buffer, list) else [buffer]
         pending.extend(response.body)
-        self._buffer = pending or None
-
-    # -- the runner's side -------------------------------------------------------------
-    # micro.web.runner drives a handler through prepare, the method and on_finish with
-    # these methods and nothing private. Public so that no module reads another's
-    # private names; they are the framework's, not for a handler to call or override.
-
-    @property
-    def output_finished(self) -> bool:
-        """Whether ``finish()`` was called (by ``prepare``, the method or ``send_error``)."""
-        return self._finished
-
-    @property
-    def output_streamed(self) -> bool:
-        """Whether bytes have left (:meth:`stream_output`): the status cannot change."""
-        return self._streaming
-
-    def take_output(self) -> list[bytes]:
-        """Flush, and hand over what was flushed so far."""
-        self.flush()
-        chunks = self._chunks
-        if chunks is None:
-            return []
-        self._chunks = None
-        return chunks
-
-    def stream_output(self) -> list[bytes]:
-        """:meth:`take_output` for a batch that leaves now: the response is streaming."""
-        batch = self.take_output()
-        self._streaming = True
-        return batch
-
-    def finish_output(self, plain: bool) -> list[bytes] | None:
-        """Finish the response if the method did not; the body when that took it whole.
-
-        None means: take the body with :meth:`take_output`. PERF: ``plain`` says that
-        ``finish`` and ``flush`` are the standard ones (the runner looked once); then
-        a method that wrote and returned (most do) is finished and its body taken in
-        this one call, without ``finish()``'s and ``take_output()``'s steps.
-        """
-        if not self._finished:
-            if plain and self._chunks is None:
-                # finish() then take_output(), the ending of most methods
-                self._committed = self._finished = True
-                buffer = self._buffer
-                if buffer is None:
-                    return []
-                self._buffer = None
-                return [b"".join(buffer) if isinstance(buffer, list) else buffer]
-            self.finish()
-        return None
-
-    def output_response(self, body: Iterable[bytes]) -> Response:
-        """The Response the App sends: this handler's status and headers with ``body``.
-
-        PERF: built from parts already checked (the headers went through set_header), as
-        a function route's answers are; headers the handler never touched are the default.
-        """
-        status = self._status
-        headers = self._header_list
-        if status == 204 or status == 304:
-            if headers is None:
-                return ready_response(body, status, self._reason, [])
-            headers.remove("Content-Type")
-        if headers is None:
-            return ready_response(body, status, self._reason, [self._content_type])
-        return ready_response(body, status, self._reason, headers.items)
+        out.buffer = pending or None
 
     # Stubs: a subclass overrides the ones it supports (runner.handler_methods looks).
     def get(self, *args: Any, **kwargs: Any) -> Any:
@@ -403,3 +314,41 @@ class RequestHandler(RequestShortcuts):
 
     def options(self, *args: Any, **kwargs: Any) -> Any:
         raise HTTPError(405)
+
+
+# -- the runner's side ------------------------------------------------------------------
+# micro.web.runner makes a handler and holds its HandlerOutput through these two
+# functions; nothing of the runner's lives on the handler, whose names are the user's.
+
+
+def start_handler(handler: RequestHandler, app: AppContext, request: Request) -> HandlerOutput:
+    """Give ``handler`` its request and a fresh output (``__init__`` without ``initialize``).
+
+    The runner calls it on a handler it made without ``__init__`` when the class keeps
+    the standard one (PERF: no type call), and keeps the output it returns.
+    """
+    handler.app = handler.application = app
+    handler.request = request
+    handler.path_args = request.path_args
+    handler.path_kwargs = request.path_kwargs
+    handler._micro_output = out = HandlerOutput()
+    # PERF: HandlerOutput.clear()'s values, set here without the call
+    out.status = 200
+    out.reason = OK
+    out.header_list = None
+    out.content_type = HTML_HEADER
+    out.buffer = None
+    out.chunks = None
+    out.committed = out.finished = out.streaming = False
+    return out
+
+
+def handler_output(handler: RequestHandler) -> HandlerOutput:
+    """The output of a handler made by its class (its ``__init__`` called start_handler)."""
+    try:
+        return handler._micro_output
+    except AttributeError:
+        name = type(handler).__qualname__
+        raise TypeError(
+            f"{name}.__init__ must call RequestHandler.__init__ (super().__init__)"
+        ) from None

@@ -11,9 +11,12 @@ and turns an exception on the way into the handler's error page. A method writte
 generator streams: each ``yield`` hands a batch to the server (see
 :mod:`micro.web.handler`).
 
-It uses the handler's public methods and the small interface RequestHandler keeps for
-it (``begin_request``, ``finish_output``, ``take_output``, ``stream_output``,
-``output_response``, ``output_finished``, ``output_streamed``), never its private state.
+The runner's side of a request lives in the handler's :class:`HandlerOutput`
+(:mod:`micro.web.output`), which :func:`~micro.web.handler.start_handler` makes and
+the runner keeps: whether the response is finished or streaming, its body, its
+Response. Of the handler itself the runner calls only the hooks, the method and the
+public ``finish``, ``flush`` and ``send_error``, so a subclass may name its own
+methods and attributes as it likes.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
 from micro.errors import HTTPError, ProtocolError, RoutingError
-from micro.web.handler import RequestHandler
+from micro.web.handler import RequestHandler, handler_output, start_handler
+from micro.web.output import HandlerOutput
 from micro.web.request import Request
 from micro.web.response import Response
 
@@ -108,23 +112,24 @@ class HandlerRunner:
         that a handler costs little more than a function route; only a streaming
         method goes through :func:`_batches`, a generator of flushed batches. The
         no-op hooks are not called, and a method that returns without finishing is
-        finished and its body taken in one call (``finish_output``).
+        finished and its body taken in one call (``finish_and_take``).
         """
         if self.plain_init:
             # PERF: RequestHandler.__init__'s steps without the type call's machinery
             handler = _new(self.cls)
-            handler.begin_request(request.app, request)
+            out = start_handler(handler, request.app, request)
             if self.initialize:
                 handler.initialize(**self.init_kwargs)
         else:
             handler = self.cls(request.app, request, **self.init_kwargs)
+            out = handler_output(handler)
         body: list[bytes] | None = None
         result: Any = None  # the method's generator, when it streams
         try:
             try:
                 if self.prepare:
                     handler.prepare()
-                if not (self.early_finish and handler.output_finished):
+                if not (self.early_finish and out.finished):
                     name = self.methods.get(handler.request.method)
                     if name is None:
                         raise HTTPError(405)
@@ -132,7 +137,11 @@ class HandlerRunner:
                     args, kwargs = handler.path_args, handler.path_kwargs
                     result = method(*args, **kwargs) if args or kwargs else method()
                     if result is None:
-                        body = handler.finish_output(self.plain_finish)
+                        if not out.finished:
+                            if self.plain_finish:
+                                body = out.finish_and_take()
+                            else:
+                                handler.finish()
                     elif not inspect.isgenerator(result):
                         raise TypeError(f"handler methods return None, got {result!r}")
             except Exception as exc:
@@ -140,14 +149,14 @@ class HandlerRunner:
                 answer_exception(handler, exc)
             # PERF: in these two tests the usual request's answer settles the first.
             if body is None and result is None:
-                body = handler.take_output()
+                body = out.take()
         finally:
             # A streaming method's on_finish runs when its batches end (_batches).
             if self.on_finish and result is None:
                 run_on_finish(handler, None)
         if body is None:
-            return _streamed_response(handler, _batches(handler, result))
-        return handler.output_response(body)
+            return _streamed_response(out, _batches(handler, out, result))
+        return out.response(body)
 
     async def run_async(self, request: Request) -> Response:
         """:meth:`run` for handlers with async methods (micro.web.aio).
@@ -157,13 +166,14 @@ class HandlerRunner:
         write, then return.
         """
         handler = self.cls(request.app, request, **self.init_kwargs)
+        out = handler_output(handler)
         try:
             try:
                 prepared = handler.prepare()
                 if prepared is not None:
                     await prepared
                 result: Any
-                if not handler.output_finished:
+                if not out.finished:
                     name = self.methods.get(handler.request.method)
                     if name is None:
                         raise HTTPError(405)
@@ -174,10 +184,11 @@ class HandlerRunner:
                         raise TypeError("an async handler method cannot stream; write() instead")
                     if result is not None:
                         raise TypeError(f"handler methods return None, got {result!r}")
-                    handler.finish_output(False)
+                    if not out.finished:
+                        handler.finish()
             except Exception as exc:
                 answer_exception(handler, exc)
-            body = handler.take_output()
+            body = out.take()
         finally:
             try:
                 done = handler.on_finish()
@@ -185,7 +196,7 @@ class HandlerRunner:
                     await done
             except Exception:
                 log.exception("on_finish failed")
-        return handler.output_response(body)
+        return out.response(body)
 
     def __repr__(self) -> str:
         return f"HandlerRunner({self.cls.__name__})"
@@ -216,7 +227,9 @@ def run_on_finish(handler: RequestHandler, method: Generator[Any, Any, Any] | No
         log.exception("closing the method or on_finish failed")
 
 
-def _batches(handler: RequestHandler, method: Generator[Any, Any, Any]) -> Iterator[list[bytes]]:
+def _batches(
+    handler: RequestHandler, out: HandlerOutput, method: Generator[Any, Any, Any]
+) -> Iterator[list[bytes]]:
     """Batches of a streaming method: each ``yield`` flushes what was written."""
     request = handler.request
     try:
@@ -225,29 +238,31 @@ def _batches(handler: RequestHandler, method: Generator[Any, Any, Any]) -> Itera
             for item in method:
                 if item is not None:
                     handler.write(item)
-                yield handler.stream_output()
-            handler.finish_output(False)
+                handler.flush()
+                yield out.stream()
+            if not out.finished:
+                handler.finish()
         except Exception as exc:
-            if handler.output_streamed:
+            if out.streaming:
                 log.error("%s %s failed while streaming", request.method, request.path)
                 raise
             answer_exception(handler, exc)
-        yield handler.take_output()
+        yield out.take()
     finally:
         run_on_finish(handler, method)
 
 
-def _streamed_response(handler: RequestHandler, batches: Iterator[list[bytes]]) -> Response:
+def _streamed_response(out: HandlerOutput, batches: Iterator[list[bytes]]) -> Response:
     """The Response of a generator method, run up to its first streamed batch.
 
     If it ended (or failed) before streaming anything, its batches are one body.
     """
     first = next(batches)
-    if handler.output_streamed:
-        return handler.output_response(_join(first, batches))
+    if out.streaming:
+        return out.response(_join(first, batches))
     for batch in batches:
         first.extend(batch)
-    return handler.output_response(first)
+    return out.response(first)
 
 
 def _join(first: list[bytes], rest: Iterator[list[bytes]]) -> Iterator[bytes]:

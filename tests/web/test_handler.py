@@ -1,5 +1,5 @@
 """RequestHandler (micro.web.handler): its output API, header checks, redirects, error
-pages, the current user.
+pages, the current user, and the names it keeps for itself.
 
 How the runner drives a handler through a request (the order of the hooks, early
 finishes, streaming, exceptions) is in test_runner.py.
@@ -338,3 +338,87 @@ def test_a_stream_sends_headers_set_before_its_first_yield() -> None:
     assert fields["Content-Type"] == "application/json; charset=utf-8"
     assert fields["X-Feed"] == "live" and fields["Set-Cookie"].startswith("seen=1;")
     assert "Content-Length" not in fields
+
+
+# -- the names a handler keeps for itself ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "namespace",
+    [
+        {"_micro_output": None},
+        {"_micro_cache": lambda self: None},
+        {"_micro_output": property(lambda self: None)},
+    ],
+    ids=["attribute", "method", "property"],
+)
+def test_a_subclass_defining_a_reserved_name_is_refused_when_made(
+    namespace: dict[str, Any],
+) -> None:
+    (name,) = namespace
+    with pytest.raises(TypeError, match=f"Mine defines '{name}'.*'_micro_'.*reserved"):
+        type("Mine", (RequestHandler,), {"get": lambda self: None, **namespace})
+
+
+def test_the_reserved_names_are_refused_down_the_hierarchy_and_kwargs_pass_through() -> None:
+    class Tagged(RequestHandler):
+        def __init_subclass__(cls, tag: str = "", **kwargs: Any) -> None:
+            super().__init_subclass__(**kwargs)
+            cls.tag = tag
+
+    class Page(Tagged, tag="page"):
+        def get(self) -> None:
+            self.write(self.tag)
+
+    with pytest.raises(TypeError, match="_micro_state"):
+
+        class Broken(Page):
+            _micro_state = 1
+
+    app = App()
+    app.add_route("/page", Page)
+    assert TestApp(app).get("/page").text == "page"
+
+
+# The private names RequestHandler kept its state in before that moved to a
+# HandlerOutput: a subclass may use them for its own.
+FORMER_STATE_NAMES = (
+    "_status",
+    "_reason",
+    "_finished",
+    "_committed",
+    "_streaming",
+    "_buffer",
+    "_chunks",
+    "_header_list",
+    "_content_type",
+    "_headers",
+    "_check_open",
+    "_header_value",
+    "_initialize",
+)
+
+
+@pytest.mark.parametrize("name", FORMER_STATE_NAMES)
+def test_a_subclass_may_use_the_private_names_that_once_held_the_state(name: str) -> None:
+    class Mine(RequestHandler):
+        def prepare(self) -> None:
+            setattr(self, name, "mine")
+
+        def get(self) -> None:
+            self.set_header("X-Own", getattr(self, name))
+            self.write({"own": getattr(self, name)})
+
+    class Defined(RequestHandler):
+        def get(self) -> None:
+            self.set_status(201)
+            self.write(getattr(self, name)())
+
+    setattr(Defined, name, lambda self: "defined")
+    app = App()
+    app.add_route("/mine", Mine)
+    app.add_route("/defined", Defined)
+    client = TestApp(app)
+    res = client.get("/mine")
+    assert res.json == {"own": "mine"} and res.headers["X-Own"] == "mine"
+    assert client.get("/defined", status=201).text == "defined"

@@ -3,12 +3,14 @@
 The life cycle as a handler author sees it: ``initialize``, ``prepare`` (which may
 finish early), the method, ``finish``, ``on_finish``; streaming methods; exceptions
 turned into error pages; which methods a class serves. Then the runner's own
-decisions (what it skips, what it joins).
+decisions (what it skips, what it joins), and that none of its interface lives on
+the handler, whose names are the subclass's own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -361,6 +363,24 @@ def test_a_class_with_its_own_init_is_built_through_it() -> None:
     assert t.get("/counted").text == "x/x/2"
 
 
+def test_a_class_whose_init_skips_the_base_init_is_named_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Forgetful(RequestHandler):
+        def __init__(self, app: Any, request: Any, **kwargs: Any) -> None:
+            self.note = "no super().__init__"
+
+        def get(self) -> None:
+            self.write("never")
+
+    app = App()
+    app.add_route("/forgetful", Forgetful)
+    with caplog.at_level("ERROR"):
+        res = TestApp(app).get("/forgetful", status=500)
+    assert "never" not in res.text
+    assert "Forgetful.__init__ must call RequestHandler.__init__" in caplog.text
+
+
 # -- the runner's own decisions ---------------------------------------------------
 
 
@@ -422,3 +442,81 @@ def test_the_runner_names_its_class() -> None:
     app = App()
     app.add_route("/hello", Hello)
     assert TestApp(app).get("/hello").text == "hi"
+
+
+# -- nothing of the runner's lives on the handler ---------------------------------------
+
+# The names through which the runner used to drive a handler (public methods of
+# RequestHandler until the output moved to a HandlerOutput); a subclass's own now.
+FORMER_RUNNER_NAMES = (
+    "begin_request",
+    "take_output",
+    "stream_output",
+    "finish_output",
+    "output_response",
+    "output_finished",
+    "output_streamed",
+)
+
+
+class Base(RequestHandler):
+    """Runs every hook, so that each road through the runner is taken."""
+
+    def initialize(self, name: str, kind: str, events: list[str]) -> None:
+        self.name, self.kind, self.events = name, kind, events
+
+    def prepare(self) -> None:
+        if self.kind == "attribute":
+            setattr(self, self.name, lambda: f"own {self.name}")
+
+    def own(self) -> str:
+        value: str = getattr(self, self.name)()
+        return value
+
+    def on_finish(self) -> None:
+        self.events.append("on_finish")
+
+
+class Plain(Base):
+    def get(self) -> None:
+        self.write(self.own())
+
+
+class Streaming(Base):
+    def get(self) -> Iterator[str]:
+        self.write(self.own())
+        yield ""
+        yield "!"
+
+
+class Async(Base):
+    async def get(self) -> None:
+        await asyncio.sleep(0)
+        self.write(self.own())
+
+
+def own_method(name: str, events: list[str]) -> Callable[..., str]:
+    def method(self: RequestHandler, *args: Any, **kwargs: Any) -> str:
+        events.append(name)
+        return f"own {name}"
+
+    return method
+
+
+@pytest.mark.parametrize("name", FORMER_RUNNER_NAMES)
+@pytest.mark.parametrize("kind", ["method", "attribute"])
+@pytest.mark.parametrize(("base", "tail"), [(Plain, ""), (Streaming, "!"), (Async, "")])
+def test_a_subclass_may_use_the_names_the_runner_once_used(
+    name: str, kind: str, base: type[Base], tail: str
+) -> None:
+    events: list[str] = []
+    namespace = {name: own_method(name, events)} if kind == "method" else {}
+    cls = type(f"Own{base.__name__}", (base,), namespace)
+    app = App()
+    app.add_route("/own", cls, kwargs={"name": name, "kind": kind, "events": events})
+    client = TestApp(app)
+    res = client.get("/own")
+    assert res.text == f"own {name}{tail}"
+    # the framework never called it: only the handler's own get did
+    assert events == ([name] if kind == "method" else []) + ["on_finish"]
+    assert client.head("/own").body == b""
