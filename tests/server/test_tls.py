@@ -259,3 +259,54 @@ def test_server_object_accepts_an_ssl_context(cert: Any) -> None:
         conn.request("GET", "/")
         assert conn.getresponse().read().startswith(b"https ")
         conn.close()
+
+
+def test_a_parked_exchange_over_tls(harness: Any, cert: Any) -> None:
+    # The loop reads a parked TLS connection too: a pipelined request is kept for
+    # after the answer, and a client that leaves drops its exchange.
+    resumes: list[Any] = []
+    parked = threading.Semaphore(0)
+    dropped: list[str] = []
+    dropped_once = threading.Event()
+
+    def deferring(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["PATH_INFO"] != "/later":
+            return app(environ, start_response)
+        resume = environ["micro.defer"]()
+        resume.on_drop(lambda reason: (dropped.append(reason), dropped_once.set()))
+        resumes.append(resume)
+        parked.release()
+        return []
+
+    def later(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Length", "5")])
+        return [b"later"]
+
+    port = serve(harness, cert, deferring, defer_timeout=30)
+    context = client_context(cert[0])
+
+    def connect() -> ssl.SSLSocket:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        return context.wrap_socket(raw, server_hostname="localhost")
+
+    with connect() as tls:
+        tls.sendall(b"GET /later HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert parked.acquire(timeout=5)
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # pipelined while parked
+        time.sleep(0.1)
+        assert resumes[0](later) is True
+        data = b""
+        while not data.endswith(b"https 443"):  # (Host: x, on https: port 443)
+            try:
+                chunk = tls.recv(4096)
+            except TimeoutError:
+                raise AssertionError(data) from None
+            assert chunk, data
+            data += chunk
+        assert data.index(b"later") < data.index(b"https")  # in order
+    with connect() as tls:
+        tls.sendall(b"GET /later HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert parked.acquire(timeout=5)
+    assert dropped_once.wait(5)  # closed: dropped long before defer_timeout
+    assert resumes[1](later) is False
+    assert dropped == ["client gone"]
