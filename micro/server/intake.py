@@ -269,12 +269,12 @@ class Intake:
         elif outcome == LINGER:
             self._conns.watch(channel)
             self._conns.start_linger(channel)
-        elif outcome == DEFERRED:
-            deferral = channel.deferral
-            if deferral is None or not self._conns.park(channel, deferral):
-                self._conns.unwatch(channel)  # resumed already: a worker has it
         else:
-            self._conns.unwatch(channel)  # UPGRADED: adopted through call_soon
+            # UPGRADED: adopted through call_soon; DEFERRED: a worker finishes it,
+            # and until then the loop watches it from its next sweep.
+            self._conns.unwatch(channel)
+            if outcome == DEFERRED:
+                self._park(channel)
         return False
 
     def _no_room(self, channel: Channel, exc: OSError) -> None:

@@ -30,8 +30,9 @@ Deadlines are checked by a sweep a few times per shortest timeout:
 - lingering (answered, shut for writing, dropping input until EOF): a short grace
   and at most ``max_discard`` bytes, then close;
 - parked by the app (``micro.defer``): ``defer_timeout``, then 504 (``expire_parked``);
-  the loop watches the connection meanwhile (:meth:`IOLoop.park`), to drop the exchange
-  when the client goes away (:mod:`micro.server.defer`).
+  from its next sweep on, the loop watches the connection meanwhile
+  (:meth:`IOLoop.park`), to drop the exchange when the client goes away
+  (:mod:`micro.server.defer`).
 
 :meth:`IOLoop.drain` starts a graceful stop: take what the kernel queued, stop
 accepting, finish the heads under way, close idle connections.
@@ -55,6 +56,7 @@ from .body import BodyPolicy
 from .channel import Channel, State
 from .config import ServerConfig
 from .connections import Connections
+from .defer import Deferral
 from .intake import Intake
 from .lead import Inline, Lead, LeadLost, Pace, Watchdog
 from .limits import Overloaded
@@ -89,6 +91,8 @@ class IOLoop:
         self._wake_w.setblocking(False)
         self._wake_pending = False
         self._returned: collections.deque[Channel] = collections.deque()
+        # Connections of deferred exchanges, to watch from the next sweep (park).
+        self._parking: collections.deque[tuple[Channel, Deferral]] = collections.deque()
         self._calls: collections.deque[Callable[[], None]] = collections.deque()
         self._upgraded: dict[int, Upgraded] = {}
         self._submit_call = submit_call
@@ -195,16 +199,18 @@ class IOLoop:
         self._give_back(channel)
 
     def park(self, channel: Channel) -> None:
-        """Watch a connection whose exchange the app deferred (micro.server.defer):
-        for a hang-up, or its next request."""
+        """Watch a connection whose exchange the app deferred (micro.server.defer), for
+        a hang-up or its next request, from the next sweep on (any thread).
+
+        PERF: not at once. Most deferred exchanges are resumed within milliseconds
+        (an async route that awaits little); watched, each would cost a wake-up and
+        a registration here, and its resume a trip through the loop to unregister.
+        Waiting for the sweep (a few times per second) spares the quick ones all of
+        that, and a client that leaves is still noticed within a sweep or two.
+        """
         deferral = channel.deferral
         if deferral is not None:  # None: resumed already
-            conns = self._conns
-
-            def watch() -> None:
-                conns.park(channel, deferral)  # False: resumed meanwhile, a worker has it
-
-            self.call_soon(watch)
+            self._parking.append((channel, deferral))
 
     def unpark(self, channel: Channel, then: Callable[[], None]) -> None:
         """Stop watching a parked connection, then call ``then`` (on the loop's thread;
@@ -418,6 +424,10 @@ class IOLoop:
     def _sweep(self, now: float) -> None:
         self._pace.sweep()
         self._conns.sweep(now)
+        parking = self._parking
+        while parking:
+            channel, deferral = parking.popleft()
+            self._conns.park(channel, deferral)  # nothing if resumed meanwhile
         if self._expire_parked is not None:
             self._expire_parked(now)
         for upgraded in list(self._upgraded.values()):

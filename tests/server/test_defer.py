@@ -452,7 +452,9 @@ def test_a_request_pipelined_behind_a_parked_one_is_answered_after_it(
     harness: Harness, when: str
 ) -> None:
     app = Watching()
-    address = harness.serve(app, defer_timeout=30)
+    # head_timeout 0.4: the loop sweeps (and starts watching parked connections)
+    # every 0.1 s (a quarter of the lingering grace, min(2, head_timeout)).
+    address = harness.serve(app, defer_timeout=30, head_timeout=0.4)
     client = harness.client(address)
     first = b"POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
     second = b"GET /now HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -462,6 +464,7 @@ def test_a_request_pipelined_behind_a_parked_one_is_answered_after_it(
     else:
         client.send(first)
         app.wait_parked()
+        time.sleep(0.3)  # the loop watches the connection now
         client.send(second)  # read by the loop while /later is parked: no hang-up
         time.sleep(0.1)
     assert parked_now(harness, address) == b"parked=1"  # /now waits its turn

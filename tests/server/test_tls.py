@@ -282,7 +282,7 @@ def test_a_parked_exchange_over_tls(harness: Any, cert: Any) -> None:
         start_response("200 OK", [("Content-Length", "5")])
         return [b"later"]
 
-    port = serve(harness, cert, deferring, defer_timeout=30)
+    port = serve(harness, cert, deferring, defer_timeout=30, head_timeout=0.4)  # sweeps: 0.1 s
     context = client_context(cert[0])
 
     def connect() -> ssl.SSLSocket:
@@ -292,6 +292,7 @@ def test_a_parked_exchange_over_tls(harness: Any, cert: Any) -> None:
     with connect() as tls:
         tls.sendall(b"GET /later HTTP/1.1\r\nHost: x\r\n\r\n")
         assert parked.acquire(timeout=5)
+        time.sleep(0.3)  # the loop watches the connection now
         tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # pipelined while parked
         time.sleep(0.1)
         assert resumes[0](later) is True
