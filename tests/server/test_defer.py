@@ -549,3 +549,27 @@ def test_an_async_route_is_cancelled_when_its_client_leaves(harness: Harness) ->
     assert cancelled.wait(5) and ended.wait(5)
     assert time.monotonic() - started < 5  # not defer_timeout's 30
     assert wait_parked_count(harness, address, b"parked=0") < 3
+
+
+def test_an_async_route_is_cancelled_by_a_stop_that_answers_503(harness: Harness) -> None:
+    app = App()
+    arrived = threading.Event()
+    cancelled = threading.Event()
+
+    @app.route("/slow")
+    async def slow(request: Request) -> str:
+        arrived.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "slow"
+
+    address = harness.serve(app, defer_timeout=0)
+    client = harness.client(address)
+    client.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert arrived.wait(5)
+    assert harness.servers[0].stop(timeout=0.3) is False
+    assert client.response().status == 503
+    assert cancelled.wait(5)
