@@ -42,12 +42,12 @@ A client that goes away: while an exchange is parked, the I/O loop watches its
 connection like an idle one (no thread or timer per exchange), from its next sweep
 on (a few times per second: the many exchanges resumed within milliseconds never
 cost a registration). End of input or a reset there drops the exchange
-(:meth:`Deferral.hang_up`): it no longer counts
-as parked, its connection is closed, nothing is written, and a later ``resume``
-returns False with a debug line only (the client simply left; compare the warning
-for a resume after a 504). Bytes that arrive instead are the client's next request,
-pipelined: the loop keeps them in the parser (up to :data:`PARKED_READAHEAD`, then
-it stops reading until the answer went out) and they are served after the answer.
+(:meth:`Deferral.hang_up`): it no longer counts as parked, its connection is
+closed, nothing is written, and a later ``resume`` returns False with a debug line
+only (the client simply left; compare the warning for a resume after a 504). Bytes
+that arrive instead are the client's next request, pipelined: the loop keeps them in
+the parser (up to :data:`PARKED_READAHEAD`, then it stops reading until the answer
+went out) and they are served after the answer, in order.
 
 A half-close (the client shuts its side for writing after its request and waits
 for the answer) reads exactly like a close: an end of input, with nothing to tell
