@@ -392,8 +392,13 @@ class PairedRatio:
     def summary(self) -> str:
         return (
             f"{median(self.ratios):.2f}x, ahead in {self.ahead} of {len(self.ratios)} pairs "
-            f"(sign test p = {self.p_ahead:.3f})"
+            f"(sign test p {_p(self.p_ahead)})"
         )
+
+
+def _p(value: float) -> str:
+    """A sign test's p as printed: "= 0.011", or "< 0.001" rather than "= 0.000"."""
+    return "< 0.001" if value < 0.001 else f"= {value:.3f}"
 
 
 def paired(pairs: list[Pair]) -> tuple[PairedRatio, PairedRatio]:
@@ -419,7 +424,7 @@ def pairs_report(pairs: Pairs, *, markdown: bool) -> str:
         rows.append([
             case.label, str(len(got)), _x(median(rps.ratios)),
             f"{min(rps.ratios):.2f}-{max(rps.ratios):.2f}x" if rps.ratios else "-",
-            f"{rps.ahead} of {len(rps.ratios)}", f"{rps.p_ahead:.3f}",
+            f"{rps.ahead} of {len(rps.ratios)}", _p(rps.p_ahead).removeprefix("= "),
             _x(median(cpu.ratios)), f"{cpu.ahead} of {len(cpu.ratios)}", rps.verdict(),
         ])  # fmt: skip
     return table(headers, rows, markdown=markdown)
