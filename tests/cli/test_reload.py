@@ -75,6 +75,37 @@ class Lines:
         raise AssertionError(f"no line matching {pattern!r} in {self.seen!r}")
 
 
+def serve_reloading(
+    target: str, *flags: str, cwd: Path, env: dict[str, str] | None = None, group: bool = False
+) -> tuple[subprocess.Popen[str], Lines]:
+    """``micro serve TARGET --bind 127.0.0.1:0 FLAGS... --reload --reload-interval 0.1``,
+    its output read line by line; ``group``: in its own process group, as in a terminal."""
+    serve = [sys.executable, "-m", "micro", "serve", target, "--bind", "127.0.0.1:0"]
+    process = subprocess.Popen(
+        [*serve, *flags, "--reload", "--reload-interval", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=cwd,
+        env=env,
+        start_new_session=group,
+    )
+    return process, Lines(process)
+
+
+@contextlib.contextmanager
+def killing_group(process: subprocess.Popen[str], lines: Lines) -> Iterator[None]:
+    """On the way out, kill the whole group: a child left serving would keep the
+    output pipe open."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        lines.close()
+
+
 def get(port: str) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=PATIENCE) as response:
         return response.read().decode()
@@ -98,15 +129,7 @@ def supervisor(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Lines, P
     (tmp_path / "helper_mod.py").write_text('WORD = "one"\n')
     source = tmp_path / "reload_app.py"
     source.write_text(APP.format(word="first"))
-    serve = [sys.executable, "-m", "micro", "serve", str(source), "--bind", "127.0.0.1:0"]
-    process = subprocess.Popen(
-        [*serve, "--threads", "2", "--reload", "--reload-interval", "0.1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
-    lines = Lines(process)
+    process, lines = serve_reloading(str(source), "--threads", "2", cwd=ROOT)
     try:
         yield process, lines, tmp_path
     finally:
@@ -238,25 +261,16 @@ def slow_supervisor(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Lin
     (tmp_path / "slow_app.py").write_text(SLOW_APP)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    serve = [sys.executable, "-m", "micro", "serve", "slow_app.py", "--bind", "127.0.0.1:0"]
-    process = subprocess.Popen(
-        [*serve, "--threads", "2", "--reload", "--reload-interval", "0.1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process, lines = serve_reloading(
+        "slow_app.py",
+        "--threads",
+        "2",
         cwd=tmp_path,
         env={**os.environ, "TMPDIR": str(scratch)},  # where the report file goes
-        start_new_session=True,  # its own process group, as in a terminal
+        group=True,
     )
-    lines = Lines(process)
-    try:
+    with killing_group(process, lines):
         yield process, lines, tmp_path, lines.wait_for(SERVING)[1]
-    finally:
-        # The whole group: a child left serving would keep the output pipe open.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        lines.close()
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "Ctrl-C"])
@@ -302,17 +316,10 @@ def test_a_supervisor_killed_outright_takes_its_child_with_it(
 
 def test_ctrl_c_under_reload_with_processes_lets_requests_finish(tmp_path: Path) -> None:
     (tmp_path / "slow_app.py").write_text(SLOW_APP)
-    serve = [sys.executable, "-m", "micro", "serve", "slow_app.py", "--bind", "127.0.0.1:0"]
-    process = subprocess.Popen(
-        [*serve, "--processes", "2", "--threads", "2", "--reload", "--reload-interval", "0.1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=tmp_path,
-        start_new_session=True,
+    process, lines = serve_reloading(
+        "slow_app.py", "--processes", "2", "--threads", "2", cwd=tmp_path, group=True
     )
-    lines = Lines(process)
-    try:
+    with killing_group(process, lines):
         port = lines.wait_for(SERVING)[1]
         results: list[str] = []
         request = threading.Thread(target=fetch, args=(f"http://127.0.0.1:{port}/slow", results))
@@ -326,11 +333,6 @@ def test_ctrl_c_under_reload_with_processes_lets_requests_finish(tmp_path: Path)
         assert results == ["done"]
         assert process.wait(timeout=PATIENCE) == 0
         assert not any("stopping the processes now" in line for line in lines.everything())
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        lines.close()
 
 
 def test_ctrl_c_while_the_child_still_imports_the_app_ends_the_supervisor_with_0(
@@ -341,17 +343,8 @@ def test_ctrl_c_while_the_child_still_imports_the_app_ends_the_supervisor_with_0
         "Path('importing').write_text('yes')\ntime.sleep(30)\n"
         "from micro import App\napp = App()\n"
     )
-    serve = [sys.executable, "-m", "micro", "serve", "slow_import.py", "--bind", "127.0.0.1:0"]
-    process = subprocess.Popen(
-        [*serve, "--reload", "--reload-interval", "0.1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=tmp_path,
-        start_new_session=True,
-    )
-    lines = Lines(process)
-    try:
+    process, lines = serve_reloading("slow_import.py", cwd=tmp_path, group=True)
+    with killing_group(process, lines):
         deadline = time.monotonic() + PATIENCE
         while not (tmp_path / "importing").exists() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -360,8 +353,3 @@ def test_ctrl_c_while_the_child_still_imports_the_app_ends_the_supervisor_with_0
         os.killpg(process.pid, signal.SIGINT)  # the terminal's Ctrl-C, to the whole group
         assert process.wait(timeout=PATIENCE) == 0
         assert time.monotonic() - started < 20  # not after the 30 s import
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        lines.close()
