@@ -24,10 +24,12 @@ class FileWrapper:
     """``wsgi.file_wrapper``: iterates a file in blocks; the server sends real files
     with ``os.sendfile`` instead of iterating.
 
-    micro's extension: ``offset`` and ``length`` (keywords, both or neither) say that
+    micro's extension: ``offset`` and ``length`` (both or neither) say that
     ``filelike`` is a regular file at ``offset`` with ``length`` bytes to send, so the
-    server need not fstat it and ask its position (micro.App passes them when it knows,
-    recognising the extension by ``micro_offset_length``, so it need not import this).
+    server need not fstat it and ask its position. micro.App passes them when it knows,
+    as the third and fourth arguments (PERF: matching keywords would cost a static
+    file's answer about 0.2 µs), to a wrapper marked ``micro_offset_length``, so it
+    need not import this.
     """
 
     micro_offset_length = True
@@ -36,7 +38,6 @@ class FileWrapper:
         self,
         filelike: BinaryIO,
         blksize: int = 65536,
-        *,
         offset: int | None = None,
         length: int | None = None,
     ) -> None:

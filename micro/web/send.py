@@ -104,9 +104,7 @@ def send_response(
             start_response(line, headers)
             if body.offset is not None and getattr(wrapper, "micro_offset_length", False):
                 # micro's own server: what the body knows spares it an fstat and a tell.
-                return wrapper(
-                    body.fileobj, body.block_size, offset=body.offset, length=body.length
-                )
+                return wrapper(body.fileobj, body.block_size, body.offset, body.length)
             return wrapper(body.fileobj, body.block_size)
     start_response(line, headers)
     if method == "HEAD":

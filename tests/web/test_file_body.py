@@ -47,7 +47,7 @@ def test_stated_length_is_the_content_length_and_no_stat_is_made(tmp_path: Path)
     class Wrapper:
         micro_offset_length = True
 
-        def __init__(self, f: Any, block: int, *, offset: int, length: int) -> None:
+        def __init__(self, f: Any, block: int, offset: int, length: int) -> None:
             seen.append((offset, length))
             f.seek(offset)
             self.data = f.read(length)
