@@ -69,6 +69,7 @@ class Channel:
     """A connection: the socket, the peer address, the request parser and a deadline."""
 
     __slots__ = (
+        "arrived",
         "body",
         "closed",
         "deadline",
@@ -92,6 +93,9 @@ class Channel:
         self.parser = RequestParser(limits)
         self.state = State.IDLE
         self.deadline = 0.0
+        # A time.monotonic() by which the first byte of the request now being read
+        # had arrived (0.0: none vouched for); the environ's ``micro.arrived``.
+        self.arrived = 0.0
         self.closed = False
         self.head: RequestHead | None = None  # the request being read or served
         self.body: Body | None = None  # its body, when it has one

@@ -74,6 +74,9 @@ class Intake:
         # Workers to take the loop over from a slow request; None: workers only.
         self.inline: Inline | None = None
         self.refusing = False  # set once drained: the worker pool may be stopping
+        # Set by the loop when the poller answers: input on every connection it
+        # reported had arrived by then (micro.arrived; see readable).
+        self.arrived_by = 0.0
 
     def readable(self, channel: Channel) -> None:
         if channel.state == State.HANDSHAKE:
@@ -86,6 +89,10 @@ class Intake:
         data = channel.recv_nowait()
         if data is None:
             return
+        # The first byte of the request parsed first from here was waiting when the
+        # poller answered: it came with this read, or before it. (A request
+        # pipelined behind that one may have come later: the exchange clears this.)
+        channel.arrived = self.arrived_by
         if state > State.HEAD:  # PERF: one test on the usual road (IDLE, HEAD)
             if state == State.CLOSING:
                 if not data:

@@ -326,7 +326,13 @@ class IOLoop:
                 timeout = self._next_sweep - time.monotonic()
                 if timeout < 0.0:
                     timeout = 0.0
-                for data, events in selector.ready(timeout):
+                ready = selector.ready(timeout)
+                # Every connection in ``ready`` had input waiting by this moment:
+                # what the intake vouches for as the arrival of the requests it
+                # reads now (micro.arrived). The sweep below takes it too, which
+                # at worst ends a deadline one turn of the loop later.
+                intake.arrived_by = now = time.monotonic()
+                for data, events in ready:
                     if data is None:
                         self._accept(self._acceptor.accept())
                     elif data is self._wake_r:
@@ -335,7 +341,6 @@ class IOLoop:
                         data.ready(events)
                     else:
                         intake.readable(data)
-                now = time.monotonic()
                 if self._draining:
                     self._drain_step(now)
                 if now >= self._next_sweep:

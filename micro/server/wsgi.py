@@ -11,6 +11,17 @@ Switching protocols: a request that asks for an ``Upgrade`` gets the environ ent
 ``101`` has its head sent with its own ``Upgrade``/``Connection`` headers, and the
 connection goes to the I/O loop for good (:data:`UPGRADED`).
 
+When it arrived: ``micro.arrived`` is a ``time.monotonic()`` reading taken after the
+request's first byte had arrived and before the app was called: the moment the
+poller reported its connection readable. A check that *began* later than that (a
+file's ``stat``, a cache entry's freshness) was made while this request was being
+served, so the app may answer the request from it as it would from a check of its
+own: whatever the client did before sending the request happened before the check.
+The entry is absent when the server cannot vouch for such a moment: for a request
+the client pipelined behind another in the same read (it may have come after the
+poller's answer), one a worker read itself after answering the previous one, and
+the first request on a new connection.
+
 Answering later: ``micro.defer`` (:mod:`micro.server.defer`) parks the exchange
 (:data:`DEFERRED`): the worker lets go, and :func:`resume_exchange` finishes it on a
 worker once the app resumed it.
@@ -35,7 +46,20 @@ from .exchange import COALESCE, FIXED, NOBODY, Exchange
 from .logs import AccessLog
 from .upgrade import UPGRADE_KEY
 
-__all__ = ["CLOSE", "DEFERRED", "KEEP", "LINGER", "UPGRADED", "resume_exchange", "run_exchange"]
+__all__ = [
+    "ARRIVED_KEY",
+    "CLOSE",
+    "DEFERRED",
+    "KEEP",
+    "LINGER",
+    "UPGRADED",
+    "resume_exchange",
+    "run_exchange",
+]
+
+# The environ entry: a time.monotonic() by which the request's first byte had
+# arrived, when the server can vouch for one (see the module docstring).
+ARRIVED_KEY = "micro.arrived"
 
 KEEP, CLOSE, LINGER, UPGRADED, DEFERRED = 0, 1, 2, 3, 4
 _AGAIN = -1  # resumed before the deferring app returned: answer with the new app now
@@ -56,6 +80,10 @@ def run_exchange(ctx: ServerContext, channel: Channel, head: RequestHead) -> int
     if conn is None:
         conn = channel.environ = ConnectionEnviron(ctx.base_environ, channel.peer)
     environ = build_environ(conn, ctx.header_keys, head, body, ctx.default_port)
+    arrived = channel.arrived
+    if arrived:
+        environ[ARRIVED_KEY] = arrived
+        channel.arrived = 0.0  # the next request on this connection proves its own
     if "HTTP_UPGRADE" in environ and ctx.adopt is not None:
         environ[UPGRADE_KEY] = ex.set_upgrade
     if ctx.resume is not None:

@@ -274,3 +274,47 @@ def test_framing_faults_get_400_before_the_app(harness: Any, head: bytes) -> Non
     assert client.response().status == 400
     assert client.closed_by_server()
     assert calls == []
+
+
+def arrival_app(seen: list[tuple[float | None, float]]) -> Callable[..., list[bytes]]:
+    """An app that notes each request's ``micro.arrived`` and when it was called."""
+
+    def app(environ: dict[str, Any], start_response: Start) -> list[bytes]:
+        seen.append((environ.get("micro.arrived"), time.monotonic()))
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    return app
+
+
+def test_micro_arrived_lies_between_sending_and_the_app_call(harness: Any) -> None:
+    seen: list[tuple[float | None, float]] = []
+    client = harness.client(harness.serve(arrival_app(seen)))
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    client.send(request)
+    assert client.response().status == 200
+    for _ in range(3):
+        # Well after the answer: no worker still waits for this connection's next
+        # request (workers.NEXT_REQUEST_WAIT), the I/O loop reads it.
+        time.sleep(0.05)
+        sent = time.monotonic()
+        client.send(request)
+        assert client.response().status == 200
+        arrived, called = seen[-1]
+        assert arrived is not None
+        assert sent <= arrived <= called
+
+
+def test_a_request_pipelined_behind_another_has_no_micro_arrived(harness: Any) -> None:
+    seen: list[tuple[float | None, float]] = []
+    client = harness.client(harness.serve(arrival_app(seen)))
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    client.send(request)
+    assert client.response().status == 200
+    time.sleep(0.05)
+    sent = time.monotonic()
+    client.send(request * 2)  # one write: the second may have come after the poller answered
+    assert [client.response().status for _ in range(2)] == [200, 200]
+    (first, called), (second, _) = seen[-2:]
+    assert first is not None and sent <= first <= called
+    assert second is None
