@@ -8,6 +8,15 @@ the next one costs a single ``stat`` of the path. It must give the device, inode
 size, mtime and ctime seen before: the very file (so what the full road proved of
 it, a regular file inside the root, still holds) in the very version.
 
+- Requests that arrived before a check began share it. micro's server tells when a
+  request had arrived (``micro.arrived``, see :mod:`micro.server.wsgi`); a check
+  that began after that moment was made while this request was being served, so
+  its answer is one the request could have got had the server come to it then.
+  Under load, when the server reads many requests at each turn of its loop, most
+  of them cost no ``stat`` at all. A request whose arrival is unknown (another
+  server, a pipelined request) makes its own check, and a file changed before a
+  request was sent is always seen by it.
+
 - A small file (``inline_max`` bytes or fewer) keeps its bytes, up to ``memory_max``
   bytes for all files; a bigger one keeps an open descriptor (:class:`SharedFd`, up
   to ``open_max`` of them), which micro's server sends by sendfile at explicit
@@ -41,6 +50,9 @@ MAX_ENTRIES = 4096
 Fields = tuple[tuple[str, str], ...]
 Key = tuple[int, int, int, int, int]
 _monotonic = time.monotonic
+# micro's server: when the request had arrived (micro.server.wsgi); the plugin does
+# not import the server, so the name is written here.
+ARRIVED_KEY = "micro.arrived"
 
 
 def version_key(st: os.stat_result) -> Key:
@@ -78,6 +90,7 @@ class Ready:
     """
 
     __slots__ = (
+        "checked",
         "content",
         "due",
         "etag",
@@ -95,6 +108,8 @@ class Ready:
         self.size = key[2]
         self.fields = fields
         self.due = due
+        # When (time.monotonic()) the last check that found this version began.
+        self.checked = 0.0
         named = dict(fields)
         self.etag = named["ETag"]
         self.not_modified: Fields = tuple(
@@ -149,15 +164,23 @@ class ReadyFiles:
             or get("HTTP_RANGE")
             or (not if_none_match and get("HTTP_IF_MODIFIED_SINCE"))
             or "%" in (get("RAW_URI") or get("REQUEST_URI") or "")
-            or ready.due <= _monotonic()  # a .gz sibling may have come: look
         ):
             return None
-        try:
-            st = os.stat(ready.path)
-        except OSError:
+        now = _monotonic()
+        if ready.due <= now:  # a .gz sibling may have come: look
             return None
-        if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != ready.key:
-            return None
+        arrived = get(ARRIVED_KEY)
+        if arrived is None or arrived >= ready.checked:
+            try:
+                st = os.stat(ready.path)
+            except OSError:
+                return None
+            if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != ready.key:
+                return None
+            # ``now`` was read before the stat began. (Two threads may set it out of
+            # order: a smaller value only means fewer requests share the check.)
+            ready.checked = now
+        # else a check that began after this request had arrived found this version.
         # Every field was built from checked parts (see micro_static._trusted).
         if if_none_match and etag_matches(if_none_match, ready.etag, weak=True):
             return ready_response([], 304, "Not Modified", list(ready.not_modified))

@@ -166,6 +166,63 @@ def test_a_revalidation_after_a_new_version_gets_the_new_version(root: Path, nam
     assert get(app, f"/static/{name}", {"If-None-Match": headers["ETag"]})[0] == 304
 
 
+@pytest.fixture
+def stats(monkeypatch: pytest.MonkeyPatch, root: Path) -> list[str]:
+    """The paths under ``root`` stat'ed from now on."""
+    seen: list[str] = []
+    real = os.stat
+
+    def spy(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if str(path).startswith(str(root)):
+            seen.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", spy)
+    return seen
+
+
+def arrived(at: float) -> dict[str, Any]:
+    """The environ entry micro's server adds: when the request had arrived."""
+    return {"micro.arrived": at}
+
+
+@pytest.mark.parametrize("name", ["hello.txt", "big.bin"])
+def test_requests_that_arrived_before_a_check_began_share_it(
+    root: Path, stats: list[str], name: str
+) -> None:
+    app = make_app(root)
+    target = f"/static/{name}"
+    first = get(app, target)  # the full road: kept from now on
+    del stats[:]
+    before_check = time.monotonic()
+    assert get(app, target, **arrived(before_check)) == first
+    assert len(stats) == 1  # no check had begun after it arrived: it made one
+    # Requests that had arrived before that check began are answered from it.
+    for _ in range(3):
+        assert get(app, target, **arrived(before_check)) == first
+    assert len(stats) == 1
+    # One that arrived after it, or whose arrival is unknown, makes its own.
+    assert get(app, target, **arrived(time.monotonic())) == first
+    assert get(app, target) == first
+    assert len(stats) == 3
+
+
+@pytest.mark.parametrize("name", ["hello.txt", "big.bin"])
+def test_a_version_written_before_a_request_arrived_is_what_it_gets(root: Path, name: str) -> None:
+    app = make_app(root)
+    target = f"/static/{name}"
+    get(app, target)
+    old = get(app, target, **arrived(time.monotonic()))  # checked: the old version
+    path = root / name
+    new = bytes(reversed(path.read_bytes()))
+    with path.open("r+b") as f:  # in place: only the ctime tells
+        f.write(new)
+    settle(path)
+    status, headers, body = get(app, target, **arrived(time.monotonic()))
+    assert (status, body) == (200, new)
+    assert headers["ETag"] != old[1]["ETag"]
+
+
 def test_a_file_replaced_by_rename_is_served_at_once(root: Path) -> None:
     app = make_app(root)
     get(app, "/static/big.bin")
@@ -319,6 +376,29 @@ def test_one_kept_descriptor_serves_concurrent_downloads_exactly(
     run_threads(6, download)
     assert len(results) == 30
     assert all(answer == (200, BIG) for answer in results)
+
+
+@pytest.mark.parametrize("name", ["hello.txt", "big.bin"])
+def test_on_one_connection_each_request_gets_the_version_written_before_it(
+    server: tuple[str, int], root: Path, name: str
+) -> None:
+    # A keep-alive connection: micro's server tells when each request arrived, and
+    # the checks are shared; none may hide a version written before a request.
+    conn = http.client.HTTPConnection(*server, timeout=10)
+    try:
+        path = root / name
+        size = len(path.read_bytes())
+        for i in range(20):
+            version = os.urandom(size)  # the same size, in place: the times tell
+            with path.open("r+b") as f:
+                f.write(version)
+            settle(path)
+            for _ in range(2):
+                conn.request("GET", f"/static/{name}")
+                response = conn.getresponse()
+                assert (response.status, response.read()) == (200, version), i
+    finally:
+        conn.close()
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
