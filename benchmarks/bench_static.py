@@ -47,7 +47,12 @@ them that a one-sided sign test gives p < 0.05 (12 of 16 pairs, for example), mi
 when WhiteNoise is ahead that often, "level" otherwise: a difference the pairs cannot
 tell from chance is not a lead either way. The sign test assumes nothing of how the
 ratios are spread, only that the pairs are independent; the median pair ratio says by
-how much. With `--pin` (Linux) the
+how much. They are independent only if each pair has server processes of its own: two
+processes of the very same server can differ by a few percent for as long as they live
+(memory layout, hash seed), and an A/A run on one long-lived pair of micro processes
+had one "ahead" in 12 of 16 pairs (p = 0.04). So each pair starts both servers afresh
+and stops them after it. `--control` runs the pairs once more with micro against a
+second micro process: its verdicts should all be level. With `--pin` (Linux) the
 Python servers run on the last CPU and wrk on the others, so that the scheduler does not
 move them onto one core in some rounds and apart in others (on 2 cores that is what
 spreads the rounds most); nginx keeps every CPU. Needs wrk and nginx
@@ -67,8 +72,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -412,9 +417,10 @@ def paired(pairs: list[Pair]) -> tuple[PairedRatio, PairedRatio]:
     return PairedRatio(rps), PairedRatio(cpu)
 
 
-def pairs_report(pairs: Pairs, *, markdown: bool) -> str:
-    headers = ["case", "pairs", "req/s micro / whitenoise", "pair range", "micro ahead",
-               "sign test p", "req/CPU-s micro / whitenoise", "ahead (CPU)", "verdict"]  # fmt: skip
+def pairs_report(pairs: Pairs, *, markdown: bool, other: str = "whitenoise") -> str:
+    """The pairs' table; ``other``: what micro ran against (the control: micro)."""
+    headers = ["case", "pairs", f"req/s micro / {other}", "pair range", "micro ahead",
+               "sign test p", f"req/CPU-s micro / {other}", "ahead (CPU)", "verdict"]  # fmt: skip
     rows = []
     for case in CASES:
         got = pairs.get(case.label)
@@ -520,19 +526,33 @@ def measure(procs: dict[str, ServerProcess], cases: Sequence[Case], rounds: int,
                 results[case.label][name].append(run)
 
 
-def measure_pairs(procs: dict[str, ServerProcess], cases: Sequence[Case], count: int,
-                  options: WrkOptions, pairs: Pairs) -> None:  # fmt: skip
-    """micro and WhiteNoise back to back, ``count`` times per file case, ABBA order."""
+def measure_pairs(
+    start: Callable[[str], AbstractContextManager[ServerProcess]],
+    cases: Sequence[Case],
+    count: int,
+    options: WrkOptions,
+    pairs: Pairs,
+    other: str = "whitenoise",
+) -> None:
+    """micro and ``other`` back to back, ``count`` times per file case, ABBA order.
+
+    Each pair runs on two server processes started for it (``start``) and stopped
+    after it: one process of a server can run a few percent faster or slower than
+    another of the same server for as long as it lives (its memory layout, its hash
+    seed), and a pair of long-lived processes would carry that into every pair.
+    ``other="micro"`` is the control: micro against a second micro process.
+    """
     for case in cases:
         if case.label not in pairs:
             continue
         for i in range(count):
-            order = PAIRED if i % 2 == 0 else PAIRED[::-1]
-            runs = {
-                name: run_once(procs[name], case, options, f"pair {i + 1}/{count}")
-                for name in order
-            }
-            pairs[case.label].append(Pair(runs["micro"], runs["whitenoise"]))
+            first, second = ("micro", other) if i % 2 == 0 else (other, "micro")
+            with ExitStack() as stack:
+                procs = [stack.enter_context(start(name)) for name in (first, second)]
+                what = f"{'control ' if other == 'micro' else ''}pair {i + 1}/{count}"
+                runs = [run_once(proc, case, options, what) for proc in procs]
+            mine, theirs = runs if first == "micro" else runs[::-1]
+            pairs[case.label].append(Pair(mine, theirs))
 
 
 def run_once(proc: ServerProcess, case: Case, options: WrkOptions, what: str) -> Run:
@@ -572,6 +592,7 @@ def bench(args: argparse.Namespace) -> int:
     results: Results = {c.label: {s: [] for s in c.servers if s in servers} for c in cases}
     both = all(name in servers for name in PAIRED) and args.pairs > 0
     pairs: Pairs = {c.label: [] for c in cases if both and c.path.startswith(PREFIX)}
+    controls: Pairs = {label: [] for label in pairs} if args.control else {}
     load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     server_cpu, wrk_cpus = _pinning() if args.pin else (None, None)
 
@@ -580,8 +601,10 @@ def bench(args: argparse.Namespace) -> int:
         root = tmp / "root"
         contents = make_files(root)
         root.chmod(0o755)
-        procs: dict[str, ServerProcess] = {}
-        for name in servers:
+
+        @contextmanager
+        def start(name: str) -> Iterator[ServerProcess]:
+            """A server of ``name`` started, answering every case right, and stopped after."""
             port = free_port()
             if name == "nginx":
                 location = f"location {PREFIX} {{ alias {root}/; }}"
@@ -593,17 +616,22 @@ def bench(args: argparse.Namespace) -> int:
                 if server_cpu is not None:
                     argv += ["--cpu", str(server_cpu)]
                 proc = ServerProcess(name, argv, port, env=child_env(), log_dir=tmp)
-            stack.enter_context(proc)
-            proc.wait_ready(checker(name, contents))
-            procs[name] = proc
-            print(f"{name}: ready on {HOST}:{port}", flush=True)
+            with proc:
+                proc.wait_ready(checker(name, contents))
+                yield proc
+                checker(name, contents)(proc.port)  # still answering right after the load
+
+        procs: dict[str, ServerProcess] = {}
+        for name in servers:
+            procs[name] = stack.enter_context(start(name))
+            print(f"{name}: ready on {HOST}:{procs[name].port}", flush=True)
         if wrk_cpus is not None:  # wrk, a child of this process, runs where it does
             os.sched_setaffinity(0, wrk_cpus)
         measure(procs, cases, args.rounds, options, results)
         pair_options = WrkOptions(args.pair_duration, options.connections, options.threads)
-        measure_pairs(procs, cases, args.pairs, pair_options, pairs)
-        for name, proc in procs.items():  # still answering right after the load
-            checker(name, contents)(proc.port)
+        measure_pairs(start, cases, args.pairs, pair_options, pairs)
+        if args.control:
+            measure_pairs(start, cases, args.pairs, pair_options, controls, other="micro")
 
     text, lines = report(results, pairs, markdown=False)
     print()
@@ -611,6 +639,9 @@ def bench(args: argparse.Namespace) -> int:
     if pairs:
         print()
         print(pairs_report(pairs, markdown=False))
+    if controls:
+        print("\ncontrol, micro against a second micro process:")
+        print(pairs_report(controls, markdown=False, other="micro"))
     print("\n".join(lines))
     env = environment(
         ["tornado", "whitenoise"],
@@ -635,11 +666,20 @@ def bench(args: argparse.Namespace) -> int:
         env.append(
             f"- micro against WhiteNoise: {args.pairs} pairs of back-to-back "
             f"{args.pair_duration:g} s runs per file case after the rounds, micro first in "
-            "odd pairs; the verdict is a one-sided sign test over the pairs (met: p < 0.05)"
+            "odd pairs, each pair on two server processes started for it; the verdict is a "
+            "one-sided sign test over the pairs (met: p < 0.05)"
+        )
+    if controls:
+        env.append(
+            "- control (--control): the same pairs with micro against a second micro "
+            "process, where every verdict should be level"
         )
     md, _ = report(results, pairs, markdown=True)
     if pairs:
         md += "\n\nmicro against WhiteNoise, paired runs:\n\n" + pairs_report(pairs, markdown=True)
+    if controls:
+        md += "\n\nThe control, micro against a second micro process, paired runs:\n\n"
+        md += pairs_report(controls, markdown=True, other="micro")
     write_markdown(
         args.markdown,
         "Static files and gzip: micro, WhiteNoise, Tornado, nginx",
@@ -674,6 +714,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--pair-duration", type=float, default=2.0, help="seconds per paired wrk run (2)"
+    )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="also run the pairs with micro against a second micro process (an A/A "
+        "control: its verdicts should be level)",
     )
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (2)")
