@@ -19,8 +19,9 @@ served, so the app may answer the request from it as it would from a check of it
 own: whatever the client did before sending the request happened before the check.
 The entry is absent when the server cannot vouch for such a moment: for a request
 the client pipelined behind another in the same read (it may have come after the
-poller's answer), one a worker read itself after answering the previous one, and
-the first request on a new connection.
+poller's answer), one a worker read itself after answering the previous one, one
+that came with its new connection (read at accept), and every request over TLS
+(:class:`~micro.server.tls.TLSChannel` says why).
 
 Answering later: ``micro.defer`` (:mod:`micro.server.defer`) parks the exchange
 (:data:`DEFERRED`): the worker lets go, and :func:`resume_exchange` finishes it on a

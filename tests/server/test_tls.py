@@ -113,6 +113,22 @@ def test_https_request_sees_https_scheme_and_keeps_alive(harness: Any, cert: Any
     conn.close()
 
 
+def test_no_micro_arrived_over_tls(harness: Any, cert: Any) -> None:
+    seen: list[object] = []
+
+    def noting(environ: dict[str, Any], start_response: Any) -> Any:
+        seen.append(environ.get("micro.arrived", "absent"))
+        return app(environ, start_response)
+
+    conn = https(serve(harness, cert, noting), cert)
+    for _ in range(3):
+        time.sleep(0.05)  # read by the I/O loop, where a plain connection gets one
+        conn.request("GET", "/")
+        assert conn.getresponse().read()
+    conn.close()
+    assert seen == ["absent"] * 3
+
+
 def test_request_bodies_both_framings_and_large_responses(harness: Any, cert: Any) -> None:
     port = serve(harness, cert)
     conn = https(port, cert)

@@ -14,7 +14,7 @@ it, a regular file inside the root, still holds) in the very version.
   its answer is one the request could have got had the server come to it then.
   Under load, when the server reads many requests at each turn of its loop, most
   of them cost no ``stat`` at all. A request whose arrival is unknown (another
-  server, a pipelined request) makes its own check, and a file changed before a
+  server, TLS, a pipelined request) makes its own check, and a file changed before a
   request was sent is always seen by it.
 
 - A small file (``inline_max`` bytes or fewer) keeps its bytes, up to ``memory_max``
