@@ -287,18 +287,33 @@ def arrival_app(seen: list[tuple[float | None, float]]) -> Callable[..., list[by
     return app
 
 
+REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def answered_once(harness: Any, seen: list[tuple[float | None, float]]) -> Any:
+    """A client of an :func:`arrival_app` server whose first request was answered.
+
+    Its next request, sent after :func:`settled`, is read by the I/O loop.
+    """
+    client = harness.client(harness.serve(arrival_app(seen)))
+    client.send(REQUEST)
+    assert client.response().status == 200
+    return client
+
+
+def settled() -> float:
+    """Wait until no worker still waits for the connection's next request
+    (workers.NEXT_REQUEST_WAIT): the I/O loop reads it. The moment after."""
+    time.sleep(0.05)
+    return time.monotonic()
+
+
 def test_micro_arrived_lies_between_sending_and_the_app_call(harness: Any) -> None:
     seen: list[tuple[float | None, float]] = []
-    client = harness.client(harness.serve(arrival_app(seen)))
-    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-    client.send(request)
-    assert client.response().status == 200
+    client = answered_once(harness, seen)
     for _ in range(3):
-        # Well after the answer: no worker still waits for this connection's next
-        # request (workers.NEXT_REQUEST_WAIT), the I/O loop reads it.
-        time.sleep(0.05)
-        sent = time.monotonic()
-        client.send(request)
+        sent = settled()
+        client.send(REQUEST)
         assert client.response().status == 200
         arrived, called = seen[-1]
         assert arrived is not None
@@ -307,13 +322,9 @@ def test_micro_arrived_lies_between_sending_and_the_app_call(harness: Any) -> No
 
 def test_a_request_pipelined_behind_another_has_no_micro_arrived(harness: Any) -> None:
     seen: list[tuple[float | None, float]] = []
-    client = harness.client(harness.serve(arrival_app(seen)))
-    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-    client.send(request)
-    assert client.response().status == 200
-    time.sleep(0.05)
-    sent = time.monotonic()
-    client.send(request * 2)  # one write: the second may have come after the poller answered
+    client = answered_once(harness, seen)
+    sent = settled()
+    client.send(REQUEST * 2)  # one write: the second may have come after the poller answered
     assert [client.response().status for _ in range(2)] == [200, 200]
     (first, called), (second, _) = seen[-2:]
     assert first is not None and sent <= first <= called
