@@ -553,7 +553,8 @@ def measure_pairs(
                 procs = [stack.enter_context(start(name)) for name in (first, second)]
                 what = f"{'control ' if other == 'micro' else ''}pair {i + 1}/{count}"
                 runs = [run_once(proc, case, options, what) for proc in procs]
-            mine, theirs = runs if first == "micro" else runs[::-1]
+            # By the pair's order, not by name: in the control both are "micro".
+            mine, theirs = runs if i % 2 == 0 else runs[::-1]
             pairs[case.label].append(Pair(mine, theirs))
 
 
