@@ -1,6 +1,7 @@
 """Static files and gzip: micro against nginx and Tornado, side by side under wrk.
 
-    python benchmarks/bench_static.py [--rounds 5] [--duration 5] [--pairs 16] [--pin]
+    python benchmarks/bench_static.py [--rounds 5] [--duration 5] [--pairs 1m=64,100k=16,1k=16]
+        [--control] [--pin]
         [--markdown FILE]
 
 Five servers, each its own process on 127.0.0.1, started and stopped by this script:
@@ -39,21 +40,31 @@ range of those ratios over the rounds, for req/s and for req/CPU-s.
 
 micro against WhiteNoise is decided by a few percent, and this machine's speed moves by
 more than that within the seconds between two runs of one round. So after the rounds,
-for each file case, the two run back to back in `--pairs` pairs of short runs
-(`--pair-duration`, 2 s), micro first in odd pairs and WhiteNoise first in even ones
-(ABBA: a drift during a pair favours neither); each pair gives one ratio. The verdict
-on "ahead of WhiteNoise" comes from these pairs: met when micro is ahead in so many of
-them that a one-sided sign test gives p < 0.05 (12 of 16 pairs, for example), missed
-when WhiteNoise is ahead that often, "level" otherwise: a difference the pairs cannot
-tell from chance is not a lead either way. The sign test assumes nothing of how the
-ratios are spread, only that the pairs are independent; the median pair ratio says by
-how much. They are independent only if each pair has server processes of its own: two
-processes of the very same server can differ by a few percent for as long as they live
-(memory layout, hash seed), and an A/A run on one long-lived pair of micro processes
-had one "ahead" in 12 of 16 pairs (p = 0.04). So each pair starts both servers afresh
-and stops them after it. `--control` runs the pairs once more with micro against a
-second micro process: its verdicts should all be level. The pinned pairs are the
-tighter on a 2-core machine (RESULTS.md). With `--pin` (Linux) the
+for each file case, the two run back to back in pairs of short runs (`--pair-duration`,
+2 s), micro first in odd pairs and WhiteNoise first in even ones (ABBA: a drift during
+a pair favours neither); each pair gives one ratio. The verdict on "ahead of
+WhiteNoise" comes from these pairs: met when micro is ahead in so many of them that a
+one-sided sign test gives p < 0.05 (12 of 16 pairs, 40 of 64), missed when WhiteNoise
+is ahead that often, "level" otherwise: a difference the pairs cannot tell from chance
+is not a lead either way. The sign test assumes nothing of how the ratios are spread,
+only that the pairs are independent; the median pair ratio says by how much. They are
+independent only if each pair has server processes of its own: two processes of the
+very same server can differ by a few percent for as long as they live (memory layout,
+hash seed), and an A/A run on one long-lived pair of micro processes had one "ahead"
+in 12 of 16 pairs (p = 0.04). So each pair starts both servers afresh and stops them
+after it. `--control` runs the same pairs once more with micro against a second micro
+process: its verdicts should all be level. The pinned pairs are the tighter on a
+2-core machine (RESULTS.md).
+
+How many pairs (`--pairs`, per case) is set by how small a lead must be seen. At
+1 KB and 100 KB micro wins nearly every pair and 16 are plenty. At 1 MB the kernel's
+sendfile is most of every request's CPU, so the two static layers differ by a few
+percent while pairs spread by ten; micro won about two pairs in three over five runs
+of 16 (54 of 80). A sign test over 16 pairs finds a side that wins two in three only
+about one time in three (it needs 12 of 16); over 64 pairs (40 needed) about five
+times in six. So 1 MB runs 64 pairs, and the control as many: at any count, a
+server level with itself is called ahead at most one time in twenty.
+With `--pin` (Linux) the
 Python servers run on the last CPU and wrk on the others, so that the scheduler does not
 move them onto one core in some rounds and apart in others (on 2 cores that is what
 spreads the rounds most); nginx keeps every CPU. Needs wrk and nginx
@@ -358,6 +369,38 @@ def _ahead(ratio: float, need: float) -> str:
     return "MISSED (level)" if shown == need else "MISSED"
 
 
+DEFAULT_PAIRS = "1m=64,100k=16,1k=16"
+
+
+def pair_counts(text: str) -> dict[str, int]:
+    """``--pairs``: how many pairs each file case runs, from "N" (every file case) or
+    "CASE=N,..." (the cases named; the others none)."""
+    files = [c.key for c in CASES if c.path.startswith(PREFIX)]
+    text = text.strip()
+    if "=" not in text:
+        return dict.fromkeys(files, _count(text))
+    counts: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in files:
+            raise BenchError(f"--pairs: {item!r} is not CASE=N with CASE one of {', '.join(files)}")
+        if key in counts:
+            raise BenchError(f"--pairs names {key} twice")
+        counts[key] = _count(value)
+    return counts
+
+
+def _count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise BenchError(f"--pairs: {text.strip()!r} is not a whole number") from None
+    if count < 0:
+        raise BenchError(f"--pairs: {count} is negative")
+    return count
+
+
 def sign_test(wins: int, trials: int) -> float:
     """One-sided sign test: the chance of ``wins`` or more heads in ``trials`` fair tosses."""
     if trials <= 0:
@@ -530,12 +573,12 @@ def measure(procs: dict[str, ServerProcess], cases: Sequence[Case], rounds: int,
 def measure_pairs(
     start: Callable[[str], AbstractContextManager[ServerProcess]],
     cases: Sequence[Case],
-    count: int,
+    counts: dict[str, int],
     options: WrkOptions,
     pairs: Pairs,
     other: str = "whitenoise",
 ) -> None:
-    """micro and ``other`` back to back, ``count`` times per file case, ABBA order.
+    """micro and ``other`` back to back, ``counts[case.key]`` times per file case, ABBA order.
 
     Each pair runs on two server processes started for it (``start``) and stopped
     after it: one process of a server can run a few percent faster or slower than
@@ -546,6 +589,7 @@ def measure_pairs(
     for case in cases:
         if case.label not in pairs:
             continue
+        count = counts.get(case.key, 0)
         for i in range(count):
             first, second = ("micro", other) if i % 2 == 0 else (other, "micro")
             with ExitStack() as stack:
@@ -592,8 +636,11 @@ def bench(args: argparse.Namespace) -> int:
                          f"{', '.join(c.key for c in CASES)}")  # fmt: skip
     cases = [c for c in CASES if c.key in keys and any(s in servers for s in c.servers)]
     results: Results = {c.label: {s: [] for s in c.servers if s in servers} for c in cases}
-    both = all(name in servers for name in PAIRED) and args.pairs > 0
-    pairs: Pairs = {c.label: [] for c in cases if both and c.path.startswith(PREFIX)}
+    counts = pair_counts(args.pairs)
+    both = all(name in servers for name in PAIRED)
+    pairs: Pairs = {
+        c.label: [] for c in cases if both and c.path.startswith(PREFIX) and counts.get(c.key)
+    }
     controls: Pairs = {label: [] for label in pairs} if args.control else {}
     load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     server_cpu, wrk_cpus = _pinning() if args.pin else (None, None)
@@ -631,9 +678,9 @@ def bench(args: argparse.Namespace) -> int:
             os.sched_setaffinity(0, wrk_cpus)
         measure(procs, cases, args.rounds, options, results)
         pair_options = WrkOptions(args.pair_duration, options.connections, options.threads)
-        measure_pairs(start, cases, args.pairs, pair_options, pairs)
+        measure_pairs(start, cases, counts, pair_options, pairs)
         if args.control:
-            measure_pairs(start, cases, args.pairs, pair_options, controls, other="micro")
+            measure_pairs(start, cases, counts, pair_options, controls, other="micro")
 
     text, lines = report(results, pairs, markdown=False)
     print()
@@ -665,9 +712,10 @@ def bench(args: argparse.Namespace) -> int:
         "Tornado (fixed)"
     )
     if pairs:
+        per_case = ", ".join(f"{c.label} {counts[c.key]}" for c in cases if c.label in pairs)
         env.append(
-            f"- micro against WhiteNoise: {args.pairs} pairs of back-to-back "
-            f"{args.pair_duration:g} s runs per file case after the rounds, micro first in "
+            f"- micro against WhiteNoise: pairs of back-to-back {args.pair_duration:g} s "
+            f"runs after the rounds ({per_case} pairs), micro first in "
             "odd pairs, each pair on two server processes started for it; the verdict is a "
             "one-sided sign test over the pairs (met: p < 0.05)"
         )
@@ -710,9 +758,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (5)")
     parser.add_argument(
         "--pairs",
-        type=int,
-        default=16,
-        help="back-to-back micro/WhiteNoise pairs per file case after the rounds (16; 0: none)",
+        default=DEFAULT_PAIRS,
+        help="back-to-back micro/WhiteNoise pairs after the rounds: N for every file case, "
+        f"or CASE=N,... per case ({DEFAULT_PAIRS}; 0: none)",
     )
     parser.add_argument(
         "--pair-duration", type=float, default=2.0, help="seconds per paired wrk run (2)"
