@@ -1,7 +1,7 @@
 """Static files and gzip: micro against nginx and Tornado, side by side under wrk.
 
     python benchmarks/bench_static.py [--rounds 5] [--duration 5] [--pairs 1m=64,100k=16,1k=16]
-        [--control] [--pin]
+        [--control] [--pin] [--server-cpus CORES] [--servers LIST]
         [--markdown FILE]
 
 Five servers, each its own process on 127.0.0.1, started and stopped by this script:
@@ -64,12 +64,22 @@ of 16 (54 of 80). A sign test over 16 pairs finds a side that wins two in three 
 about one time in three (it needs 12 of 16); over 64 pairs (40 needed) about five
 times in six. So 1 MB runs 64 pairs, and the control as many: at any count, a
 server level with itself is called ahead at most one time in twenty.
-With `--pin` (Linux) the
-Python servers run on the last CPU and wrk on the others, so that the scheduler does not
-move them onto one core in some rounds and apart in others (on 2 cores that is what
-spreads the rounds most); nginx keeps every CPU. Needs wrk and nginx
-(`apt-get install wrk nginx`) and the peers (`python -m pip install -r
-benchmarks/requirements.txt`).
+
+Who sets the pace: every row also gives `wrk cores`, the CPU wrk itself used over the
+run (1.00: one core busy throughout). Receiving a 1 MB answer costs wrk more than
+sending it costs the server (sendfile copies nothing; wrk copies every byte), so at
+1 MB wrk can fill its share of the 2 cores first, and then req/s measures wrk: two
+servers that both keep up with it are level however little CPU either needs. Their
+difference then shows in req/CPU-s. `--server-cpus CORES` (Linux, a writable cgroup
+`cpu` controller) runs the Python servers under a CPU quota, as in a container with a
+CPU limit, so that the server sets the pace again; p99 then mostly shows the quota's
+pauses, and nginx, which it cannot limit, is left out.
+
+With `--pin` (Linux) the Python servers run on the last CPU and wrk on the others, so
+that the scheduler does not move them onto one core in some rounds and apart in
+others (on 2 cores that is what spreads the rounds most); nginx keeps every CPU.
+Needs wrk and nginx (`apt-get install wrk nginx`) and the peers (`python -m pip
+install -r benchmarks/requirements.txt`).
 
 `python benchmarks/bench_static.py --serve micro|micro-wsgi|tornado --root DIR --port N` runs one of
 the Python servers in the foreground; the bench uses it to start them.
@@ -98,10 +108,12 @@ from harness import (
     WrkOptions,
     WrkResult,
     child_env,
+    cpu_limit,
     environment,
     fmt,
     free_port,
     http_get,
+    join_cgroup,
     median,
     nginx_process,
     per_round_ratio,
@@ -290,6 +302,13 @@ class Run:
     def per_cpu_s(self) -> float:
         return self.wrk.requests / self.cpu_s if self.cpu_s > 0 else float("nan")
 
+    @property
+    def client_cores(self) -> float:
+        """The CPU wrk used over the run, in cores (1.0: one core busy throughout)."""
+        if not self.wrk.rps:
+            return float("nan")
+        return self.wrk.client_cpu_s / (self.wrk.requests / self.wrk.rps)
+
 
 Results = dict[str, dict[str, list[Run]]]  # case label -> server -> one Run per round
 
@@ -464,7 +483,8 @@ def paired(pairs: list[Pair]) -> tuple[PairedRatio, PairedRatio]:
 def pairs_report(pairs: Pairs, *, markdown: bool, other: str = "whitenoise") -> str:
     """The pairs' table; ``other``: what micro ran against (the control: micro)."""
     headers = ["case", "pairs", f"req/s micro / {other}", "pair range", "micro ahead",
-               "sign test p", f"req/CPU-s micro / {other}", "ahead (CPU)", "verdict"]  # fmt: skip
+               "sign test p", f"req/CPU-s micro / {other}", "ahead (CPU)",
+               f"wrk cores, micro / {other}", "verdict"]  # fmt: skip
     rows = []
     for case in CASES:
         got = pairs.get(case.label)
@@ -475,7 +495,10 @@ def pairs_report(pairs: Pairs, *, markdown: bool, other: str = "whitenoise") -> 
             case.label, str(len(got)), _x(median(rps.ratios)),
             f"{min(rps.ratios):.2f}-{max(rps.ratios):.2f}x" if rps.ratios else "-",
             f"{rps.ahead} of {len(rps.ratios)}", _p(rps.p_ahead).removeprefix("= "),
-            _x(median(cpu.ratios)), f"{cpu.ahead} of {len(cpu.ratios)}", rps.verdict(),
+            _x(median(cpu.ratios)), f"{cpu.ahead} of {len(cpu.ratios)}",
+            f"{fmt(median([p.micro.client_cores for p in got]), 2)} / "
+            f"{fmt(median([p.whitenoise.client_cores for p in got]), 2)}",
+            rps.verdict(),
         ])  # fmt: skip
     return table(headers, rows, markdown=markdown)
 
@@ -484,7 +507,7 @@ def report(
     results: Results, pairs: Pairs | None = None, *, markdown: bool
 ) -> tuple[str, list[str]]:
     headers = ["case", "server", "req/s", "MB/s", "vs nginx", "vs whitenoise", "vs tornado",
-               "p99 ms", "req/CPU-s", "errors"]  # fmt: skip
+               "p99 ms", "req/CPU-s", "wrk cores", "errors"]  # fmt: skip
     rows = []
     lines = []
     for case in CASES:
@@ -499,6 +522,7 @@ def report(
                 _x(_ratio(by, server, "tornado")),
                 fmt(median([r.wrk.p99_ms for r in runs]), 2),
                 fmt(median([r.per_cpu_s for r in runs])),
+                fmt(median([r.client_cores for r in runs]), 2),
                 str(sum(r.wrk.errors for r in runs)),
             ])  # fmt: skip
         if "micro" not in by:
@@ -611,7 +635,7 @@ def run_once(proc: ServerProcess, case: Case, options: WrkOptions, what: str) ->
     print(f"{what} {case.label:17} {proc.name:10} "
           f"{res.rps:9,.0f} req/s {res.transfer_bps / 1e6:8.1f} MB/s "
           f"p99 {res.p99_ms:8.2f} ms {run.per_cpu_s:8,.0f} req/CPU-s "
-          f"errors {res.errors}", flush=True)  # fmt: skip
+          f"wrk {run.client_cores:4.2f} cores errors {res.errors}", flush=True)  # fmt: skip
     return run
 
 
@@ -644,8 +668,13 @@ def bench(args: argparse.Namespace) -> int:
     controls: Pairs = {label: [] for label in pairs} if args.control else {}
     load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     server_cpu, wrk_cpus = _pinning() if args.pin else (None, None)
+    if args.server_cpus is not None and "nginx" in servers:
+        raise BenchError("--server-cpus limits the Python servers only: leave out nginx")
 
     with temp_dir("micro-bench-static-") as tmp, ExitStack() as stack:
+        limit = (
+            None if args.server_cpus is None else stack.enter_context(cpu_limit(args.server_cpus))
+        )
         tmp.chmod(0o755)  # nginx workers run as an unprivileged user and must read the files
         root = tmp / "root"
         contents = make_files(root)
@@ -664,6 +693,8 @@ def bench(args: argparse.Namespace) -> int:
                         "--threads", str(args.threads)]  # fmt: skip
                 if server_cpu is not None:
                     argv += ["--cpu", str(server_cpu)]
+                if limit is not None:
+                    argv += ["--cgroup-procs", str(limit)]
                 proc = ServerProcess(name, argv, port, env=child_env(), log_dir=tmp)
             with proc:
                 proc.wait_ready(checker(name, contents))
@@ -701,6 +732,12 @@ def bench(args: argparse.Namespace) -> int:
         env.append(
             f"- pinned (--pin): the Python servers on CPU {server_cpu}, wrk on CPU(s) "
             f"{', '.join(map(str, sorted(wrk_cpus or ())))}, nginx on every CPU"
+        )
+    if args.server_cpus is not None:
+        env.append(
+            f"- CPU limit (--server-cpus): each Python server may use {args.server_cpus:g} "
+            "cores at most (a cgroup CPU quota, as a container's limit), so that the server "
+            "and not wrk sets the pace; p99 then mostly shows the quota's pauses"
         )
     env.append(
         f"- settings: micro, micro-wsgi and whitenoise on micro's server, {args.threads} "
@@ -784,6 +821,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Linux: run the Python servers on the last CPU and wrk on the others, so "
         "that rounds agree better (nginx keeps every CPU)",
     )
+    parser.add_argument(
+        "--server-cpus",
+        type=float,
+        metavar="CORES",
+        help="Linux: run the Python servers under a CPU limit of CORES (a cgroup quota, "
+        "as in a container), so that the server, not wrk, sets the pace; not with nginx",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the report as markdown here")
     parser.add_argument("--svg", type=Path, help="also draw the table as an SVG chart here")
     parser.add_argument(
@@ -795,11 +839,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cgroup-procs", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is None:
         return bench(args)
     if args.root is None or args.port is None:
         parser.error("--serve needs --root and --port")
+    if args.cgroup_procs is not None:  # before any thread starts, as the CPU below
+        join_cgroup(args.cgroup_procs)
     if args.cpu is not None:  # before any thread starts: they all inherit it
         os.sched_setaffinity(0, {args.cpu})
     if args.serve in ("micro", "micro-wsgi", "whitenoise"):

@@ -11,11 +11,13 @@ happens; every wrk run and every readiness wait has a deadline.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import importlib.metadata
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -282,6 +284,53 @@ def temp_dir(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+# --- a CPU limit for servers --------------------------------------------------------------
+
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+_QUOTA_PERIOD_US = 100_000
+
+
+@contextlib.contextmanager
+def cpu_limit(cores: float) -> Iterator[Path]:
+    """A cgroup whose processes may use ``cores`` CPUs at most, as a container's CPU limit.
+
+    Yields the file a process writes its PID to in order to join it (``join_cgroup``);
+    the group is removed afterwards (its processes must have ended). Linux with a
+    writable cgroup ``cpu`` controller, v2 (``cpu.max``) or v1 (``cpu.cfs_quota_us``);
+    BenchError otherwise.
+    """
+    if not cores > 0:
+        raise BenchError(f"a CPU limit must be more than 0 cores, got {cores}")
+    quota = max(1000, round(cores * _QUOTA_PERIOD_US))
+    v2 = _CGROUP_ROOT / "cgroup.subtree_control"
+    if v2.exists() and "cpu" in v2.read_text().split():
+        parent, files = _CGROUP_ROOT, {"cpu.max": f"{quota} {_QUOTA_PERIOD_US}"}
+    elif (_CGROUP_ROOT / "cpu" / "cpu.cfs_quota_us").exists():
+        parent = _CGROUP_ROOT / "cpu"
+        files = {"cpu.cfs_period_us": str(_QUOTA_PERIOD_US), "cpu.cfs_quota_us": str(quota)}
+    else:
+        raise BenchError(f"a CPU limit needs the cgroup cpu controller under {_CGROUP_ROOT}")
+    group = parent / f"micro-bench-{os.getpid()}"
+    try:
+        group.mkdir()
+        for name, value in files.items():
+            (group / name).write_text(value)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            group.rmdir()
+        raise BenchError(f"cannot set up a CPU limit in {parent}: {exc}") from None
+    try:
+        yield group / "cgroup.procs"
+    finally:
+        with contextlib.suppress(OSError):
+            group.rmdir()
+
+
+def join_cgroup(procs: Path) -> None:
+    """Move this process into the cgroup of ``procs`` (before it starts any thread)."""
+    procs.write_text(str(os.getpid()))
+
+
 # --- wrk ---------------------------------------------------------------------------------
 
 _UNITS_TIME = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -296,6 +345,10 @@ class WrkResult:
     transfer_bps: float  # bytes per second, as wrk counts them (heads and bodies)
     requests: int
     errors: int  # socket errors (connect, read, write, timeout) plus non-2xx/3xx answers
+    # wrk's own CPU time over the run (user + system, all its threads; run_wrk reads it,
+    # NaN when not measured): against the run's duration it says whether the client,
+    # not the server, set the pace.
+    client_cpu_s: float = float("nan")
 
 
 def _time_ms(text: str) -> float:
@@ -367,15 +420,24 @@ def run_wrk(
     if script is not None:
         argv += ["-s", str(script)]
     argv.append(url)
+    before = _children_cpu_s()
     try:
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=options.duration + 30, check=False
         )
     except subprocess.TimeoutExpired:
         raise BenchError(f"wrk overran its time: {shlex.join(argv)}") from None
+    # The children this process waited for meanwhile: wrk alone (servers are waited for
+    # when they stop, never during a run).
+    client_cpu_s = _children_cpu_s() - before
     if done.returncode != 0:
         raise BenchError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
-    return parse_wrk(done.stdout)
+    return dataclasses.replace(parse_wrk(done.stdout), client_cpu_s=client_cpu_s)
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- reporting ---------------------------------------------------------------------------

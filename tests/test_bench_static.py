@@ -6,6 +6,7 @@ arithmetic and is checked here, with the numbers its docstring quotes.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,3 +69,20 @@ def test_verdicts_follow_the_sign_test_both_ways(bench: ModuleType) -> None:
     assert ahead.verdict() == "met"
     assert behind.verdict() == "MISSED"
     assert level.verdict() == "MISSED (level)"
+
+
+def test_client_cores_are_wrk_cpu_over_the_runs_length(bench: ModuleType) -> None:
+    import harness
+
+    wrk = harness.WrkResult(2000.0, 1.0, 5.0, 1e9, 4000, 0, client_cpu_s=1.5)
+    assert bench.Run(wrk, cpu_s=1.8).client_cores == pytest.approx(0.75)  # 1.5 s over 2 s
+    unmeasured = harness.WrkResult(2000.0, 1.0, 5.0, 1e9, 4000, 0)
+    assert math.isnan(bench.Run(unmeasured, cpu_s=1.8).client_cores)
+
+
+@pytest.mark.parametrize("cores", [0, -0.5, float("nan")])
+def test_a_cpu_limit_of_no_cores_is_refused(bench: ModuleType, cores: float) -> None:
+    import harness
+
+    with pytest.raises(harness.BenchError, match="more than 0 cores"), harness.cpu_limit(cores):
+        pass  # pragma: no cover - refused before the group exists
