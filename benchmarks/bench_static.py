@@ -68,12 +68,14 @@ server level with itself is called ahead at most one time in twenty.
 Who sets the pace: every row also gives `wrk cores`, the CPU wrk itself used over the
 run (1.00: one core busy throughout). Receiving a 1 MB answer costs wrk more than
 sending it costs the server (sendfile copies nothing; wrk copies every byte), so at
-1 MB wrk can fill its share of the 2 cores first, and then req/s measures wrk: two
-servers that both keep up with it are level however little CPU either needs. Their
-difference then shows in req/CPU-s. `--server-cpus CORES` (Linux, a writable cgroup
+1 MB wrk can fill its share of the 2 cores first (with `--pin`, its one core), and
+then req/s mostly measures wrk: two servers that both nearly keep up with it come out
+close however much less CPU one of them needs, a difference that req/CPU-s shows.
+`--server-cpus CORES` (Linux, a writable cgroup
 `cpu` controller) runs the Python servers under a CPU quota, as in a container with a
-CPU limit, so that the server sets the pace again; p99 then mostly shows the quota's
-pauses, and nginx, which it cannot limit, is left out.
+CPU limit, so that the server sets the pace again (the servers share one group and
+only one is under load at a time); p99 then mostly shows the quota's pauses, and
+nginx, which it cannot limit, is left out.
 
 With `--pin` (Linux) the Python servers run on the last CPU and wrk on the others, so
 that the scheduler does not move them onto one core in some rounds and apart in
@@ -735,9 +737,10 @@ def bench(args: argparse.Namespace) -> int:
         )
     if args.server_cpus is not None:
         env.append(
-            f"- CPU limit (--server-cpus): each Python server may use {args.server_cpus:g} "
-            "cores at most (a cgroup CPU quota, as a container's limit), so that the server "
-            "and not wrk sets the pace; p99 then mostly shows the quota's pauses"
+            f"- CPU limit (--server-cpus): the Python servers run in one cgroup with a quota "
+            f"of {args.server_cpus:g} cores (as a container's CPU limit); one is under load at "
+            "a time and has the quota to itself, so that the server and not wrk sets the "
+            "pace; p99 then mostly shows the quota's pauses"
         )
     env.append(
         f"- settings: micro, micro-wsgi and whitenoise on micro's server, {args.threads} "
