@@ -26,10 +26,10 @@ import secrets
 from typing import Any
 
 import webtest  # type: ignore[import-untyped]
-from webtest.compat import escape_cookie_value  # type: ignore[import-untyped]
 
 from micro.errors import ConfigError
 from micro.http.forwarded import default_port
+from micro.web.cookies import format_set_cookie
 
 __all__ = ["XSRF_SECRET_BYTES", "MicroTestApp"]
 
@@ -91,11 +91,18 @@ class MicroTestApp(webtest.TestApp):  # type: ignore[misc]
 
         WebTest's own ``set_cookie`` adds a second cookie next to one the app set
         (their domains are spelled differently), and the app then sees both.
+
+        The value goes as it is, and must be one the app could set itself: a token name
+        and cookie-octets (RFC 6265), else :class:`micro.web.cookies.InvalidCookie`
+        names the cookie, as ``Response.set_cookie`` does. (WebTest would escape a
+        space or ``;`` in octal, which micro, like browsers, never decodes: the app
+        would see ``\\073`` where the test meant ``;``.)
         """
+        format_set_cookie(name, value)  # raises InvalidCookie for what no app could set
         for cookie in [c for c in self.cookiejar if c.name == name]:
             self.cookiejar.clear(cookie.domain, cookie.path, cookie.name)
         host = str(self.extra_environ.get("HTTP_HOST", "localhost"))
-        self._put_cookie(host, name, escape_cookie_value(value))
+        self._put_cookie(host, name, value)
 
     # -- XSRF --------------------------------------------------------------------------
 

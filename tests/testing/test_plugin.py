@@ -14,8 +14,9 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from micro import App
+from micro import App, Request, Response
 from micro.testing.client import XSRF_SECRET_BYTES, MicroTestApp
+from micro.web.cookies import InvalidCookie
 
 pytest_plugins = ["pytester"]
 
@@ -249,3 +250,43 @@ def test_micro_test_app_helpers_need_a_micro_app() -> None:
     with pytest.raises(ConfigError, match="needs the micro App"):
         MicroTestApp(plain).signed_cookie("user")
     assert MicroTestApp(App()).signed_cookie("user") is None
+
+
+def cookie_echo() -> App:
+    app = App()
+
+    @app.route("/cookie")
+    def cookie(request: Request) -> str:
+        return repr(request.cookies.get("flavour"))
+
+    @app.route("/bake")
+    def bake(request: Request) -> Response:
+        response = Response("baked")
+        response.set_cookie("flavour", "from-app")
+        return response
+
+    return app
+
+
+def test_set_cookie_sends_the_value_as_is_and_replaces_the_apps() -> None:
+    testapp = MicroTestApp(cookie_echo())
+    testapp.set_cookie("flavour", "vanilla!#$%&'()*+-./:<=>?@[]^_`{|}~")
+    assert testapp.get("/cookie").text == repr("vanilla!#$%&'()*+-./:<=>?@[]^_`{|}~")
+    testapp.get("/bake")
+    testapp.set_cookie("flavour", "mint")
+    assert testapp.get("/cookie").text == "'mint'"
+    assert [c.value for c in testapp.cookiejar if c.name == "flavour"] == ["mint"]
+
+
+@pytest.mark.parametrize("value", ["two words", "a;b", 'say "hi"', "back\\slash", "a,b"])
+def test_set_cookie_refuses_what_no_app_could_set(value: str) -> None:
+    testapp = MicroTestApp(cookie_echo())
+    testapp.set_cookie("flavour", "kept")
+    with pytest.raises(InvalidCookie, match="cookie 'flavour': value may hold only"):
+        testapp.set_cookie("flavour", value)
+    assert testapp.get("/cookie").text == "'kept'"  # the jar is as it was
+
+
+def test_set_cookie_refuses_a_name_that_is_not_a_token() -> None:
+    with pytest.raises(InvalidCookie, match="invalid cookie name 'two words'"):
+        MicroTestApp(cookie_echo()).set_cookie("two words", "x")
