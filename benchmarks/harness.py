@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import http.client
 import importlib.metadata
+import math
 import os
 import platform
 import re
@@ -299,8 +300,8 @@ def cpu_limit(cores: float) -> Iterator[Path]:
     writable cgroup ``cpu`` controller, v2 (``cpu.max``) or v1 (``cpu.cfs_quota_us``);
     BenchError otherwise.
     """
-    if not cores > 0:
-        raise BenchError(f"a CPU limit must be more than 0 cores, got {cores}")
+    if not (cores > 0 and math.isfinite(cores)):
+        raise BenchError(f"a CPU limit must be more than 0 cores (and finite), got {cores}")
     quota = max(1000, round(cores * _QUOTA_PERIOD_US))
     v2 = _CGROUP_ROOT / "cgroup.subtree_control"
     if v2.exists() and "cpu" in v2.read_text().split():

@@ -80,7 +80,7 @@ def test_client_cores_are_wrk_cpu_over_the_runs_length(bench: ModuleType) -> Non
     assert math.isnan(bench.Run(unmeasured, cpu_s=1.8).client_cores)
 
 
-@pytest.mark.parametrize("cores", [0, -0.5, float("nan")])
+@pytest.mark.parametrize("cores", [0, -0.5, float("nan"), float("inf")])
 def test_a_cpu_limit_of_no_cores_is_refused(bench: ModuleType, cores: float) -> None:
     import harness
 
