@@ -49,9 +49,9 @@ import apps
 from harness import (
     HOST,
     BenchError,
+    Run,
     ServerProcess,
     WrkOptions,
-    WrkResult,
     environment,
     fmt,
     free_port,
@@ -99,18 +99,6 @@ class Settings:
     waitress_threads: int
     gunicorn_workers: int
     nginx_workers: str
-
-
-@dataclass
-class Run:
-    """One wrk run against one server, with the server's CPU time over it."""
-
-    wrk: WrkResult
-    cpu_s: float
-
-    @property
-    def per_cpu_s(self) -> float:
-        return self.wrk.requests / self.cpu_s if self.cpu_s > 0 else float("nan")
 
 
 def server_argv(name: str, port: int, settings: Settings) -> list[str]:
@@ -190,7 +178,7 @@ def report(
     results: Results, servers: Sequence[str], alive: dict[str, bool], *, markdown: bool
 ) -> str:
     headers = ["mode", "server", "req/s", "req/s min-max", "vs asyncio", "vs waitress",
-               "p99 ms", "p99 vs waitress", "req/CPU-s", "errors"]  # fmt: skip
+               "p99 ms", "p99 vs waitress", "req/CPU-s", "wrk cores", "errors"]  # fmt: skip
     rows: list[list[str]] = []
     for mode, by_server in results.items():
         ceiling = [r.wrk.rps for r in by_server.get(CEILING, [])]
@@ -209,6 +197,7 @@ def report(
                 ratio_text(per_round_ratio(rps, peer)),
                 fmt(median(p99), 2), ratio_text(per_round_ratio(p99, peer_p99)),
                 fmt(median([r.per_cpu_s for r in runs])),
+                fmt(median([r.client_cores for r in runs]), 2),
                 str(sum(r.wrk.errors for r in runs)),
             ])  # fmt: skip
     return table(headers, rows, markdown=markdown)
@@ -292,7 +281,8 @@ def measure(
                 results[mode][name].append(run)
                 print(f"round {rnd + 1}/{rounds} {mode:10} {name:10} "
                       f"{res.rps:10,.0f} req/s  p99 {res.p99_ms:8.2f} ms  "
-                      f"{run.per_cpu_s:8,.0f} req/CPU-s  errors {res.errors}",
+                      f"{run.per_cpu_s:8,.0f} req/CPU-s  wrk {run.client_cores:4.2f} cores  "
+                      f"errors {res.errors}",
                       flush=True)  # fmt: skip
     return results
 

@@ -106,9 +106,9 @@ from harness import (
     HERE,
     HOST,
     BenchError,
+    Run,
     ServerProcess,
     WrkOptions,
-    WrkResult,
     child_env,
     cpu_limit,
     environment,
@@ -291,25 +291,6 @@ def checker(server: str, contents: dict[str, bytes]) -> Any:
                 raise BenchError(f"{server} GET /json: the decoded body is not the payload")
 
     return check
-
-
-@dataclass
-class Run:
-    """One wrk run against one server, with the server's CPU time over it."""
-
-    wrk: WrkResult
-    cpu_s: float
-
-    @property
-    def per_cpu_s(self) -> float:
-        return self.wrk.requests / self.cpu_s if self.cpu_s > 0 else float("nan")
-
-    @property
-    def client_cores(self) -> float:
-        """The CPU wrk used over the run, in cores (1.0: one core busy throughout)."""
-        if not self.wrk.rps:
-            return float("nan")
-        return self.wrk.client_cpu_s / (self.wrk.requests / self.wrk.rps)
 
 
 Results = dict[str, dict[str, list[Run]]]  # case label -> server -> one Run per round

@@ -392,6 +392,26 @@ def parse_wrk(output: str) -> WrkResult:
     return WrkResult(rps, p50, p99, transfer, requests, errors)
 
 
+@dataclass
+class Run:
+    """One wrk run against one server, with the server's CPU time over it."""
+
+    wrk: WrkResult
+    cpu_s: float
+
+    @property
+    def per_cpu_s(self) -> float:
+        """Requests per server CPU-second."""
+        return self.wrk.requests / self.cpu_s if self.cpu_s > 0 else float("nan")
+
+    @property
+    def client_cores(self) -> float:
+        """The CPU wrk used over the run, in cores (1.0: one core busy throughout)."""
+        if not self.wrk.rps:
+            return float("nan")
+        return self.wrk.client_cpu_s / (self.wrk.requests / self.wrk.rps)
+
+
 @dataclass(frozen=True)
 class WrkOptions:
     duration: float = 5.0
