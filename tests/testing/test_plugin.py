@@ -273,6 +273,7 @@ def test_set_cookie_sends_the_value_as_is_and_replaces_the_apps() -> None:
     testapp.set_cookie("flavour", "vanilla!#$%&'()*+-./:<=>?@[]^_`{|}~")
     assert testapp.get("/cookie").text == repr("vanilla!#$%&'()*+-./:<=>?@[]^_`{|}~")
     testapp.get("/bake")
+    assert testapp.get("/cookie").text == "'from-app'"  # the app's cookie took its place
     testapp.set_cookie("flavour", "mint")
     assert testapp.get("/cookie").text == "'mint'"
     assert [c.value for c in testapp.cookiejar if c.name == "flavour"] == ["mint"]
